@@ -1,0 +1,1 @@
+"""The documented failures of small MLPs, each encoded as a case: data, failing run, fixes."""

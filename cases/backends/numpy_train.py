@@ -1,0 +1,96 @@
+"""The numpy training loop: forward, loss, backward, update, one step at a time.
+
+The optimizers follow torch.optim's update rules exactly (SGD's momentum
+buffer starts at the first gradient; Adam's weight decay is L2 added to the
+gradient, AdamW's is decoupled), so a run here and the same run in torch give
+the same loss trace.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cases.backends.numpy_mlp import Cache, loss_and_grad
+
+
+class SGD:
+    def __init__(self, params, momentum=0.0, weight_decay=0.0):
+        self.params, self.mu, self.wd = params, momentum, weight_decay
+        self.buf = [None] * len(params)
+
+    def step(self, grads, lr):
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if self.wd:
+                g = g + self.wd * p
+            if self.mu:
+                self.buf[i] = g.copy() if self.buf[i] is None else self.mu * self.buf[i] + g
+                g = self.buf[i]
+            p -= lr * g
+
+
+class Adam:
+    def __init__(self, params, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False):
+        self.params, (self.b1, self.b2), self.eps = params, betas, eps
+        self.wd, self.decoupled = weight_decay, decoupled
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+        self.t = 0
+
+    def step(self, grads, lr):
+        self.t += 1
+        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            if self.wd and self.decoupled:
+                p *= 1 - lr * self.wd          # AdamW: shrink the weights, not the gradient
+            elif self.wd:
+                g = g + self.wd * p            # Adam: L2 folded into the gradient
+            m *= self.b1
+            m += (1 - self.b1) * g
+            v *= self.b2
+            v += (1 - self.b2) * g * g
+            p -= (lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + self.eps)
+
+
+def make_optimizer(cfg, params):
+    if cfg.optimizer == "sgd":
+        return SGD(params, cfg.momentum, cfg.weight_decay)
+    return Adam(params, cfg.betas, cfg.eps, cfg.weight_decay, decoupled=cfg.optimizer == "adamw")
+
+
+def train(cfg, X, y, Xt, yt, model=None):
+    """Train the numpy MLP of ``cfg``; returns (model, per-step losses, recorded curve)."""
+    from cases.config import batch_schedule, initial_model, lr_at, record_steps
+    net = model if model is not None else initial_model(cfg)
+    params = net.parameters()
+    opt = make_optimizer(cfg, params)
+    steps, next_batch = batch_schedule(len(X), cfg)
+    marks = set(record_steps(steps).tolist())
+    history, curve = np.empty(steps), {"step": [], "train": [], "test": []}
+    full = lambda A, B: loss_and_grad(cfg.loss, net.forward(A), B, cfg.hinge_margin)[0]  # noqa
+    with np.errstate(all="ignore"):  # overflow is a finding of the run, not an error here
+        for t in range(steps):
+            idx = next_batch(t)
+            xb, yb = X[idx], y[idx]
+            # forward
+            cache = Cache()
+            out = net.forward(xb, cache)
+            L, dout = loss_and_grad(cfg.loss, out, yb, cfg.hinge_margin)
+            history[t] = L
+            if t in marks:
+                record(curve, t, full(X, y), full(Xt, yt))
+            if not np.isfinite(L):
+                return net, history[:t + 1], curve
+            # backward
+            if not cfg.mean_gradient:
+                dout = dout * len(idx)         # the gradient of the summed loss
+            dW, db, _ = net.backward(cache, dout)
+            # update
+            opt.step([g for pair in zip(dW, db) for g in pair], lr_at(cfg, t))
+        record(curve, steps, full(X, y), full(Xt, yt))
+    return net, history, curve
+
+
+def record(curve, t, train_loss, test_loss):
+    curve["step"].append(int(t))
+    curve["train"].append(float(train_loss))
+    curve["test"].append(float(test_loss))

@@ -1,0 +1,73 @@
+"""What a case is: a documented failure, the run that reproduces it, the runs that fix it.
+
+A case module builds one :class:`Case` named ``CASE``; ``cases.registry.CASES``
+lists them all. A run is named ``"failing"`` or after its fix, and is made
+concrete for a backend and a seed by :meth:`Case.config`.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cases.config import RunConfig, RunResult, run
+
+COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """``metric op value``, e.g. Threshold("test_loss", ">", 0.02)."""
+    metric: str
+    op: str
+    value: float
+
+    def holds(self, x: float) -> bool:
+        return bool(COMPARE[self.op](x, self.value))
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.value:g}"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str                          # "spiral-capacity": test ids and snapshot names start here
+    source: str                      # the seed document, e.g. "seeds/000_78c6cc70311e787f.txt"
+    title: str
+    story: str                       # two sentences for the report: what failed, and why
+    failing: RunConfig
+    fixes: dict                      # fix name -> RunConfig (a minimal change of failing)
+    failed_when: Threshold           # holds on the failing run
+    fixed_when: Threshold            # holds on every fix
+    expected_codes: frozenset        # diagnose() must report these on the failing run
+    metric: Callable[[RunResult], float] | None = None   # default: getattr(result, metric name)
+    seeds: tuple = (0, 1, 2)
+    backends: tuple = ("numpy", "torch")
+    loss_for_diagnose: str | None = None   # the loss name diagnose() is told; default cfg.loss
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def runs(self) -> tuple:
+        return ("failing",) + tuple(self.fixes)
+
+    def config(self, run_name: str = "failing", backend: str = "numpy", seed: int = 0,
+               **changes) -> RunConfig:
+        base = self.failing if run_name == "failing" else self.fixes[run_name]
+        return base.replace(backend=backend, seed=seed, name=f"{self.id}:{run_name}", **changes)
+
+    def run(self, run_name: str = "failing", backend: str = "numpy", seed: int = 0,
+            **changes) -> RunResult:
+        return run(self.config(run_name, backend, seed, **changes))
+
+    def measure(self, result: RunResult) -> float:
+        if self.metric is not None:
+            return float(self.metric(result))
+        return float(getattr(result, self.failed_when.metric))
+
+    def threshold(self, run_name: str) -> Threshold:
+        return self.failed_when if run_name == "failing" else self.fixed_when
+
+    def behaved(self, run_name: str, result: RunResult) -> bool:
+        """True when the run is on its documented side: failing fails, a fix fixes."""
+        return self.threshold(run_name).holds(self.measure(result))

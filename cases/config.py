@@ -1,0 +1,245 @@
+"""One description of a training run for both backends, and what a run returns.
+
+>>> cfg = RunConfig(data="sin_points", sizes=(1, 50, 1), activation="tanh", lr=0.01, steps=200)
+>>> result = run(cfg)                       # numpy backend by default
+>>> result.history.shape
+(200,)
+>>> run(cfg.replace(backend="torch")).train_loss  # same math in torch  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cases import data as datasets
+from cases.backends import numpy_mlp
+
+BACKENDS = ("numpy", "torch")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+DTYPES = ("float32", "float64")
+TARGETS = ("auto", "index", "onehot", "value")
+CURVE_POINTS = 100  # full train/test evaluations recorded per run: enough for a smooth figure
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides how a run trains. ``replace(**changes)`` derives a fix."""
+    data: str                                   # a name in cases.data.DATASETS
+    sizes: tuple                                # widths: input, hidden..., output
+    activation: Any = "relu"                    # hidden layers: one name, or one per hidden layer
+    out_activation: str = "identity"
+    loss: str = "mse"
+    init: str = "torch_default"
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0                   # L2 for sgd/adam, decoupled for adamw
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
+    lr_decay: float = 1.0                       # lr *= lr_decay every lr_decay_every steps
+    lr_decay_every: int = 0
+    batch_size: int | None = None               # None: full batch; 1: one sample per step
+    steps: int = 1000                           # optimizer steps (ignored when epochs is set)
+    epochs: int | None = None
+    mean_gradient: bool = True                  # False: gradient of the loss summed over the batch
+    leaky_slope: float = 0.01
+    hinge_margin: float = 1.0
+    targets: str = "auto"                       # class labels as index, onehot, or value column
+    seed: int = 0
+    backend: str = "numpy"
+    device: str = "cpu"
+    dtype: str = "float64"
+    data_kwargs: tuple = ()                     # options of the data builder, as (key, value) pairs
+    name: str = ""
+
+    def __post_init__(self):
+        if isinstance(self.data_kwargs, dict):
+            object.__setattr__(self, "data_kwargs", tuple(sorted(self.data_kwargs.items())))
+        object.__setattr__(self, "sizes", tuple(int(s) for s in self.sizes))
+        self.validate()
+
+    def validate(self) -> None:
+        def need(ok, what, got, accepted):
+            if not ok:
+                raise ValueError(f"RunConfig.{what} = {got!r} is not accepted; accepted: {accepted}")
+        need(self.backend in BACKENDS, "backend", self.backend, BACKENDS)
+        need(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, OPTIMIZERS)
+        need(self.dtype in DTYPES, "dtype", self.dtype, DTYPES)
+        need(self.loss in numpy_mlp.LOSSES, "loss", self.loss, numpy_mlp.LOSSES)
+        need(self.init in numpy_mlp.INITS, "init", self.init, numpy_mlp.INITS)
+        need(self.targets in TARGETS, "targets", self.targets, TARGETS)
+        need(self.out_activation in numpy_mlp.OUTPUT_ACTIVATIONS, "out_activation",
+             self.out_activation, numpy_mlp.OUTPUT_ACTIVATIONS)
+        need(len(self.sizes) >= 2 and min(self.sizes) > 0, "sizes", self.sizes,
+             "at least two positive widths")
+        for a in self.hidden_activations:
+            need(a in numpy_mlp.HIDDEN_ACTIVATIONS, "activation", a, numpy_mlp.HIDDEN_ACTIVATIONS)
+        need(self.batch_size is None or self.batch_size >= 1, "batch_size", self.batch_size,
+             "None (full batch) or a positive int")
+        need(self.lr > 0, "lr", self.lr, "a positive float")
+
+    @property
+    def hidden_activations(self) -> tuple:
+        n_hidden = len(self.sizes) - 2
+        if isinstance(self.activation, str):
+            return (self.activation,) * n_hidden
+        if len(self.activation) != n_hidden:
+            raise ValueError(f"RunConfig.activation has {len(self.activation)} names for "
+                             f"{n_hidden} hidden layers; give one name or one per hidden layer")
+        return tuple(self.activation)
+
+    @property
+    def activations(self) -> tuple:
+        """One per layer, the output's last."""
+        return self.hidden_activations + (self.out_activation,)
+
+    @property
+    def np_dtype(self):
+        return np.dtype(self.dtype)
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    def summary(self) -> str:
+        """One line that says what this run is."""
+        acts = "/".join(dict.fromkeys(self.hidden_activations)) or "none"
+        batch = "full" if self.batch_size is None else self.batch_size
+        length = f"{self.epochs} epochs" if self.epochs else f"{self.steps} steps"
+        extra = "".join([
+            f" momentum={self.momentum}" if self.momentum else "",
+            f" wd={self.weight_decay}" if self.weight_decay else "",
+            f" decay={self.lr_decay}/{self.lr_decay_every}" if self.lr_decay_every else "",
+            "" if self.mean_gradient else " summed-gradient",
+        ])
+        return (f"{self.data} {'-'.join(map(str, self.sizes))} {acts}->{self.out_activation} "
+                f"{self.loss} init={self.init} {self.optimizer} lr={self.lr:g}{extra} "
+                f"batch={batch} {length} {self.dtype}")
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    model: Any                  # numpy_mlp.MLP or torch.nn.Module
+    history: np.ndarray         # loss of the batch at every step, before that step's update
+    curve: dict                 # {"step": [...], "train": [...], "test": [...]} full-set losses
+    train_loss: float
+    test_loss: float
+    train_acc: float | None = None
+    test_acc: float | None = None
+    diverged: bool = False
+    seconds: float = 0.0
+    data: Any = field(default=None, repr=False)
+
+    def predict(self, X) -> np.ndarray:
+        """The trained model's output (after its output activation) on X, as numpy."""
+        return predict(self.model, np.asarray(X, dtype=self.config.np_dtype))
+
+
+# ----------------------------------------------------------------- data, targets
+def encode_targets(cfg: RunConfig, ds: datasets.Dataset):
+    """Training targets as the loss wants them: indices, one-hot, or a value column."""
+    mode = cfg.targets
+    if mode == "auto":
+        mode = ("index" if cfg.loss in ("cross_entropy", "hinge") else "onehot") \
+            if ds.task == "classification" else "value"
+    def enc(y):
+        if mode == "index" or ds.task == "regression":
+            return y if ds.task == "classification" else y.astype(cfg.dtype)
+        if mode == "onehot":
+            return np.eye(ds.n_classes, dtype=cfg.dtype)[y]
+        return y.astype(cfg.dtype)[:, None]  # "value": the label itself as a regression target
+    return enc(ds.y), enc(ds.y_test)
+
+
+def load_data(cfg: RunConfig):
+    ds = datasets.load(cfg.data, cfg.seed, **dict(cfg.data_kwargs))
+    y, y_test = encode_targets(cfg, ds)
+    return ds, ds.X.astype(cfg.dtype), y, ds.X_test.astype(cfg.dtype), y_test
+
+
+def batch_schedule(n: int, cfg: RunConfig):
+    """(steps, next_batch): index arrays, one per step, reshuffled every epoch."""
+    bs = cfg.batch_size or n
+    per_epoch = -(-n // bs)
+    steps = cfg.epochs * per_epoch if cfg.epochs else cfg.steps
+    if bs >= n:
+        full = np.arange(n)
+        return steps, lambda t: full
+    rng = np.random.default_rng([cfg.seed, 2])
+    order = []
+    def next_batch(t):
+        k = t % per_epoch
+        if k == 0:
+            order[:] = [rng.permutation(n)]
+        return order[0][k * bs:(k + 1) * bs]
+    return steps, next_batch
+
+
+def record_steps(steps: int) -> np.ndarray:
+    """About CURVE_POINTS log-spaced steps in [0, steps], first and last included."""
+    pts = np.unique(np.round(np.geomspace(1, steps + 1, CURVE_POINTS)).astype(int) - 1)
+    return pts
+
+
+def lr_at(cfg: RunConfig, t: int) -> float:
+    if cfg.lr_decay_every:
+        return cfg.lr * cfg.lr_decay ** (t // cfg.lr_decay_every)
+    return cfg.lr
+
+
+# ------------------------------------------------------------------------- run
+def run(cfg: RunConfig, model=None) -> RunResult:
+    """Train ``cfg`` on its backend; ``model`` (same backend) replaces the seeded init."""
+    start = time.perf_counter()
+    ds, X, y, Xt, yt = load_data(cfg)
+    if cfg.backend == "numpy":
+        from cases.backends import numpy_train as backend
+    else:
+        from cases.backends import torch_train as backend
+    model, history, curve = backend.train(cfg, X, y, Xt, yt, model)
+    result = finish(cfg, ds, model, history, curve, X, y, Xt, yt)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def initial_model(cfg: RunConfig) -> numpy_mlp.MLP:
+    """The seeded initial weights both backends start from."""
+    return numpy_mlp.MLP.init(cfg.sizes, cfg.activations, cfg.init,
+                              np.random.default_rng([cfg.seed, 1]), cfg.np_dtype, cfg.leaky_slope)
+
+
+def finish(cfg, ds, model, history, curve, X, y, Xt, yt) -> RunResult:
+    out, out_t = predict(model, X), predict(model, Xt)
+    def loss(o, t):
+        with np.errstate(all="ignore"):  # a diverged run's loss is inf or nan: that is its result
+            return float(numpy_mlp.loss_and_grad(cfg.loss, o, t, cfg.hinge_margin)[0])
+    r = RunResult(cfg, model, np.asarray(history, dtype=np.float64), curve, loss(out, y),
+                  loss(out_t, yt), data=ds)
+    r.diverged = not (np.all(np.isfinite(r.history)) and np.isfinite(r.train_loss))
+    if ds.task == "classification":
+        r.train_acc, r.test_acc = accuracy(out, ds.y), accuracy(out_t, ds.y_test)
+    return r
+
+
+def accuracy(out: np.ndarray, labels: np.ndarray) -> float:
+    """Share of correct classes: argmax of a multi-unit output, else the rounded value."""
+    if out.ndim == 2 and out.shape[1] > 1:
+        pred = out.argmax(axis=1)
+    else:
+        pred = np.rint(np.nan_to_num(out.reshape(-1)))
+    return float(np.mean(pred == labels))
+
+
+def predict(model, X: np.ndarray) -> np.ndarray:
+    if isinstance(model, numpy_mlp.MLP):
+        with np.errstate(all="ignore"):
+            return model.forward(X.astype(model.dtype))
+    import torch
+    p = next(model.parameters())
+    with torch.no_grad():
+        return model(torch.as_tensor(X, dtype=p.dtype, device=p.device)).cpu().numpy()
