@@ -44,7 +44,7 @@ class Case:
     metric: Callable[[RunResult], float] | None = None   # default: getattr(result, metric name)
     seeds: tuple = (0, 1, 2)
     backends: tuple = ("numpy", "torch")
-    loss_for_diagnose: str | None = None   # the loss name diagnose() is told; default cfg.loss
+    loss_for_diagnose: object = None       # the loss diagnose() is told, when not cfg.loss
     extra: dict = field(default_factory=dict)
 
     @property
@@ -71,3 +71,25 @@ class Case:
     def behaved(self, run_name: str, result: RunResult) -> bool:
         """True when the run is on its documented side: failing fails, a fix fixes."""
         return self.threshold(run_name).holds(self.measure(result))
+
+
+def training_targets(result: RunResult):
+    """The training inputs and targets exactly as the run's loss saw them."""
+    from cases.config import load_data
+    _, X, y, _, _ = load_data(result.config)
+    return X, y
+
+
+def diagnose_result(result: RunResult, loss=None):
+    """``diagnose()`` on a finished run, told what the run's own loop knew.
+
+    A run with a summed gradient (``mean_gradient=False``) steps by
+    ``lr * n * grad(mean loss)``, so diagnose is given that effective lr.
+    """
+    from diagnostics import diagnose
+    cfg = result.config
+    X, y = training_targets(result)
+    batch = cfg.batch_size or len(X)
+    lr = cfg.lr if cfg.mean_gradient else cfg.lr * min(batch, len(X))
+    return diagnose(result.model, X, y, loss=loss or cfg.loss, history=result.history, lr=lr,
+                    weight_decay=cfg.weight_decay)
