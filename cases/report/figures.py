@@ -1,0 +1,240 @@
+"""The report's generic figures: loss curves, predictions vs target, per-layer health.
+
+Figures are built with ``matplotlib.figure.Figure`` (the Agg canvas, no pyplot
+and no display), at a fixed size in pixels so the report shows them 1:1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display, ever; before anything imports pyplot
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from cases.report.health import layer_health  # noqa: E402
+
+DPI = 100
+SIZES = {"wide": (9.0, 3.6), "tall": (9.0, 5.6)}   # inches; at DPI 100: 900 px, the page width
+FAILING_COLOR = "tab:red"
+FIX_COLORS = ("tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:cyan")
+MAX_PANELS = 4          # more runs than this in a row of panels get too small to read
+GRID_POINTS = 200       # per axis, for class regions and 1-D fits
+matplotlib.rcParams.update({"font.size": 10, "axes.titlesize": 10, "legend.fontsize": 9,
+                            "svg.hashsalt": "casebook"})
+
+
+def pixel_size(kind: str) -> tuple:
+    w, h = SIZES[kind]
+    return round(w * DPI), round(h * DPI)
+
+
+def new_figure(kind: str = "wide") -> Figure:
+    return Figure(figsize=SIZES[kind], dpi=DPI, layout="constrained")
+
+
+def save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None})
+    return path
+
+
+def run_color(run_names, run_name: str) -> str:
+    if run_name == "failing":
+        return FAILING_COLOR
+    fixes = [r for r in run_names if r != "failing"]
+    return FIX_COLORS[fixes.index(run_name) % len(FIX_COLORS)] if run_name in fixes else "gray"
+
+
+def loss_label(cfg) -> str:
+    return f"loss ({cfg.loss.replace('_', ' ')})"
+
+
+# ----------------------------------------------------------------- loss curves
+def plot_history(ax, o, color) -> None:
+    """Per-step batch loss, faint, and the full-set train loss at logged steps, bold."""
+    h = o.result.history
+    steps = np.arange(1, len(h) + 1)
+    stride = max(1, len(h) // 4000)            # a few thousand points draw the same picture
+    ax.plot(steps[::stride], h[::stride], color=color, alpha=0.2, lw=0.6)
+    c = o.result.curve
+    ax.plot(np.asarray(c["step"]) + 1, c["train"], color=color, lw=1.8,
+            label=f"{o.run_name}" + (" (diverged)" if o.result.diverged else ""))
+    if o.result.diverged:
+        finite = np.flatnonzero(np.isfinite(h))
+        if finite.size:
+            ax.plot(finite[-1] + 1, h[finite[-1]], "x", color=color, ms=9, mew=2)
+
+
+def loss_figure(outcomes) -> Figure:
+    """Train (left) and test (right) loss against steps, failing vs each fix, log-log."""
+    fig = new_figure("wide")
+    ax_train, ax_test = fig.subplots(1, 2)
+    names = [o.run_name for o in outcomes]
+    for o in outcomes:
+        color = run_color(names, o.run_name)
+        plot_history(ax_train, o, color)
+        c = o.result.curve
+        ax_test.plot(np.asarray(c["step"]) + 1, c["test"], color=color, lw=1.8, label=o.run_name)
+    cfg = outcomes[0].result.config
+    for ax, what in ((ax_train, "train (faint: each step's batch)"), (ax_test, "test")):
+        ax.set(xscale="log", yscale="log", xlabel="optimizer step (count, log)",
+               ylabel=loss_label(cfg) + ", log", title=f"{what} loss")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(loc="best")
+    return fig
+
+
+# ----------------------------------------------------------------- predictions
+def predictions_figure(outcomes):
+    """What the nets predict vs the target, drawn the way the data's shape asks; or None."""
+    ds = outcomes[0].result.data
+    d_in = ds.X.shape[1]
+    if ds.task == "regression" and d_in == 1:
+        return fit_1d_figure(outcomes)
+    if ds.task == "regression" and d_in == 2 and np.ndim(ds.y) == 2 and ds.y.shape[1] == 2:
+        return map_2d_figure(outcomes)
+    if ds.task == "classification" and d_in == 2:
+        return regions_figure(outcomes)
+    if ds.task == "classification":
+        return confusion_figure(outcomes)
+    return None
+
+
+def fit_1d_figure(outcomes, title: str = "") -> Figure:
+    """Each run's curve over the input range, the target, and the training points."""
+    ds = outcomes[0].result.data
+    fig = new_figure("wide")
+    ax = fig.subplots()
+    lo, hi = min(ds.X.min(), ds.X_test.min()), max(ds.X.max(), ds.X_test.max())
+    x = np.linspace(lo, hi, GRID_POINTS)[:, None]
+    order = np.argsort(ds.X_test[:, 0])
+    ax.plot(ds.X_test[order, 0], ds.y_test[order, 0], color="black", lw=1, ls=":",
+            label="target (test points)")
+    ax.plot(ds.X[:, 0], ds.y[:, 0], "o", color="black", ms=6, mfc="none", label="training points")
+    names = [o.run_name for o in outcomes]
+    for o in outcomes:
+        ax.plot(x[:, 0], o.result.predict(x)[:, 0], color=run_color(names, o.run_name), lw=1.6,
+                label=o.run_name + (" (diverged)" if o.result.diverged else ""))
+    ax.set(xlabel="input x", ylabel="output y", title=title or "prediction vs target")
+    ax.set_ylim(*padded(np.concatenate([ds.y_test[:, 0], ds.y[:, 0]])))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", ncol=2)
+    return fig
+
+
+def padded(values, share: float = 0.35) -> tuple:
+    """Axis limits around the target with room: a diverged fit must not squash the picture."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    pad = share * (hi - lo or 1.0)
+    return lo - pad, hi + pad
+
+
+def panels(fig: Figure, n: int):
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    return list(axes)
+
+
+def map_2d_figure(outcomes) -> Figure:
+    """A 2-D -> 2-D map (the spirals): where each test point lands, coloured by its index."""
+    ds = outcomes[0].result.data
+    shown = outcomes[:MAX_PANELS - 1]
+    fig = new_figure("wide")
+    axes = panels(fig, 1 + len(shown))
+    index = np.arange(len(ds.X_test))
+    def draw(ax, pts, title):
+        sc = ax.scatter(pts[:, 0], pts[:, 1], c=index, s=2, cmap="viridis")
+        ax.set(xlabel="output x", ylabel="output y", title=title, aspect="equal")
+        return sc
+    sc = draw(axes[0], ds.y_test, "target")
+    for ax, o in zip(axes[1:], shown):
+        draw(ax, o.result.predict(ds.X_test), f"{o.run_name}: test {o.result.test_loss:.2g}")
+    fig.colorbar(sc, ax=axes, label="point index along the source spiral", shrink=0.8)
+    return fig
+
+
+def predicted_classes(result, X) -> np.ndarray:
+    """argmax of several outputs, else the rounded value (as the run's accuracy reads it)."""
+    out = np.nan_to_num(result.predict(X))
+    if out.shape[1] > 1:
+        return out.argmax(axis=1)
+    return np.clip(np.rint(out[:, 0]), 0, max(result.data.n_classes - 1, 1)).astype(int)
+
+
+def regions_figure(outcomes) -> Figure:
+    """The class each net assigns to every point of the plane, with the test points on top."""
+    ds = outcomes[0].result.data
+    shown = outcomes[:MAX_PANELS]
+    fig = new_figure("wide")
+    axes = panels(fig, len(shown))
+    (x0, x1), (y0, y1) = [padded(ds.X_test[:, j], 0.05) for j in (0, 1)]
+    gx, gy = np.meshgrid(np.linspace(x0, x1, GRID_POINTS), np.linspace(y0, y1, GRID_POINTS))
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    k = ds.n_classes
+    levels = np.arange(k + 1) - 0.5
+    for ax, o in zip(axes, shown):
+        cls = predicted_classes(o.result, grid).reshape(gx.shape)
+        ax.contourf(gx, gy, cls, levels=levels, cmap="Pastel1", vmin=-0.5, vmax=8.5)
+        sc = ax.scatter(ds.X_test[:, 0], ds.X_test[:, 1], c=ds.y_test, s=3, cmap="Set1",
+                        vmin=-0.5, vmax=8.5)
+        ax.set(xlabel="input x1", ylabel="input x2", aspect="equal",
+               title=f"{o.run_name}: test acc {o.result.test_acc:.2f}")
+    handles = [matplotlib.lines.Line2D([], [], ls="", marker="o", color=sc.cmap(sc.norm(c)))
+               for c in range(k)]
+    fig.legend(handles, [f"class {c}" for c in range(k)], loc="outside right center",
+               title="points: true\nshade: predicted")
+    return fig
+
+
+def confusion_figure(outcomes) -> Figure:
+    """Test-set confusion matrix of each run: rows true class, columns predicted, row shares."""
+    ds = outcomes[0].result.data
+    shown = outcomes[:MAX_PANELS]
+    fig = new_figure("wide")
+    axes = panels(fig, len(shown))
+    k = ds.n_classes
+    for ax, o in zip(axes, shown):
+        pred = predicted_classes(o.result, ds.X_test)
+        m = np.zeros((k, k))
+        np.add.at(m, (ds.y_test, pred), 1)
+        im = ax.imshow(m / np.maximum(m.sum(axis=1, keepdims=True), 1), cmap="Blues",
+                       vmin=0, vmax=1)
+        ax.set(xlabel="predicted class", ylabel="true class", xticks=range(k), yticks=range(k),
+               title=f"{o.run_name}: test acc {o.result.test_acc:.2f}")
+        ax.tick_params(labelsize=7)
+    fig.colorbar(im, ax=axes, label="share of the true class", shrink=0.8)
+    return fig
+
+
+# ----------------------------------------------------------------- layer health
+def share_label(layer) -> str:
+    """The bar's label: its share, or n/a where the activation cannot die or saturate."""
+    return "n/a" if not layer.kind else f"{100 * layer.dead_share:.0f}%"
+
+
+def health_figure(outcomes) -> Figure:
+    """Per-layer gradient norm (left) and share of dead/saturated units (right), per run."""
+    fig = new_figure("wide")
+    ax_g, ax_d = fig.subplots(1, 2)
+    names = [o.run_name for o in outcomes]
+    width = 0.8 / len(outcomes)
+    for j, o in enumerate(outcomes):
+        layers = layer_health(o.result)
+        x = np.arange(len(layers)) + (j - (len(outcomes) - 1) / 2) * width
+        color = run_color(names, o.run_name)
+        ax_g.bar(x, [max(l.grad_norm, 1e-16) for l in layers], width, color=color,
+                 label=o.run_name)
+        bars = ax_d.bar(x, [100 * np.nan_to_num(l.dead_share) for l in layers], width,
+                        color=color, label=o.run_name)
+        ax_d.bar_label(bars, [share_label(l) for l in layers], fontsize=7)
+    n_layers = max(len(o.result.config.sizes) - 1 for o in outcomes)
+    ticks = [f"layer {i + 1}" for i in range(n_layers - 1)] + [f"layer {n_layers}\n(output)"]
+    ax_g.set(yscale="log", ylabel="‖dL/dW‖ (Frobenius, log)", title="gradient norm per layer")
+    ax_d.set(ylabel="units (%)", ylim=(0, 105),
+             title="dead (ReLU/GELU) or saturated (sigmoid/tanh) units")
+    for ax in (ax_g, ax_d):
+        ax.set_xticks(range(len(ticks)), ticks, fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(loc="best")
+    return fig

@@ -1,0 +1,97 @@
+"""The casebook's text: a front page, then one section per case.
+
+Every case gets the generic section (story, configurations, verdicts, loss
+curves, predictions, layer health, findings); the figure functions listed for
+its id in ``cases.report.casefigs.CASE_FIGURES`` add what only that case has.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cases.report import figures
+from cases.report.blocks import Code, Heading, Table, Text
+from cases.report.casefigs import CASE_FIGURES
+from cases.report.tables import OUTCOME_HEADER, outcome_rows
+
+TITLE = "mlp-casebook: how small MLPs fail to train, and the fixes"
+FINDING_HEADER = ("severity", "code", "layer", "message", "fix")
+
+
+def front_matter(cases, outcomes, command: str) -> list:
+    good = sum(o.as_documented for o in outcomes)
+    rows = []
+    for c in cases:
+        mine = [o for o in outcomes if o.case is c]
+        rows.append((f"[{c.id}](#{c.id})", c.source, c.title,
+                     f"{sum(o.as_documented for o in mine)} of {len(mine)}"))
+    return [
+        Heading(TITLE, 1),
+        Text("Each case is a documented failure of a small multilayer perceptron, taken from a "
+             "blog post, a course report or a Q&A thread, reproduced here with its data, the "
+             "failing configuration, and the fixes. For each: the loss curves, what the nets "
+             "predict, per-layer gradients and dead or saturated units, and what `diagnose()` "
+             "reports on the failing and the fixed runs."),
+        Text(f"Made by `{command}` with numpy {np.__version__} and torch {torch.__version__}. "
+             f"{good} of {len(outcomes)} runs behaved as documented."),
+        Table(("case", "source document", "what failed", "runs as documented"), rows),
+    ]
+
+
+def case_section(ctx) -> list:
+    case = ctx.case
+    blocks = [Heading(f"{case.id}: {case.title}", 2, anchor=case.id),
+              Text(f"Source: `{case.source}`. {case.story}"),
+              configurations(case),
+              Table(OUTCOME_HEADER, outcome_rows(ctx.outcomes),
+                    caption="Every run: the metric against its threshold, and the finding "
+                    "codes of diagnose() (errors first)")]
+    for backend in dict.fromkeys(o.backend for o in ctx.outcomes):
+        blocks += generic_figures(ctx, backend)
+    for make in CASE_FIGURES.get(case.id, ()):
+        ctx.note(make.__name__.replace("_", " "))
+        blocks += make(ctx)
+    return blocks + findings(ctx)
+
+
+def configurations(case) -> Table:
+    rows = [("failing", case.failing.summary())]
+    rows += [(name, cfg.summary()) for name, cfg in case.fixes.items()]
+    return Table(("run", "configuration"), rows,
+                 caption=f"failing when {case.failed_when}; fixed when {case.fixed_when}")
+
+
+def generic_figures(ctx, backend: str) -> list:
+    """Loss curves, predictions and layer health of every run at the first seed."""
+    shown = ctx.shown(backend)
+    tag = f"{backend}, seed {ctx.seed}"
+    suffix = "" if backend == ctx.backend else f"-{backend}"
+    ctx.note(f"figures ({backend})")
+    blocks = [ctx.figure(figures.loss_figure(shown), "loss" + suffix,
+                         f"Loss against optimizer steps, failing vs fixed ({tag}).")]
+    fig = figures.predictions_figure(shown)
+    if fig is not None:
+        blocks.append(ctx.figure(fig, "predictions" + suffix,
+                                 f"What the trained nets predict vs the target ({tag})."))
+    blocks.append(ctx.figure(figures.health_figure(shown), "layers" + suffix,
+                             f"Per-layer gradient norm of the trained nets on the training set, "
+                             f"and the share of units that pass no gradient ({tag})."))
+    return blocks
+
+
+def findings(ctx) -> list:
+    """diagnose()'s report on the failing run and on each fix (first backend, first seed)."""
+    blocks = [Heading("What diagnose() says", 3)]
+    for o in ctx.shown():
+        title = f"{o.run_name} ({o.backend}, seed {o.seed})"
+        if o.report is None:
+            blocks.append(Text(f"{title}: {o.diagnose_error}"))
+        elif not o.report.findings:
+            blocks.append(Text(f"{title}: no findings."))
+        else:
+            rows = [(f.severity, f.code, f.layer or "", f.message, f.fix or "")
+                    for f in o.report.findings]
+            blocks.append(Table(FINDING_HEADER, rows, caption=title))
+    return blocks
+
