@@ -1,0 +1,216 @@
+"""Adapters: turn a torch module or the project's numpy MLP into probe data (plain numpy).
+
+The torch adapter works on a deep copy of the module in eval mode, so hooks, ``.grad``, flags,
+mode and buffers of the caller's module are never touched; gradients come from
+``torch.autograd.grad``, which fills no ``.grad`` field at all.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from diagnostics import activations, losses
+from diagnostics.inputs import check_class_range
+from diagnostics.probe import CLASS_INDEX_LOSSES, Layer
+from diagnostics.sharpness import top_eigenvalue
+
+
+def to_np(t: torch.Tensor) -> np.ndarray:
+    t = t.detach()
+    return (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t).cpu().numpy()
+
+
+def float_dtype(net: nn.Module) -> torch.dtype:
+    for p in net.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.get_default_dtype()
+
+
+def run_forward(net, X: torch.Tensor):
+    try:
+        out = net(X)
+    except Exception as e:
+        raise ValueError(f"model(X) raised {type(e).__name__} on X of shape {tuple(X.shape)} and dtype "
+                         f"{X.dtype}: {e}; accepted: X whose columns match the model's input") from e
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"model(X) returned a {type(out).__name__}; accepted: a model whose forward "
+                        "returns one tensor of outputs")
+    return out
+
+
+def record_leaves(net: nn.Module, X: torch.Tensor):
+    """The forward pass with every leaf module's (name, module, input, output), in call order."""
+    calls = []
+    def hook(name):
+        def record(module, inputs, output):
+            if inputs and isinstance(inputs[0], torch.Tensor) and isinstance(output, torch.Tensor):
+                calls.append((name, module, inputs[0], output))
+        return record
+    leaves = [(n, m) for n, m in net.named_modules() if not any(True for _ in m.children())]
+    handles = [m.register_forward_hook(hook(n)) for n, m in leaves]
+    try:
+        out = run_forward(net, X)
+    finally:
+        for h in handles:
+            h.remove()
+    return out, calls
+
+
+def linear_layers(calls, out2: torch.Tensor, grads: dict):
+    """One Layer per nn.Linear call (first call of each), with the activation that follows it."""
+    at = [i for i, c in enumerate(calls) if isinstance(c[1], nn.Linear)]
+    seen, layers = set(), []
+    for j, i in enumerate(at):
+        name, lin, _, z = calls[i]
+        if id(lin) in seen:
+            continue
+        seen.add(id(lin))
+        end = at[j + 1] if j + 1 < len(at) else len(calls)
+        nxt = calls[end][2] if end < len(calls) else out2
+        kind, pre, post = following_activation(calls[i + 1:end], z, nxt)
+        layers.append(Layer(name, to_np(lin.weight), None if lin.bias is None else to_np(lin.bias),
+                            grads.get(f"{name}.weight"), to_np(pre), to_np(post), kind,
+                            is_output=end == len(calls)))
+    return layers
+
+
+def following_activation(between, z, nxt):
+    """(kind, pre, post): the last activation module between two linears, else read from values."""
+    acts = [(m, i, o) for _, m, i, o in between if activations.module_kind(m)]
+    if acts:
+        m, i, o = acts[-1]
+        kind = activations.module_kind(m)
+        if i.shape == o.shape and i.ndim == 2:
+            return kind, i, o
+    if nxt.shape == z.shape:
+        return activations.kind_from_values(z, nxt), z, nxt
+    return "unknown", z, z
+
+
+def aligned_targets(y: np.ndarray, width: int, notes: list) -> np.ndarray:
+    """Float targets as (n, k) with k the output width; one column is broadcast (as torch does)."""
+    y2 = y.reshape(len(y), -1)
+    if y2.shape[1] == width:
+        return y2
+    if y2.shape[1] == 1:
+        notes.append(f"y has one column and the model {width} outputs: the loss broadcasts it")
+        return np.broadcast_to(y2, (len(y), width))
+    raise ValueError(f"y has shape {y.shape} but the model outputs {width} values per row; "
+                     f"accepted: y of shape (n,) or (n, {width})")
+
+
+def target_tensor(y: np.ndarray, name: str, width: int, dev, dtype, notes):
+    if name in CLASS_INDEX_LOSSES:
+        check_class_range(y, width, name)
+        return torch.as_tensor(y, device=dev), y
+    y2 = aligned_targets(y, width, notes)
+    return torch.as_tensor(np.ascontiguousarray(y2), device=dev, dtype=dtype), y.reshape(len(y), -1)
+
+
+def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, loss, name: str, notes: list,
+                y_raw=None) -> dict:
+    net = copy.deepcopy(model).eval()   # eval: dropout off and batch-norm statistics frozen
+    dev, dtype = next(net.parameters()).device, float_dtype(net)
+    Xt = torch.as_tensor(X, device=dev).to(dtype)
+    with torch.enable_grad():
+        out, calls = record_leaves(net, Xt)
+        out2 = out.reshape(len(X), -1)
+        objective, y_probe, yt = make_objective(loss, name, y, y_raw, out2, dev, dtype, notes)
+        L = objective(out)
+        named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+        grads = gradients(L, named)
+    return {
+        "out": to_np(out2), "y": y_probe, "loss": float(L.detach()),
+        "baseline_loss": baseline(loss, name, y_probe, objective, out),
+        "layers": linear_layers(calls, out2, grads),
+        "params": {n: to_np(p) for n, p in net.named_parameters()}, "grads": grads,
+        "sharpness": memo(lambda: top_eigenvalue(net, Xt, objective)),
+    }
+
+
+def make_objective(loss, name, y, y_raw, out2, dev, dtype, notes):
+    """(objective(out) -> scalar, targets as the probe keeps them, target tensor)."""
+    if name == "custom":  # the caller's loss sees the outputs and targets as they gave them
+        yr = torch.as_tensor(y_raw, device=dev)
+        yt = yr.to(dtype) if yr.is_floating_point() else yr
+        return ((lambda out, rows=None: loss(out, pick(yt, rows))),
+                y.reshape(len(y), -1) if y.dtype.kind == "f" else y, yt)
+    yt, y_probe = target_tensor(y, name, out2.shape[1], dev, dtype, notes)
+    fn = losses.torch_loss(name)
+    return (lambda out, rows=None: fn(out.reshape(len(out), -1), pick(yt, rows))), y_probe, yt
+
+
+def pick(t: torch.Tensor, rows):
+    return t if rows is None else t[rows]
+
+
+def gradients(L: torch.Tensor, named) -> dict:
+    if not named or not L.requires_grad:
+        return {}
+    gs = torch.autograd.grad(L, [p for _, p in named], allow_unused=True)
+    return {n: (None if g is None else to_np(g)) for (n, _), g in zip(named, gs)}
+
+
+def baseline(loss, name, y_probe, objective, out) -> float:
+    if name != "custom":
+        return losses.constant_loss(name, y_probe, out.reshape(len(out), -1).shape[1])
+    with torch.no_grad():  # a custom loss: score the model's own mean output, given to every row
+        mean = out.detach().mean(dim=0, keepdim=True).expand_as(out)
+        return float(objective(mean))
+
+
+def memo(fn):
+    box = []
+    def once():
+        if not box:
+            box.append(fn())
+        return box[0]
+    return once
+
+
+# ---------------------------------------------------------------- numpy MLP
+NUMPY_LOSSES = ("mse", "half_mse", "cross_entropy", "hinge", "bce")
+
+
+def numpy_probe(mlp, X: np.ndarray, y: np.ndarray, loss, name: str, notes: list, y_raw=None) -> dict:
+    """The project's numpy MLP read directly; other losses go through its torch copy."""
+    from cases.backends.numpy_mlp import Cache, loss_and_grad
+    from cases.backends.torch_train import from_numpy
+    if name not in NUMPY_LOSSES:
+        return torch_probe(from_numpy(mlp, dtype=torch.float64), X, y, loss, name, notes, y_raw)
+    if X.shape[1] != mlp.sizes[0]:
+        raise ValueError(f"model(X) cannot run: X has {X.shape[1]} columns but the numpy MLP takes "
+                         f"{mlp.sizes[0]} inputs (sizes {mlp.sizes}); accepted: X with {mlp.sizes[0]} columns")
+    cache = Cache()
+    with np.errstate(all="ignore"):
+        out = mlp.forward(X.astype(mlp.dtype), cache)
+        if name in CLASS_INDEX_LOSSES:
+            check_class_range(y, out.shape[1], name)
+            y_probe = y_loss = y
+        else:
+            y_loss, y_probe = aligned_targets(y, out.shape[1], notes), y.reshape(len(y), -1)
+        L, dout = loss_and_grad(name, out, y_loss)
+        dW, db, _ = mlp.backward(cache, dout)
+    last = len(mlp.W) - 1
+    layers = [Layer(f"layer{i}", W.T, b, g.T, z, h, act, i == last)
+              for i, (W, b, g, z, h, act) in enumerate(zip(mlp.W, mlp.b, dW, cache.z, cache.h[1:],
+                                                           mlp.activations))]
+    grads = {}
+    for i in range(len(mlp.W)):
+        grads[f"layer{i}.weight"], grads[f"layer{i}.bias"] = dW[i].T, db[i]
+    params = {f"layer{i}.{k}": v for i in range(len(mlp.W))
+              for k, v in (("weight", mlp.W[i].T), ("bias", mlp.b[i]))}
+    def sharp():
+        net = from_numpy(mlp, dtype=torch.float64)
+        fn = losses.torch_loss(name)
+        yt = torch.as_tensor(np.ascontiguousarray(y_loss))
+        return top_eigenvalue(net, torch.as_tensor(X, dtype=torch.float64),
+                              lambda o, rows=None: fn(o, pick(yt, rows)))
+    return {"out": out, "y": y_probe, "loss": float(L),
+            "baseline_loss": losses.constant_loss(name, y_probe, out.shape[1]),
+            "layers": layers, "params": params, "grads": grads, "sharpness": memo(sharp)}

@@ -1,0 +1,51 @@
+"""Is training failing? Gradient- and unit-based verdicts are only given when it is, as
+AUTOTRAINER and DeepDiagnosis gate theirs: healthy runs have odd-looking statistics too."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diagnostics.probe import Probe
+
+LEARNED_NOTHING = 0.9     # loss >= 90% of the constant predictor's: (almost) nothing learned
+FAR_ABOVE_ZERO = 0.1      # loss >= 10% of the constant predictor's: far from fitting the data
+MIN_PROGRESS = 0.05       # the last quarter of the history must beat the one before by 5%
+MIN_HISTORY = 20          # fewer steps say nothing about a trend
+TINY_LOSS = 1e-6          # below this the loss is zero for every purpose here
+
+
+def finite_history(probe: Probe) -> np.ndarray | None:
+    h = probe.history
+    if h is None:
+        return None
+    h = h[np.isfinite(h)]
+    return h if len(h) >= MIN_HISTORY else None
+
+
+def quarters(h: np.ndarray) -> tuple[float, float]:
+    """Mean loss of the quarter before last and of the last quarter of a history."""
+    q = len(h) // 4
+    return float(np.mean(h[-2 * q:-q])), float(np.mean(h[-q:]))
+
+
+def history_improving(probe: Probe) -> bool | None:
+    """True/False when the history says whether the loss still falls; None without one."""
+    h = finite_history(probe)
+    if h is None:
+        return None
+    before, last = quarters(h)
+    return last < (1 - MIN_PROGRESS) * before
+
+
+def training_failing(probe: Probe) -> bool:
+    """The loss is no better than a constant's, or far above zero and no longer improving."""
+    if not np.isfinite(probe.loss) or probe.loss < TINY_LOSS:
+        return not np.isfinite(probe.loss)
+    r = probe.loss_ratio
+    return r >= LEARNED_NOTHING or (r >= FAR_ABOVE_ZERO and history_improving(probe) is not True)
+
+
+def failing_evidence(probe: Probe) -> dict:
+    return {"loss": round(probe.loss, 6), "constant_predictor_loss": round(probe.baseline_loss, 6),
+            "loss_ratio": round(probe.loss_ratio, 4),
+            "history_improving": history_improving(probe)}

@@ -1,0 +1,162 @@
+"""What the model outputs against what the loss and the targets need."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diagnostics.probe import Probe, REGRESSION_LOSSES
+from diagnostics.report import Finding
+
+HEAD_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, np.inf),
+               "softmax": (0.0, 1.0), "elu": (-1.0, np.inf), "softplus": (0.0, np.inf),
+               "relu6": (0.0, 6.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
+               "log_softmax": (-np.inf, 0.0)}
+RANGE_TOL = 1e-6          # a target on the boundary (0 or 1 for a sigmoid) is reachable in the limit
+MISMATCH_SHARE = 0.01     # 1% of targets out of reach is an error; fewer, a warning
+CONSTANT_RATIO = 1e-3     # output spread under 0.1% of the target spread: one prediction for all
+MAX_LABELS = 100          # more distinct integers than this look like counts, not classes
+PROB_TOL = 1e-4           # rows of probabilities sum to 1 within float32 rounding
+
+
+def value_targets(probe: Probe) -> np.ndarray | None:
+    """Float targets compared to the outputs value by value (regression-style losses only)."""
+    if probe.loss_name in REGRESSION_LOSSES or (probe.loss_name == "custom" and probe.y.dtype.kind == "f"):
+        return probe.y.reshape(len(probe.y), -1)
+    return None
+
+
+def check_output_range_mismatch(probe: Probe) -> Finding | None:
+    y = value_targets(probe)
+    if y is None or probe.head not in HEAD_RANGES:
+        return None
+    lo, hi = HEAD_RANGES[probe.head]
+    out = (y < lo - RANGE_TOL) | (y > hi + RANGE_TOL)
+    if probe.head == "softmax" and y.shape[1] > 1:
+        out |= np.abs(y.sum(axis=1, keepdims=True) - 1) > PROB_TOL  # a softmax row sums to 1
+    if not out.any():
+        return None
+    share = out.mean()
+    return Finding(
+        "output-range-mismatch", "error" if share >= MISMATCH_SHARE else "warning",
+        f"The output head ({probe.head}) cannot reach the targets: its outputs lie in "
+        f"[{lo:g}, {hi:g}]. Found {int(out.sum())} of {out.size} targets out of reach "
+        f"({share:.1%}), targets in [{y.min():.4g}, {y.max():.4g}].",
+        {"head": probe.head, "head_range": [lo, hi], "targets_out_of_range": int(out.sum()),
+         "share": round(float(share), 4), "target_min": float(y.min()), "target_max": float(y.max())},
+        "Use a head whose range covers the targets (identity for regression), or rescale the "
+        "targets into its range; for class labels use softmax outputs with cross-entropy.",
+        probe.layers[-1].name)
+
+
+def looks_like_class_labels(y: np.ndarray) -> bool:
+    """One column of consecutive small integers from 0 or 1, at least three of them."""
+    if y.shape[1] != 1 or not np.all(y == np.round(y)):
+        return False
+    values = np.unique(y)
+    return 3 <= len(values) <= MAX_LABELS and values[0] in (0, 1) and \
+        np.array_equal(values, np.arange(values[0], values[0] + len(values)))
+
+
+def check_loss_target_mismatch(probe: Probe) -> list:
+    found = [f for f in (softmax_twice(probe), one_unit_softmax(probe), bce_mismatch(probe),
+                         logits_mismatch(probe), labels_as_values(probe)) if f]
+    return found
+
+
+def mismatch(severity, message, evidence, fix, probe) -> Finding:
+    return Finding("loss-target-mismatch", severity, message,
+                   dict(evidence, loss=probe.loss_name, head=probe.head), fix, probe.layers[-1].name)
+
+
+def are_probabilities(out: np.ndarray) -> bool:
+    return bool(out.shape[1] > 1 and out.min() >= 0 and out.max() <= 1
+                and np.all(np.abs(out.sum(axis=1) - 1) < PROB_TOL))
+
+
+def softmax_twice(probe: Probe):
+    if probe.loss_name not in ("cross_entropy", "hinge"):
+        return None
+    if probe.head not in ("softmax", "sigmoid") and not are_probabilities(probe.out):
+        return None
+    return mismatch("error", f"{probe.loss_name} expects raw scores (logits) but the model already "
+                    f"outputs probabilities. Found a {probe.head} head, outputs in "
+                    f"[{probe.out.min():.3g}, {probe.out.max():.3g}].",
+                    {"output_min": float(probe.out.min()), "output_max": float(probe.out.max())},
+                    "Remove the final softmax/sigmoid: cross-entropy applies log-softmax itself.",
+                    probe)
+
+
+def one_unit_softmax(probe: Probe):
+    width = probe.out.shape[1]
+    if width != 1 or not (probe.head == "softmax" or probe.loss_name == "cross_entropy"):
+        return None
+    return mismatch("error", f"A softmax over one output unit is always 1, so {probe.loss_name} "
+                    "cannot learn. Found 1 output unit.", {"output_width": 1},
+                    "Give the head one unit per class, or use one sigmoid unit with bce.", probe)
+
+
+def bce_mismatch(probe: Probe):
+    if probe.loss_name not in ("bce", "bce_with_logits"):
+        return None
+    y = probe.y
+    if y.min() < 0 or y.max() > 1:
+        return mismatch("error", f"{probe.loss_name} needs targets in [0, 1]. Found targets in "
+                        f"[{y.min():.4g}, {y.max():.4g}].", {"target_min": float(y.min()),
+                                                             "target_max": float(y.max())},
+                        "Map the targets to 0/1 (one column per class), or use cross_entropy "
+                        "with class indices.", probe)
+    if probe.loss_name == "bce" and (probe.out.min() < 0 or probe.out.max() > 1):
+        return mismatch("error", "bce needs probabilities but the outputs are not in [0, 1]. Found "
+                        f"outputs in [{probe.out.min():.3g}, {probe.out.max():.3g}].",
+                        {"output_min": float(probe.out.min()), "output_max": float(probe.out.max())},
+                        "Use bce_with_logits on raw outputs, or end the model with a sigmoid.", probe)
+    return None
+
+
+def logits_mismatch(probe: Probe):
+    if probe.loss_name != "bce_with_logits" or probe.head not in ("sigmoid", "softmax"):
+        return None
+    return mismatch("error", f"bce_with_logits applies a sigmoid itself but the model ends with a "
+                    f"{probe.head}, so predictions stay in (0.5, 0.73). Found outputs in "
+                    f"[{probe.out.min():.3g}, {probe.out.max():.3g}].",
+                    {"output_min": float(probe.out.min()), "output_max": float(probe.out.max())},
+                    "Remove the final sigmoid, or use bce on the probabilities.", probe)
+
+
+def labels_as_values(probe: Probe):
+    y = value_targets(probe)
+    if y is None or not looks_like_class_labels(y):
+        return None
+    labels = np.unique(y)
+    width = probe.out.shape[1]
+    return mismatch("error" if width > 1 else "warning",
+                    f"A regression loss ({probe.loss_name}) is fit to what look like class labels, "
+                    f"which makes class {labels[-1]:g} 'larger' than class {labels[0]:g}. Found "
+                    f"{len(labels)} integer targets {labels[0]:g}..{labels[-1]:g} in one column, "
+                    f"{width} output unit(s).",
+                    {"labels": len(labels), "output_width": width},
+                    f"Use cross_entropy on {len(labels)} output units (softmax), with the labels "
+                    "as class indices.", probe)
+
+
+def check_constant_output(probe: Probe) -> Finding | None:
+    if len(probe.out) < 2 or not probe.finite:
+        return None
+    spread = float(probe.out.std(axis=0).max())
+    if probe.index_targets:
+        if len(np.unique(probe.y)) < 2:
+            return None
+        reference = 1.0   # logits: a spread of 1e-3 cannot move a softmax
+    else:
+        reference = float(probe.y.reshape(len(probe.y), -1).std(axis=0).max())
+    if reference == 0 or spread >= CONSTANT_RATIO * reference:
+        return None
+    return Finding(
+        "constant-output", "error",
+        "The model gives the same prediction for every input. Found an output spread (std over "
+        f"rows) of {spread:.3g} against a target spread of {reference:.3g}.",
+        {"output_std": spread, "target_std": reference, "rows": len(probe.out),
+         "prediction": [round(float(v), 6) for v in probe.out[0][:10]]},
+        "Look for dead or saturated hidden units (see other findings); re-initialise (He/Xavier), "
+        "use a smaller learning rate, or LeakyReLU.",
+        None)

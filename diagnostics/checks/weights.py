@@ -1,0 +1,56 @@
+"""Initialisation, judged from the weights as they are now (the caller may pass a trained model)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diagnostics.checks.evidence import failing_evidence, training_failing
+from diagnostics.probe import Probe
+from diagnostics.report import Finding
+
+ONE_SIGN_MIN = 8        # fewer weights than this can share a sign by chance (1 in 2^8)
+SCALE_LOW, SCALE_HIGH = 0.1, 10.0   # RMS * sqrt(fan_in): LeCun/He/torch give 0.6-1.4; 10x off is far
+
+
+def constant_layers(probe: Probe) -> list:
+    return [la.name for la in probe.layers if la.weight.size >= 2 and np.ptp(la.weight) == 0]
+
+
+def one_sign(probe: Probe):
+    w = np.concatenate([la.weight.ravel() for la in probe.layers if la.weight.size >= 2] or [[]])
+    if w.size < ONE_SIGN_MIN or not (np.all(w > 0) or np.all(w < 0)):
+        return None
+    return "positive" if w[0] > 0 else "negative", w.size
+
+
+def scale_off(probe: Probe) -> dict:
+    """layer -> RMS * sqrt(fan_in), for layers far from the fan-in scale."""
+    scales = {la.name: float(np.sqrt(np.mean(la.weight ** 2)) * np.sqrt(la.fan_in))
+              for la in probe.layers if la.weight.size >= 2}
+    return {n: s for n, s in scales.items() if not SCALE_LOW <= s <= SCALE_HIGH}
+
+
+def check_bad_initialization(probe: Probe) -> Finding | None:
+    if not probe.finite or not probe.layers:
+        return None
+    const, sign = constant_layers(probe), one_sign(probe)
+    off = scale_off(probe) if training_failing(probe) else {}
+    if not (const or sign or off):
+        return None
+    found = []
+    if const:
+        found.append(f"constant weights in {', '.join(const)}: every unit computes the same thing")
+    if sign:
+        found.append(f"all {sign[1]} weights {sign[0]}")
+    if off:
+        found.append("weight scale RMS*sqrt(fan_in) " + ", ".join(f"{n}: {s:.3g}"
+                                                                  for n, s in off.items()))
+    return Finding(
+        "bad-initialization", "error" if const else "warning",
+        "The weights (judged as they are now, which for a fresh model is its initialisation) break "
+        f"the fan-in scaled, zero-mean pattern training needs. Found {'; '.join(found)}.",
+        dict(failing_evidence(probe), constant_layers=const, one_sign=sign and sign[0],
+             scale=off, expected_scale=[SCALE_LOW, SCALE_HIGH]),
+        "Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for ReLU), "
+        "not zeros, constants or uniform [0, 1).",
+        const[0] if const else (next(iter(off)) if off else None))

@@ -1,0 +1,114 @@
+"""diagnose(): validate the call, read the model into probe data, run every check."""
+
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from diagnostics import inputs
+from diagnostics.adapters import numpy_probe, torch_probe
+from diagnostics.probe import Probe
+from diagnostics.registry import CHECKS
+from diagnostics.report import Finding, Report
+
+
+@contextmanager
+def global_rng_untouched(model):
+    """Whatever the caller's forward draws from torch, numpy or random is given back afterwards."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    devices = [p.device.index or 0 for p in model.parameters() if p.is_cuda][:1] \
+        if isinstance(model, torch.nn.Module) else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+
+
+def count_params(model, kind: str) -> int:
+    if kind == "torch":
+        return sum(p.numel() for p in model.parameters())
+    return sum(p.size for p in model.parameters())
+
+
+def read_call(model, X, y, loss, history, optimizer, lr, weight_decay) -> dict:
+    """Every argument checked and converted; raises ValueError/TypeError naming what was wrong."""
+    kind, name = inputs.model_kind(model), inputs.loss_name(loss)
+    Xn = inputs.checked_X(X)
+    yn = inputs.checked_y(y, len(Xn), name)
+    settings = inputs.optimizer_settings(optimizer)
+    lr = inputs.checked_rate(lr, "lr")
+    wd = inputs.checked_rate(weight_decay, "weight_decay")
+    return {"kind": kind, "name": name, "X": Xn, "y": yn, "y_raw": inputs.as_numpy(y, "y"),
+            "history": inputs.checked_history(history),
+            "lr": lr if lr is not None else settings.get("lr"),
+            "weight_decay": wd if wd is not None else settings.get("weight_decay", 0.0),
+            "momentum": settings.get("momentum", 0.0), "optimizer": settings.get("optimizer")}
+
+
+def build_probe(model, loss, call: dict, notes: list) -> Probe:
+    X, y, y_raw = call["X"], call["y"], call["y_raw"]
+    keep = inputs.subsample(len(X), count_params(model, call["kind"]))
+    if keep is not None:
+        notes.append(f"X has {len(X)} rows; diagnosed on a fixed subsample of {len(keep)} "
+                     f"(seed {inputs.SUBSAMPLE_SEED}) to stay within the cost budget")
+        X, y, y_raw = X[keep], y[keep], y_raw[keep]
+    if X.dtype.kind != "f" or X.dtype == np.float16:
+        notes.append(f"X of dtype {X.dtype} was converted to the model's float dtype")
+    adapter = torch_probe if call["kind"] == "torch" else numpy_probe
+    data = adapter(model, X, y, loss, call["name"], notes, y_raw)
+    return Probe(X=np.asarray(X, dtype=np.float64), loss_name=call["name"], history=call["history"],
+                 lr=call["lr"], weight_decay=call["weight_decay"], momentum=call["momentum"],
+                 optimizer=call["optimizer"], n_rows=len(call["X"]), notes=notes, **data)
+
+
+def run_checks(probe: Probe) -> list:
+    findings = []
+    for check in CHECKS:
+        result = check(probe)
+        if isinstance(result, Finding):
+            findings.append(result)
+        elif result:
+            findings.extend(result)
+    return findings
+
+
+def diagnose(model, X, y, *, loss="mse", history=None, optimizer=None, lr=None,
+             weight_decay=None) -> Report:
+    """Name what is wrong with a model and its training run, with the numbers and the fix.
+
+    ``model`` is a torch.nn.Module or the project's numpy MLP; ``X`` (n, d) and ``y`` numpy
+    arrays or tensors; ``loss`` a name ("mse", "half_mse", "cross_entropy", "bce",
+    "bce_with_logits", "hinge") or a callable (outputs, y) -> scalar; ``history`` the per-step
+    losses; ``optimizer`` a torch optimizer (lr, weight decay and momentum are read from it);
+    ``lr`` and ``weight_decay`` say the same for numpy runs, or override the optimizer's.
+    The model is left exactly as it was (parameters, .grad, flags, mode, hooks, global RNGs).
+    """
+    call = read_call(model, X, y, loss, history, optimizer, lr, weight_decay)
+    notes: list = []
+    with np.errstate(all="ignore"), global_rng_untouched(model):
+        probe = build_probe(model, loss, call, notes)
+        findings = run_checks(probe)
+    if not probe.finite:
+        notes.append("the model's outputs or parameters are not finite: the checks that read them "
+                     "were skipped")
+    return Report(findings, notes, summary(probe, call))
+
+
+def summary(probe: Probe, call: dict) -> dict:
+    return {"model": call["kind"], "rows": len(probe.X), "rows_given": probe.n_rows,
+            "loss": probe.loss_name, "loss_value": round(probe.loss, 6) if np.isfinite(probe.loss)
+            else str(probe.loss), "widths": "-".join(str(w) for w in
+                                                     [probe.X.shape[1]] + [la.width for la in probe.layers]),
+            "activations": "/".join(la.activation for la in probe.layers)}
+
+
+def sharpness(model, X, y, loss="mse") -> float:
+    """The largest eigenvalue of the Hessian of the mean loss w.r.t. all parameters."""
+    call = read_call(model, X, y, loss, None, None, None, None)
+    with np.errstate(all="ignore"), global_rng_untouched(model):
+        return float(build_probe(model, loss, call, []).sharpness())

@@ -1,0 +1,162 @@
+"""Checks on what the caller passed: each mistake gets one ValueError/TypeError that names the
+argument, what was received and what is accepted. Accepted conversions (documented in the README):
+integer, float16 and bfloat16 inputs are converted to the model's dtype; torch tensors on any device
+are read and moved to the model's device; more rows than the cost budget are subsampled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diagnostics.probe import CLASS_INDEX_LOSSES, LOSSES
+
+ROW_BUDGET = 2_000_000_000   # rows x parameters one probe may touch: ~1 s of forward+backward on 2 cores
+MIN_ROWS, MAX_ROWS = 256, 10_000  # never fewer (statistics need rows), never more (1 s for tiny models)
+SUBSAMPLE_SEED = 0           # a fixed local generator: the same rows every call, global RNGs untouched
+
+
+def model_kind(model) -> str:
+    """'torch' or 'numpy'; TypeError for anything else, ValueError for a model without parameters."""
+    import torch
+    if isinstance(model, torch.nn.Module):
+        if not any(True for _ in model.parameters()):
+            raise ValueError(f"model is a {type(model).__name__} without parameters; accepted: a "
+                             "module with at least one parameter (e.g. an nn.Linear inside)")
+        return "torch"
+    from cases.backends.numpy_mlp import MLP
+    if isinstance(model, MLP):
+        return "numpy"
+    raise TypeError(f"model is a {type(model).__module__}.{type(model).__name__}; accepted: a "
+                    "torch.nn.Module or cases.backends.numpy_mlp.MLP")
+
+
+def loss_name(loss) -> str:
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ValueError(f"loss={loss!r} is unknown; accepted: {', '.join(LOSSES)}, or a "
+                             "callable (outputs, y) -> scalar such as a torch loss module")
+        return loss
+    if callable(loss):
+        return "custom"
+    raise TypeError(f"loss is a {type(loss).__name__}; accepted: one of {', '.join(LOSSES)}, "
+                    "or a callable (outputs, y) -> scalar")
+
+
+def as_numpy(a, name: str) -> np.ndarray:
+    """A copy-free numpy view of an array-like or tensor (bfloat16, which numpy lacks, goes via float32)."""
+    import torch
+    if isinstance(a, torch.Tensor):
+        a = a.detach()
+        if a.dtype == torch.bfloat16:
+            a = a.float()
+        return a.cpu().numpy()
+    try:
+        arr = np.asarray(a)
+    except Exception as e:  # ragged lists and the like
+        raise TypeError(f"{name} could not be read as an array ({e}); accepted: a numpy array or "
+                        "torch tensor") from e
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} has dtype {arr.dtype}; accepted: a numeric array (bool, int or float)")
+    return arr
+
+
+def count_nonfinite(a: np.ndarray, name: str) -> None:
+    if a.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(a)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        n_nan, n_inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
+        raise ValueError(f"{name} holds {n_nan} NaN and {n_inf} Inf of {a.size} values, the first at "
+                         f"index {first}; accepted: finite values only (drop or impute those rows)")
+
+
+def checked_X(X) -> np.ndarray:
+    X = as_numpy(X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"X has shape {X.shape} ({X.ndim}-D); accepted: a 2-D array (n_samples, "
+                         "n_features); reshape a single feature with X.reshape(-1, 1)")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"X is empty (shape {X.shape}); accepted: at least one row and one column")
+    count_nonfinite(X, "X")
+    return X
+
+
+def checked_y(y, n: int, loss: str) -> np.ndarray:
+    y = as_numpy(y, "y")
+    if y.ndim == 0 or y.ndim > 2:
+        raise ValueError(f"y has shape {y.shape}; accepted: (n,) or (n, k)")
+    if len(y) != n:
+        raise ValueError(f"X has {n} rows but y has {len(y)}; accepted: one target per row of X")
+    count_nonfinite(y, "y")
+    if loss in CLASS_INDEX_LOSSES:
+        return class_indices(y, loss)
+    return y.astype(np.float64)
+
+
+def class_indices(y: np.ndarray, loss: str) -> np.ndarray:
+    """Integer class indices from indices or one-hot rows; TypeError for other floats."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 2:
+        if np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+            return y.argmax(axis=1).astype(np.int64)
+        raise TypeError(f"y has shape {y.shape} but is not one-hot; {loss} accepts integer class "
+                        "indices (n,) or one-hot rows (n, k)")
+    if y.dtype.kind == "f":
+        raise TypeError(f"y has float dtype {y.dtype} but loss={loss!r} needs integer class indices; "
+                        "accepted: an int array (n,) such as y.astype(int), or one-hot rows; for "
+                        "float targets use loss='mse' or 'bce'")
+    return y.astype(np.int64)
+
+
+def check_class_range(y: np.ndarray, width: int, loss: str) -> None:
+    bad = (y < 0) | (y >= width)
+    if bad.any():
+        raise ValueError(f"y holds {int(bad.sum())} class indices outside [0, {width - 1}] (min "
+                         f"{int(y.min())}, max {int(y.max())}) for a model with {width} outputs and "
+                         f"loss={loss!r}; accepted: indices 0..{width - 1}, one per output unit")
+
+
+def subsample(n: int, n_params: int) -> np.ndarray | None:
+    """Sorted row indices to keep when n rows exceed the cost budget, else None."""
+    keep = int(np.clip(ROW_BUDGET // max(n_params, 1), MIN_ROWS, MAX_ROWS))
+    if n <= keep:
+        return None
+    return np.sort(np.random.default_rng(SUBSAMPLE_SEED).choice(n, keep, replace=False))
+
+
+def checked_history(history) -> np.ndarray | None:
+    if history is None:
+        return None
+    h = as_numpy(history, "history")
+    if h.ndim != 1:
+        raise ValueError(f"history has shape {h.shape}; accepted: a 1-D sequence of losses, one per "
+                         "step or epoch")
+    return h.astype(np.float64)
+
+
+def checked_rate(value, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} is a {type(value).__name__}; accepted: a float or None")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name}={value!r}; accepted: a finite float >= 0, or None")
+    return float(value)
+
+
+def optimizer_settings(optimizer) -> dict:
+    """lr, weight decay, momentum and class name read from a torch optimizer's first group."""
+    if optimizer is None:
+        return {}
+    import torch
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer is a {type(optimizer).__name__}; accepted: a "
+                        "torch.optim.Optimizer or None (pass lr= for numpy runs)")
+    g = optimizer.param_groups[0]
+    lr = g.get("lr")
+    return {"lr": float(lr) if lr is not None else None,
+            "weight_decay": float(g.get("weight_decay", 0.0) or 0.0),
+            "momentum": float(g.get("momentum", 0.0) or 0.0),
+            "optimizer": type(optimizer).__name__}

@@ -1,0 +1,41 @@
+"""The named losses in torch (mean over samples, as the project's numpy losses), and what the
+best constant prediction scores on each: the yardstick for "training has learned nothing"."""
+
+from __future__ import annotations
+
+import numpy as np
+
+PROB_EPS = 1e-12      # clip probabilities as torch's BCELoss clamps its log at -100
+
+
+def torch_loss(name: str):
+    """(out (n, k), y) -> scalar tensor; y is (n,) int64 for index losses, (n, k) float otherwise."""
+    import torch
+    from torch.nn import functional as F
+    def bce(out, y):
+        p = out.clamp(PROB_EPS, 1 - PROB_EPS)  # outputs outside [0, 1] are a finding, not a crash
+        return -(y * torch.log(p) + (1 - y) * torch.log1p(-p)).mean()
+    return {
+        "mse": F.mse_loss,
+        "half_mse": lambda out, y: 0.5 * ((out - y) ** 2).sum() / out.shape[0],
+        "cross_entropy": F.cross_entropy,
+        "bce": bce,
+        "bce_with_logits": F.binary_cross_entropy_with_logits,
+        "hinge": lambda out, y: F.multi_margin_loss(out, y, margin=1.0) * out.shape[1],
+    }[name]
+
+
+def constant_loss(name: str, y: np.ndarray, width: int) -> float:
+    """The loss of the best prediction that ignores the input."""
+    if name in ("mse", "half_mse"):
+        var = np.mean((y - y.mean(axis=0)) ** 2, axis=0)
+        return float(var.mean() if name == "mse" else 0.5 * var.sum())
+    if name == "cross_entropy":
+        p = np.bincount(y, minlength=width) / len(y)
+        return float(-np.sum(p[p > 0] * np.log(p[p > 0])))
+    if name in ("bce", "bce_with_logits"):
+        p = np.clip(y.mean(axis=0), PROB_EPS, 1 - PROB_EPS)
+        return float(np.mean(-(p * np.log(p) + (1 - p) * np.log1p(-p))))
+    if name == "hinge":
+        return float(width - 1)  # all scores equal: every wrong class costs the margin, 1
+    raise ValueError(f"loss {name!r} has no constant baseline")

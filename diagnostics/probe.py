@@ -1,0 +1,87 @@
+"""Probe data: what the adapters read off a model, as plain numpy, and all a check may look at.
+
+Weights are stored as nn.Linear stores them, (fan_out, fan_in), whichever backend they came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+REGRESSION_LOSSES = ("mse", "half_mse")
+CLASS_INDEX_LOSSES = ("cross_entropy", "hinge")          # targets are class indices
+PROBABILITY_LOSSES = ("bce",)                            # outputs must be probabilities
+LOSSES = ("mse", "half_mse", "cross_entropy", "bce", "bce_with_logits", "hinge")
+
+
+@dataclass
+class Layer:
+    """One linear layer and the activation that follows it (the head's for the last one)."""
+    name: str
+    weight: np.ndarray              # (fan_out, fan_in)
+    bias: np.ndarray | None
+    grad_weight: np.ndarray | None  # d(mean loss)/d(weight); None when it does not require grad
+    pre: np.ndarray                 # (n, fan_out): z, what the activation receives
+    post: np.ndarray                # (n, fan_out): act(z)
+    activation: str                 # relu, leaky_relu, elu, gelu, sigmoid, tanh, softmax, ...
+    is_output: bool = False
+
+    @property
+    def width(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def fan_in(self) -> int:
+        return self.weight.shape[1]
+
+
+@dataclass
+class Probe:
+    X: np.ndarray                   # the rows diagnosed (a subsample of the caller's when large)
+    y: np.ndarray                   # class indices (n,) for index losses, else (n, k) floats
+    out: np.ndarray                 # (n, k): the model's output, after its head
+    loss_name: str                  # a name of LOSSES, or "custom"
+    loss: float                     # mean loss on these rows
+    baseline_loss: float            # loss of the best constant prediction (what "learned nothing" scores)
+    layers: list                    # [Layer], in the order the forward pass calls them
+    params: dict                    # name -> array, every parameter
+    grads: dict                     # name -> array or None
+    history: np.ndarray | None = None
+    lr: float | None = None
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    optimizer: str | None = None    # class name of the optimizer, when one was given
+    n_rows: int = 0                 # rows the caller passed
+    sharpness: Callable[[], float] | None = None   # lazy: the largest Hessian eigenvalue of the loss
+    notes: list = field(default_factory=list)
+
+    @property
+    def head(self) -> str:
+        return self.layers[-1].activation if self.layers else "unknown"
+
+    @property
+    def hidden(self) -> list:
+        return [layer for layer in self.layers if not layer.is_output]
+
+    @property
+    def index_targets(self) -> bool:
+        return self.loss_name in CLASS_INDEX_LOSSES
+
+    @property
+    def loss_ratio(self) -> float:
+        """Loss over the constant predictor's: 1 = learned nothing, 0 = perfect."""
+        return ratio(self.loss, self.baseline_loss)
+
+    @property
+    def finite(self) -> bool:
+        """Outputs, loss and parameters are finite: the model-based checks can read them."""
+        return bool(np.isfinite(self.loss) and np.all(np.isfinite(self.out))
+                    and all(np.all(np.isfinite(p)) for p in self.params.values()))
+
+
+def ratio(a: float, b: float) -> float:
+    if b > 0:
+        return float(a / b)
+    return 0.0 if a <= 0 else float("inf")

@@ -1,0 +1,33 @@
+"""Every check, in one explicit tuple: adding a check is one function and one line here."""
+
+from diagnostics.checks.capacity import check_low_capacity
+from diagnostics.checks.data import check_unscaled_data
+from diagnostics.checks.finite import check_non_finite
+from diagnostics.checks.gradients import (check_excessive_weight_decay, check_exploding_gradient,
+                                          check_vanishing_gradient)
+from diagnostics.checks.history import check_loss_oscillation, check_loss_plateau
+from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
+                                        check_output_range_mismatch)
+from diagnostics.checks.stability import check_unstable_learning_rate
+from diagnostics.checks.units import check_dead_relu, check_saturated_activation
+from diagnostics.checks.weights import check_bad_initialization
+
+CHECKS = (
+    check_output_range_mismatch,
+    check_loss_target_mismatch,
+    check_non_finite,
+    check_exploding_gradient,
+    check_vanishing_gradient,
+    check_constant_output,
+    check_dead_relu,
+    check_saturated_activation,
+    check_unstable_learning_rate,
+    check_loss_oscillation,
+    check_loss_plateau,
+    check_low_capacity,
+    check_bad_initialization,
+    check_excessive_weight_decay,
+    check_unscaled_data,
+)
+
+CODES = tuple(c.__name__.removeprefix("check_").replace("_", "-") for c in CHECKS)
