@@ -1,0 +1,256 @@
+"""The command line: every command, its exit codes, and clear one-line errors on bad input.
+
+Most tests call ``cases.cli.main(argv)`` in-process (fast); one runs the real
+``python -m cases diagnose`` in a subprocess with the user's model code on
+PYTHONPATH, as a user would.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cases import registry
+from cases.case import Case, Threshold
+from cases.cli import EXIT_NOT_AS_DOCUMENTED, EXIT_OK, EXIT_USAGE, UsageError, main
+from cases.config import RunConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_RUN = RunConfig(data="sin_points", sizes=(1, 8, 1), activation="tanh", lr=1e-4, steps=150)
+
+
+def tiny_case(case_id="tiny-sin", failed_when=Threshold("train_loss", ">", 0.1)) -> Case:
+    """A case that runs in a blink: a too-small lr leaves sin unfitted, lr 0.1 fits it."""
+    return Case(id=case_id, source="tests/test_cli.py", title="sin with a tiny learning rate",
+                story="A learning rate of 1e-4 leaves the loss where it started. 0.1 fits sin.",
+                failing=TINY_RUN, fixes={"larger-lr": TINY_RUN.replace(lr=0.1)},
+                failed_when=failed_when, fixed_when=Threshold("train_loss", "<", 0.1),
+                expected_codes=frozenset(), seeds=(0, 1, 2))
+
+
+@pytest.fixture
+def tiny_registry(monkeypatch):
+    """The registry holds only the tiny case (and one that never behaves as documented)."""
+    never = tiny_case("tiny-never", failed_when=Threshold("train_loss", ">", 1e6))
+    monkeypatch.setattr(registry, "CASES", (tiny_case(), never))
+
+
+def run_main(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str, *words):
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for w in words:
+        assert w in err, err
+
+
+# ----------------------------------------------------------------- help and list
+@pytest.mark.parametrize("argv", [[], ["list"], ["run"], ["report"], ["diagnose"]],
+                         ids=["main", "list", "run", "report", "diagnose"])
+def test_help_of_every_command_exits_0(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv + ["--help"])
+    assert exc.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_diagnose_help_warns_that_unpickling_runs_code(capsys):
+    with pytest.raises(SystemExit):
+        main(["diagnose", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--trust-pickle" in text and "runs whatever code" in text
+    assert "weights_only=True" in text
+
+
+def test_no_command_prints_help_and_exits_2(capsys):
+    code, _, err = run_main(capsys)
+    assert code == EXIT_USAGE and "usage:" in err
+
+
+def test_list_names_every_registered_case(capsys):
+    code, out, _ = run_main(capsys, "list")
+    assert code == EXIT_OK
+    for case in registry.CASES:
+        assert case.id in out and case.source in out
+
+
+# ----------------------------------------------------------------- run
+def test_run_prints_a_row_per_run_and_exits_0_when_all_as_documented(tiny_registry, capsys):
+    code, out, _ = run_main(capsys, "run", "tiny-sin", "--seeds", "0", "1")
+    rows = [line for line in out.splitlines() if line.startswith("tiny-sin ")]
+    assert len(rows) == 2 * 2                       # (failing, larger-lr) x 2 seeds
+    assert all(" yes " in row for row in rows), out
+    assert code == EXIT_OK
+
+
+def test_run_exits_1_when_a_case_does_not_behave_as_documented(tiny_registry, capsys):
+    code, out, _ = run_main(capsys, "run", "tiny-never", "--seeds", "0")
+    assert code == EXIT_NOT_AS_DOCUMENTED
+    assert "no (metric)" in out and "not as documented: tiny-never numpy failing" in out
+
+
+def test_unknown_case_exits_2_with_the_valid_ids(tiny_registry, capsys):
+    code, out, err = run_main(capsys, "run", "tiny-sin", "nope")
+    assert code == EXIT_USAGE and out == ""
+    assert_one_line_error(err, "'nope'", "tiny-sin, tiny-never")
+
+
+def test_debug_shows_the_traceback(tiny_registry):
+    with pytest.raises(UsageError, match="unknown case"):
+        main(["run", "nope", "--debug"])
+
+
+@pytest.mark.parametrize("argv", [["run", "--backend", "jax"], ["run", "--seeds", "x"],
+                                  ["report", "--bogus"]], ids=["backend", "seeds", "option"])
+def test_bad_options_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == EXIT_USAGE
+
+
+def test_cuda_without_a_gpu_exits_2(tiny_registry, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    code, _, err = run_main(capsys, "run", "tiny-sin", "--backend", "torch", "--device", "cuda")
+    assert code == EXIT_USAGE
+    assert_one_line_error(err, "CUDA")
+
+
+# ----------------------------------------------------------------- diagnose
+USER_CODE = '''
+import os
+from pathlib import Path
+from torch import nn
+
+
+def make_mlp():
+    return nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+
+
+class Canary(nn.Sequential):
+    """Writes a file when unpickled: proof of whether a pickle was opened."""
+    def __setstate__(self, state):
+        Path(os.environ["CASEBOOK_CANARY"]).write_text("unpickled")
+        super().__setstate__(state)
+
+
+def make_canary():
+    return Canary(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+
+
+NOT_A_FACTORY = 3
+'''
+
+
+@pytest.fixture
+def user_files(tmp_path, monkeypatch):
+    """A user's model module on sys.path, its state dict, a pickled module, data, a history."""
+    (tmp_path / "usernet.py").write_text(USER_CODE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("CASEBOOK_CANARY", str(tmp_path / "canary.txt"))
+    import usernet
+    torch.manual_seed(0)
+    net = usernet.make_mlp()
+    files = {k: tmp_path / v for k, v in dict(weights="w.pt", pickled="whole.pt", data="d.npz",
+                                              history="h.csv", text="notes.txt").items()}
+    torch.save(net.state_dict(), files["weights"])
+    torch.save(usernet.make_canary(), files["pickled"])
+    X = np.random.default_rng(0).normal(size=(64, 2))
+    np.savez(files["data"], X=X, y=np.sin(X[:, :1]))
+    files["history"].write_text("step,loss\n" + "\n".join(f"{i},{1 / (i + 1)}" for i in range(50)))
+    files["text"].write_text("not a model\n")
+    files["canary"] = tmp_path / "canary.txt"
+    yield files
+    sys.modules.pop("usernet", None)
+
+
+def diagnose_argv(files, *extra, weights="weights", data="data"):
+    return ["diagnose", "--model", "usernet:make_mlp", "--weights", str(files[weights]),
+            "--data", str(files[data]), *extra]
+
+
+def test_diagnose_prints_the_report_of_a_state_dict_model(user_files, capsys):
+    code, out, err = run_main(capsys, *diagnose_argv(user_files, "--lr", "0.01", "--history",
+                                                     str(user_files["history"])))
+    assert code in (EXIT_OK, EXIT_NOT_AS_DOCUMENTED), err
+    assert out.startswith("diagnose:")
+    head = out.splitlines()[0]
+    no_error = head.startswith("diagnose: ok") or head.startswith("diagnose: 0 error(s)")
+    assert code == (EXIT_OK if no_error else EXIT_NOT_AS_DOCUMENTED), out
+
+
+def test_pickled_module_is_refused_before_anything_is_unpickled(user_files, capsys):
+    code, out, err = run_main(capsys, "diagnose", "--weights", str(user_files["pickled"]),
+                              "--data", str(user_files["data"]))
+    assert code == EXIT_USAGE
+    assert_one_line_error(err, "--trust-pickle", "Canary")
+    assert not user_files["canary"].exists()
+
+
+def test_trust_pickle_loads_the_whole_module(user_files, capsys):
+    code, out, err = run_main(capsys, "diagnose", "--weights", str(user_files["pickled"]),
+                              "--trust-pickle", "--data", str(user_files["data"]))
+    assert code in (EXIT_OK, EXIT_NOT_AS_DOCUMENTED), err
+    assert user_files["canary"].read_text() == "unpickled"   # the canary does fire when trusted
+
+
+def corrupt(files):
+    files["data"].write_bytes(files["data"].read_bytes()[:60])
+    return diagnose_argv(files)
+
+
+BAD_INPUTS = {
+    "missing-data": (lambda f: diagnose_argv(f) + ["--data", str(f["data"]) + ".gone"],
+                     "no such file"),
+    "missing-weights": (lambda f: diagnose_argv(f, weights="history") + ["--weights", "nope.pt"],
+                        "no such file"),
+    "corrupt-npz": (corrupt, "not a readable .npz"),
+    "npz-without-y": (lambda f: (np.savez(f["data"], X=np.zeros((3, 2))), diagnose_argv(f))[1],
+                      "lacks ['y']"),
+    "weights-not-a-model": (lambda f: diagnose_argv(f, weights="text"), "not a torch.save file"),
+    "weights-not-a-state-dict": (lambda f: (torch.save([1, 2], f["weights"]),
+                                            diagnose_argv(f))[1], "not a state dict"),
+    "weights-do-not-fit": (lambda f: (torch.save({"0.weight": torch.zeros(3, 3)}, f["weights"]),
+                                      diagnose_argv(f))[1], "does not fit"),
+    "model-spec-without-colon": (lambda f: diagnose_argv(f) + ["--model", "usernet"],
+                                 "not MODULE:FACTORY"),
+    "model-module-missing": (lambda f: diagnose_argv(f) + ["--model", "nosuchmod:make"],
+                             "importing 'nosuchmod' failed"),
+    "model-not-a-factory": (lambda f: diagnose_argv(f) + ["--model", "usernet:NOT_A_FACTORY"],
+                            "names a int"),
+    "history-unreadable": (lambda f: diagnose_argv(f, "--history", str(f["text"])),
+                           "accepted: a .npy or .csv"),
+    "unknown-loss": (lambda f: diagnose_argv(f, "--loss", "l7"), "l7"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_input_exits_2_with_one_line(user_files, capsys, name):
+    make_argv, words = BAD_INPUTS[name]
+    code, out, err = run_main(capsys, *make_argv(user_files))
+    assert code == EXIT_USAGE, (out, err)
+    assert_one_line_error(err, words)
+    assert not user_files["canary"].exists()
+
+
+def test_python_m_cases_diagnose_end_to_end(user_files, tmp_path):
+    """The real entry point, the user's code found through PYTHONPATH, and exit 2 on bad data."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    def cli(*argv):
+        return subprocess.run([sys.executable, "-m", "cases", *argv], capture_output=True,
+                              text=True, env=env, cwd=ROOT, timeout=120)
+    good = cli(*diagnose_argv(user_files))
+    assert good.returncode in (0, 1) and good.stdout.startswith("diagnose:"), good.stderr
+    refused = cli("diagnose", "--weights", str(user_files["pickled"]), "--data",
+                  str(user_files["data"]))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert not user_files["canary"].exists()
+    bad = cli(*corrupt(user_files))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr

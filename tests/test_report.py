@@ -1,0 +1,174 @@
+"""The casebook report on a reduced set: every file it lists exists, every image is a PNG of
+the size the page shows it at, the HTML is well formed and links only what exists, and the
+same command writes the same report."""
+
+import io
+import re
+import struct
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from cases import registry
+from cases.case import Case, Threshold
+from cases.cli import EXIT_OK, main
+from cases.config import RunConfig
+from cases.progress import Progress
+from cases.report import figures, write_report
+from cases.report.casefigs import CASE_FIGURES
+from cases.report.runs import run_case
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+VOID_TAGS = {"meta", "img", "br", "hr", "link", "input"}
+TINY_RUN = RunConfig(data="sin_points", sizes=(1, 8, 1), activation="tanh", lr=1e-4, steps=150)
+
+
+def tiny_case(case_id: str = "tiny-sin", failing: RunConfig = TINY_RUN, fix_lr: float = 0.1,
+              metric: str = "train_loss", cut: float = 0.1) -> Case:
+    return Case(id=case_id, source="tests/test_report.py", title="a tiny learning rate",
+                story="A learning rate of 1e-4 leaves the loss where it started. 0.1 fits.",
+                failing=failing, fixes={"larger-lr": failing.replace(lr=fix_lr)},
+                failed_when=Threshold(metric, ">", cut), fixed_when=Threshold(metric, "<", cut),
+                expected_codes=frozenset(), seeds=(0, 1, 2))
+
+
+# A classifier on 2-D points (class regions) and one on 64-D digits (confusion matrix): only
+# their figures matter here, not their verdicts.
+SPIRAL = RunConfig(data="noisy_spiral3", sizes=(2, 16, 3), activation="tanh",
+                   loss="cross_entropy", lr=1e-4, steps=30)
+DIGITS = RunConfig(data="digits", sizes=(64, 16, 10), activation="relu", loss="cross_entropy",
+                   lr=1e-4, steps=30, batch_size=64)
+
+
+def png_size(path: Path) -> tuple:
+    """(width, height) from the IHDR chunk, after checking the PNG signature."""
+    head = path.read_bytes()[:24]
+    assert head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+class TagChecker(HTMLParser):
+    """Balanced tags, and every src/href and #anchor it references."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors, self.sources, self.anchors, self.ids = [], [], [], [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.ids.add(attrs.get("id"))
+        if tag == "img":
+            self.sources.append(attrs["src"])
+        href = attrs.get("href") or ""
+        (self.anchors if href.startswith("#") else self.sources).append(href) if href else None
+        if tag not in VOID_TAGS:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(f"</{tag}> closes nothing open at line {self.getpos()[0]}")
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("casebook")
+    cases = (tiny_case(), tiny_case("tiny-spiral", SPIRAL, 0.5, "train_acc", 0.0),
+             tiny_case("tiny-digits", DIGITS, 0.05, "train_acc", 0.0))
+    written, outcomes = write_report(cases, out, ("numpy",), (0,), command="test")
+    return out, written, outcomes
+
+
+def test_report_writes_every_file_it_lists(report_dir):
+    out, written, outcomes = report_dir
+    assert {"index.md", "index.html"} <= set(written)
+    assert sorted(p.name for p in out.iterdir()) == sorted(written)
+    assert len(outcomes) == 3 * 2                   # three cases x (failing, larger-lr) x 1 seed
+
+
+def test_each_figure_is_a_png_of_the_size_shown(report_dir):
+    out, written, _ = report_dir
+    pngs = [f for f in written if f.endswith(".png")]
+    assert len(pngs) == 3 * 3                       # loss, predictions, layers per case
+    for f in pngs:
+        assert (out / f).stat().st_size > 10_000, f"{f} looks empty"
+        assert png_size(out / f) == figures.pixel_size("wide"), f
+
+
+def test_the_predictions_figure_fits_the_data(report_dir):
+    """1-D regression, 2-D classes and 64-D classes each get a predictions figure."""
+    _, written, _ = report_dir
+    for case_id in ("tiny-sin", "tiny-spiral", "tiny-digits"):
+        assert f"{case_id}-predictions.png" in written
+
+
+def test_html_is_well_formed_and_links_only_what_exists(report_dir):
+    out, written, _ = report_dir
+    checker = TagChecker()
+    checker.feed((out / "index.html").read_text(encoding="utf-8"))
+    checker.close()
+    assert not checker.errors and not checker.stack, (checker.errors, checker.stack)
+    assert checker.sources and all((out / s).is_file() for s in checker.sources)
+    assert set(checker.sources) == {f for f in written if f.endswith(".png")}
+    assert all(a[1:] in checker.ids for a in checker.anchors)
+
+
+def test_markdown_links_only_what_exists(report_dir):
+    out, written, _ = report_dir
+    text = (out / "index.md").read_text(encoding="utf-8")
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert sorted(images) == sorted(f for f in written if f.endswith(".png"))
+    for case_id in ("tiny-sin", "tiny-spiral", "tiny-digits"):
+        assert f'<a id="{case_id}"></a>' in text and f"(#{case_id})" in text
+
+
+def test_each_case_section_has_story_verdicts_and_findings(report_dir):
+    out, _, outcomes = report_dir
+    text = (out / "index.md").read_text(encoding="utf-8")
+    assert text.count("What diagnose() says") == 3
+    assert "A learning rate of 1e-4 leaves the loss where it started." in text
+    for o in outcomes:
+        assert f"| {o.case.id} | numpy | {o.run_name} | 0 | {o.threshold.metric} |" in text
+
+
+def test_the_same_command_writes_the_same_report(tmp_path):
+    """Reproducible: two reports of the same case are byte-identical, figures included."""
+    def files(out):
+        write_report((tiny_case(),), out, ("numpy",), (0,), command="test")
+        return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+
+
+def test_report_command_exits_0_and_prints_the_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(registry, "CASES", (tiny_case(),))
+    code = main(["report", "--out", str(tmp_path), "--cases", "tiny-sin", "--seeds", "0"])
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    assert "index.html" in out and f"wrote 5 files to {tmp_path}" in out
+
+
+def test_every_case_figure_hook_names_a_registered_case():
+    """A renamed case must not silently lose its figures."""
+    ids = {c.id for c in registry.CASES}
+    assert set(CASE_FIGURES) <= ids, set(CASE_FIGURES) - ids
+
+
+def test_progress_bar_is_quiet_off_a_terminal_and_draws_on_one():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    pipe, tty = io.StringIO(), Terminal()
+    for stream in (pipe, tty):
+        with Progress(3, "runs", stream) as bar:
+            for name in "abc":
+                bar.show(name)
+                bar.advance()
+    assert pipe.getvalue() == ""
+    assert "3/3" in tty.getvalue() and tty.getvalue().endswith("\r\033[K")
+
+
+def test_run_case_judges_every_run_in_order():
+    outcomes = run_case(tiny_case(), ("numpy",), (0, 1))
+    assert [(o.seed, o.run_name) for o in outcomes] == [(0, "failing"), (0, "larger-lr"),
+                                                         (1, "failing"), (1, "larger-lr")]
+    assert all(o.metric_ok for o in outcomes)
