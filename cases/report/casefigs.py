@@ -2,9 +2,186 @@
 
 Each function takes the case's :class:`~cases.report.context.CaseContext` and
 returns report blocks (figures, tables). A case without an entry still gets the
-generic section; adding a case needs no code here.
+generic section; adding a case needs no code here. Sweeps run on the numpy
+backend at the report's first seed, whatever backends the report shows.
 """
 
 from __future__ import annotations
+
+import numpy as np
+
+from cases.config import RunConfig, load_data, run
+from cases.report import figures
+from cases.report.blocks import Table
+
+SIN_ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh")   # the five of seed 001
+ACTIVATION_COLORS = dict(zip(SIN_ACTIVATIONS + ("gelu",), figures.FIX_COLORS))
+BIFURCATION_LRS = np.linspace(0.02, 0.6, 59)  # around seed 002's lr 0.3: both sides of the edge
+BIFURCATION_STEPS = 3000   # constant-lr steps per sweep point: long enough to reach the attractor
+BIFURCATION_TAIL = 64      # last losses drawn per lr: a period up to 64 shows as distinct points
+GRID_DEPTHS = (0, 1, 2)    # hidden layers of 100 units, as seed 003's report
+GRID_ACTIVATIONS = ("sigmoid", "relu", "gelu")
+GRID_LOSSES = {"Euclidean": "half_mse", "SoftmaxCE": "cross_entropy", "Hinge": "hinge"}
+GRID_WIDTH = 100
+LR_CURVE = (1e-3, 1e-2, 1e-1, 1.0)
+WD_CURVE = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
+BATCH_CURVE = (10, 50, 200)
+
+
+def sweep(configs, ctx, what: str) -> list:
+    """Run every config (numpy); the progress bar names the sweep while it runs."""
+    results = []
+    for k, cfg in enumerate(configs):
+        ctx.note(f"{what} {k + 1}/{len(configs)}")
+        results.append(run(cfg))
+    return results
+
+
+def sweep_base(ctx, run_name: str = "failing") -> RunConfig:
+    return ctx.case.config(run_name, "numpy", ctx.seed)
+
+
+# ----------------------------------------------------------------- seed 001: activations
+def activation_fits(ctx) -> list:
+    """The failing run and the first fix, each trained with the five activations of the post."""
+    runs = ["failing"] + list(ctx.case.fixes)[:1]
+    fig = figures.new_figure("wide")
+    axes = figures.panels(fig, len(runs))
+    for ax, run_name in zip(axes, runs):
+        base = sweep_base(ctx, run_name)
+        configs = [base.replace(activation=a) for a in SIN_ACTIVATIONS]
+        results = sweep(configs, ctx, f"{run_name} across activations")
+        draw_fits(ax, results, run_name)
+    axes[0].legend(loc="lower right", fontsize=8)
+    return [ctx.figure(fig, "activations", "The same run with each activation of the post "
+                       f"(numpy, seed {ctx.seed}): left the failing configuration, right the fix. "
+                       "A curve that ends early diverged.")]
+
+
+def draw_fits(ax, results, title: str) -> None:
+    ds = results[0].data
+    x = np.linspace(ds.X_test.min(), ds.X_test.max(), figures.GRID_POINTS)[:, None]
+    ax.plot(ds.X_test[:, 0], ds.y_test[:, 0], ":", color="black", lw=1, label="target")
+    ax.plot(ds.X[:, 0], ds.y[:, 0], "o", color="black", mfc="none", label="training points")
+    for r in results:
+        act = r.config.hidden_activations[0]
+        label = f"{act}: test {r.test_loss:.2g}" if not r.diverged else f"{act}: diverged"
+        ax.plot(x[:, 0], r.predict(x)[:, 0], color=ACTIVATION_COLORS[act], lw=1.4, label=label)
+    ax.set(xlabel="input x", ylabel="output y", title=title,
+           ylim=figures.padded(ds.y_test[:, 0]))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+
+
+# ----------------------------------------------------------------- seed 002: bifurcation
+def loss_trace_scatter(ctx) -> list:
+    """The author's picture: every step's loss as a dot, for the failing run and each fix."""
+    shown = ctx.shown("numpy") or ctx.shown()
+    fig = figures.new_figure("tall")
+    axes = fig.subplots(len(shown), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, o in zip(axes, shown):
+        h = o.result.history
+        ax.scatter(np.arange(len(h)), h, s=0.4, color=figures.run_color(ctx.case.runs, o.run_name),
+                   rasterized=True, label=o.run_name)
+        ax.set(ylabel=figures.loss_label(o.result.config), yscale="log")
+        ax.legend(loc="upper right", markerscale=12)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("optimizer step (count)")
+    return [ctx.figure(fig, "loss-trace", f"Loss at every step, drawn as dots as in the post "
+                       f"({ctx.backend}, seed {ctx.seed}): bands of dots are the loss jumping "
+                       "between values every step.")]
+
+
+def stability_edge(ctx, base: RunConfig) -> tuple:
+    """(edge lr, lambda_max) at the minimum a fix converged to, in units of the base's lr."""
+    from diagnostics import sharpness
+    fixed = next((o for o in ctx.shown("numpy") + ctx.shown()
+                  if o.run_name != "failing" and not o.result.diverged), None)
+    if fixed is None:
+        return float("nan"), float("nan")
+    _, X, y, _, _ = load_data(fixed.result.config)
+    lam = sharpness(fixed.result.model, X, y, loss=fixed.result.config.loss)
+    n = 1 if base.mean_gradient else len(X)   # a summed gradient steps lr * n times the mean's
+    return 2.0 / (lam * n), lam
+
+
+def lr_sweep_bifurcation(ctx) -> list:
+    """Final losses against a constant lr: the period-doubling cascade, and 2/lambda_max."""
+    base = sweep_base(ctx).replace(lr_decay=1.0, lr_decay_every=0, steps=BIFURCATION_STEPS)
+    results = sweep([base.replace(lr=float(lr)) for lr in BIFURCATION_LRS], ctx, "lr sweep")
+    edge, lam = stability_edge(ctx, base)
+    fig = figures.new_figure("wide")
+    ax = fig.subplots()
+    for lr, r in zip(BIFURCATION_LRS, results):
+        tail = r.history[-BIFURCATION_TAIL:]
+        ax.scatter(np.full(len(tail), lr), tail, s=2, color="tab:blue", rasterized=True)
+    ax.axvline(edge, color="tab:red", ls="--",
+               label=f"stability edge 2/(n·λmax) = {edge:.3g} (λmax = {lam:.3g})")
+    ax.axvline(ctx.case.failing.lr, color="black", ls=":", label=f"the post's lr {ctx.case.failing.lr:g}")
+    ax.set(xlabel="learning rate (constant)", ylabel=f"last {BIFURCATION_TAIL} losses "
+           f"({base.loss}, log)", yscale="log",
+           title=f"{BIFURCATION_STEPS} steps per lr, {base.summary().split(' init=')[0]}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
+    return [ctx.figure(fig, "bifurcation", "The bifurcation diagram: for each constant learning "
+                       "rate, the losses of the last steps. One dot: the loss settles; several: "
+                       "it cycles or is chaotic. λmax is the largest Hessian eigenvalue of the "
+                       "mean loss at the minimum the fix converged to (diagnostics.sharpness); "
+                       "n the number of samples the summed gradient adds up.")]
+
+
+# ----------------------------------------------------------------- seed 003: the grid
+def grid_config(base: RunConfig, depth: int, activation: str, loss: str) -> RunConfig:
+    sizes = (base.sizes[0],) + (GRID_WIDTH,) * depth + (base.sizes[-1],)
+    return base.replace(sizes=sizes, activation=activation, loss=loss, weight_decay=0.0)
+
+
+def digits_grid(ctx) -> list:
+    """Test accuracy of every depth x activation x loss at the post's lr and batch."""
+    base = sweep_base(ctx)
+    keys = [(d, a, name) for d in GRID_DEPTHS for a in GRID_ACTIVATIONS for name in GRID_LOSSES
+            if d or a == GRID_ACTIVATIONS[0]]          # no hidden layer: the activation is moot
+    configs = [grid_config(base, d, a, GRID_LOSSES[name]) for d, a, name in keys]
+    acc = {k: r.test_acc for k, r in zip(keys, sweep(configs, ctx, "grid"))}
+    rows = []
+    for d in GRID_DEPTHS:
+        for a in (GRID_ACTIVATIONS if d else ("none",)):
+            rows.append((str(d), a, *(f"{acc[(d, a if d else GRID_ACTIVATIONS[0], n)]:.3f}"
+                                      for n in GRID_LOSSES)))
+    return [Table(("hidden layers", "activation", *GRID_LOSSES), rows,
+                  caption=f"Test accuracy after {base.epochs} epochs, lr {base.lr:g}, batch "
+                  f"{base.batch_size}, hidden width {GRID_WIDTH} (numpy, seed {ctx.seed}); "
+                  "chance is 0.1")]
+
+
+def curve_panel(ax, results, label) -> None:
+    for r in results:
+        per_epoch = -(-len(r.data.X) // (r.config.batch_size or len(r.data.X)))
+        epochs = np.asarray(r.curve["step"]) / per_epoch
+        ax.plot(epochs, r.curve["train"], lw=1.5,
+                label=f"{label(r.config)}: acc {r.test_acc:.2f}" + (" (div.)" if r.diverged else ""))
+    ax.set(xlabel="epoch", yscale="log")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+
+
+def digits_curves(ctx) -> list:
+    """Train loss per epoch across learning rates, weight decays and batch sizes."""
+    base = sweep_base(ctx, next(iter(ctx.case.fixes)))
+    fig = figures.new_figure("wide")
+    ax_lr, ax_wd, ax_bs = fig.subplots(1, 3, sharey=True)
+    curve_panel(ax_lr, sweep([base.replace(lr=v) for v in LR_CURVE], ctx, "lr curves"),
+                lambda c: f"lr {c.lr:g}")
+    curve_panel(ax_wd, sweep([base.replace(weight_decay=v) for v in WD_CURVE], ctx, "decay"),
+                lambda c: f"wd {c.weight_decay:g}")
+    curve_panel(ax_bs, sweep([base.replace(batch_size=v) for v in BATCH_CURVE], ctx, "batch"),
+                lambda c: f"batch {c.batch_size}")
+    ax_lr.set_ylabel(figures.loss_label(base) + " on the train set, log")
+    for ax, t in ((ax_lr, "learning rate"), (ax_wd, "weight decay"), (ax_bs, "batch size")):
+        ax.set_title(t)
+    return [ctx.figure(fig, "curves", f"Train loss per epoch of the fix "
+                       f"({next(iter(ctx.case.fixes))}: {base.summary()}) while one setting "
+                       f"varies; the legend gives the test accuracy (numpy, seed {ctx.seed}).")]
+
 
 CASE_FIGURES = {}
