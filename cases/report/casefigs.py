@@ -54,8 +54,7 @@ def activation_fits(ctx) -> list:
         draw_fits(ax, results, run_name)
     axes[0].legend(loc="lower right", fontsize=8)
     return [ctx.figure(fig, "activations", "The same run with each activation of the post "
-                       f"(numpy, seed {ctx.seed}): left the failing configuration, right the fix. "
-                       "A curve that ends early diverged.")]
+                       f"(numpy, seed {ctx.seed}): left the failing configuration, right the fix.")]
 
 
 def draw_fits(ax, results, title: str) -> None:
@@ -65,8 +64,7 @@ def draw_fits(ax, results, title: str) -> None:
     ax.plot(ds.X[:, 0], ds.y[:, 0], "o", color="black", mfc="none", label="training points")
     for r in results:
         act = r.config.hidden_activations[0]
-        label = f"{act}: test {r.test_loss:.2g}" if not r.diverged else f"{act}: diverged"
-        ax.plot(x[:, 0], r.predict(x)[:, 0], color=ACTIVATION_COLORS[act], lw=1.4, label=label)
+        figures.draw_curve(ax, x[:, 0], r, ACTIVATION_COLORS[act], f"{act}: test {r.test_loss:.2g}")
     ax.set(xlabel="input x", ylabel="output y", title=title,
            ylim=figures.padded(ds.y_test[:, 0]))
     ax.grid(alpha=0.3)

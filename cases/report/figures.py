@@ -14,7 +14,7 @@ matplotlib.use("Agg")  # no display, ever; before anything imports pyplot
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from cases.report.health import layer_health  # noqa: E402
+from cases.report.health import LayerHealth, layer_health  # noqa: E402
 
 DPI = 100
 SIZES = {"wide": (9.0, 3.6), "tall": (9.0, 5.6)}   # inches; at DPI 100: 900 px, the page width
@@ -64,7 +64,26 @@ def plot_history(ax, o, color) -> None:
     if o.result.diverged:
         finite = np.flatnonzero(np.isfinite(h))
         if finite.size:
-            ax.plot(finite[-1] + 1, h[finite[-1]], "x", color=color, ms=9, mew=2)
+            ax.plot(finite[-1] + 1, min(h[finite[-1]], loss_ceiling([o]) * 0.9), "x",
+                    color=color, ms=9, mew=2, clip_on=False)
+
+
+def loss_floor(outcomes) -> float:
+    """Bottom of the loss axis: a tenth of the lowest full-set loss (a single sample's loss
+    can be 1e-15 and would stretch the axis over decades nobody reads)."""
+    lows = [v for o in outcomes for v in o.result.curve["train"] + o.result.curve["test"]
+            if np.isfinite(v) and v > 0]
+    return min(lows) / 10 if lows else 1e-12
+
+
+def loss_ceiling(outcomes) -> float:
+    """Top of the loss axis: 100x the start or the worst run that stayed finite. A diverged
+    run's 1e100 would flatten every other curve into a line."""
+    tops = [o.result.curve["train"][0] for o in outcomes]
+    tops += [max(o.result.curve["train"] + o.result.curve["test"]) for o in outcomes
+             if not o.result.diverged]
+    tops = [t for t in tops if np.isfinite(t)]
+    return 100 * max(tops) if tops else 1.0
 
 
 def loss_figure(outcomes) -> Figure:
@@ -83,6 +102,7 @@ def loss_figure(outcomes) -> Figure:
                ylabel=loss_label(cfg) + ", log", title=f"{what} loss")
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(loc="best")
+        ax.set_ylim(loss_floor(outcomes), loss_ceiling(outcomes))
     return fig
 
 
@@ -115,13 +135,21 @@ def fit_1d_figure(outcomes, title: str = "") -> Figure:
     ax.plot(ds.X[:, 0], ds.y[:, 0], "o", color="black", ms=6, mfc="none", label="training points")
     names = [o.run_name for o in outcomes]
     for o in outcomes:
-        ax.plot(x[:, 0], o.result.predict(x)[:, 0], color=run_color(names, o.run_name), lw=1.6,
-                label=o.run_name + (" (diverged)" if o.result.diverged else ""))
+        draw_curve(ax, x[:, 0], o.result, run_color(names, o.run_name), o.run_name)
     ax.set(xlabel="input x", ylabel="output y", title=title or "prediction vs target")
     ax.set_ylim(*padded(np.concatenate([ds.y_test[:, 0], ds.y[:, 0]])))
     ax.grid(alpha=0.3)
     ax.legend(loc="best", ncol=2)
     return fig
+
+
+def draw_curve(ax, x, result, color, label: str) -> None:
+    """The net's output over x; a diverged net (non-finite output) only gets a legend entry."""
+    y = result.predict(x[:, None])[:, 0]
+    if result.diverged or not np.all(np.isfinite(y)):
+        ax.plot([], [], color=color, ls="--", label=f"{label}: diverged, not drawn")
+    else:
+        ax.plot(x, y, color=color, lw=1.6, label=label)
 
 
 def padded(values, share: float = 0.35) -> tuple:
@@ -223,8 +251,13 @@ def health_figure(outcomes) -> Figure:
         layers = layer_health(o.result)
         x = np.arange(len(layers)) + (j - (len(outcomes) - 1) / 2) * width
         color = run_color(names, o.run_name)
-        ax_g.bar(x, [max(l.grad_norm, 1e-16) for l in layers], width, color=color,
-                 label=o.run_name)
+        sick = not all(np.isfinite(l.grad_norm) for l in layers)
+        heights = [] if sick else [max(l.grad_norm, 1e-16) for l in layers]
+        ax_g.bar(x[:len(heights)], heights, width, color=color,
+                 label=o.run_name + (": non-finite, not drawn" if sick else ""))
+        if sick:   # a diverged net's units are neither dead nor alive: nothing to count
+            layers = [LayerHealth(l.name, l.grad_norm, l.weight_norm, float("nan"), "")
+                      for l in layers]
         bars = ax_d.bar(x, [100 * np.nan_to_num(l.dead_share) for l in layers], width,
                         color=color, label=o.run_name)
         ax_d.bar_label(bars, [share_label(l) for l in layers], fontsize=7)

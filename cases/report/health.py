@@ -65,8 +65,9 @@ def layer_health(result) -> list:
         _, dout = numpy_mlp.loss_and_grad(cfg.loss, out, y, cfg.hinge_margin)
         dW, _, _ = net.backward(cache, dout)
     layers = []
-    for i, act in enumerate(net.activations):
-        share, kind = stuck_share(act, cache.z[i], cache.h[i + 1])
-        layers.append(LayerHealth(f"layer {i + 1} ({act})", float(np.linalg.norm(dW[i])),
-                                  float(np.linalg.norm(net.W[i])), share, kind))
+    with np.errstate(all="ignore"):
+        for i, act in enumerate(net.activations):
+            share, kind = stuck_share(act, cache.z[i], cache.h[i + 1])
+            layers.append(LayerHealth(f"layer {i + 1} ({act})", float(np.linalg.norm(dW[i])),
+                                      float(np.linalg.norm(net.W[i])), share, kind))
     return layers
