@@ -15,6 +15,21 @@ from diagnostics.registry import CHECKS
 from diagnostics.report import Finding, Report
 
 
+ONE_THREAD_BELOW = 100_000   # parameters: smaller models gain nothing from threads, and on a busy
+                             # machine torch's spinning threads make them 50x slower
+
+
+@contextmanager
+def one_thread_for_small(n_params: int):
+    n = torch.get_num_threads()
+    if n_params < ONE_THREAD_BELOW:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 @contextmanager
 def global_rng_untouched(model):
     """Whatever the caller's forward draws from torch, numpy or random is given back afterwards."""
@@ -90,7 +105,8 @@ def diagnose(model, X, y, *, loss="mse", history=None, optimizer=None, lr=None,
     """
     call = read_call(model, X, y, loss, history, optimizer, lr, weight_decay)
     notes: list = []
-    with np.errstate(all="ignore"), global_rng_untouched(model):
+    with np.errstate(all="ignore"), global_rng_untouched(model), \
+            one_thread_for_small(count_params(model, call["kind"])):
         probe = build_probe(model, loss, call, notes)
         findings = run_checks(probe)
     if not probe.finite:
@@ -110,5 +126,6 @@ def summary(probe: Probe, call: dict) -> dict:
 def sharpness(model, X, y, loss="mse") -> float:
     """The largest eigenvalue of the Hessian of the mean loss w.r.t. all parameters."""
     call = read_call(model, X, y, loss, None, None, None, None)
-    with np.errstate(all="ignore"), global_rng_untouched(model):
+    with np.errstate(all="ignore"), global_rng_untouched(model), \
+            one_thread_for_small(count_params(model, call["kind"])):
         return float(build_probe(model, loss, call, []).sharpness())

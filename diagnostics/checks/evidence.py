@@ -9,7 +9,7 @@ from diagnostics.probe import Probe
 
 LEARNED_NOTHING = 0.9     # loss >= 90% of the constant predictor's: (almost) nothing learned
 FAR_ABOVE_ZERO = 0.1      # loss >= 10% of the constant predictor's: far from fitting the data
-MIN_PROGRESS = 0.05       # the last quarter of the history must beat the one before by 5%
+MIN_PROGRESS = 0.05       # the last quarter must add 5% of the run's whole drop to count as progress
 MIN_HISTORY = 20          # fewer steps say nothing about a trend
 TINY_LOSS = 1e-6          # below this the loss is zero for every purpose here
 
@@ -22,10 +22,13 @@ def finite_history(probe: Probe) -> np.ndarray | None:
     return h if len(h) >= MIN_HISTORY else None
 
 
-def quarters(h: np.ndarray) -> tuple[float, float]:
-    """Mean loss of the quarter before last and of the last quarter of a history."""
-    q = len(h) // 4
-    return float(np.mean(h[-2 * q:-q])), float(np.mean(h[-q:]))
+def progress_share(h: np.ndarray, k: int) -> float:
+    """How much of the run's total drop the last k steps added (mean of k steps against the k
+    before, over the mean of the first steps against the last k). Near 0: stalled; < 0: rising."""
+    start = float(np.mean(h[:max(1, len(h) // 20)]))
+    before, last = float(np.mean(h[-2 * k:-k])), float(np.mean(h[-k:]))
+    total = start - last
+    return (before - last) / total if total > 0 else 0.0
 
 
 def history_improving(probe: Probe) -> bool | None:
@@ -33,8 +36,7 @@ def history_improving(probe: Probe) -> bool | None:
     h = finite_history(probe)
     if h is None:
         return None
-    before, last = quarters(h)
-    return last < (1 - MIN_PROGRESS) * before
+    return progress_share(h, len(h) // 4) >= MIN_PROGRESS
 
 
 def training_failing(probe: Probe) -> bool:

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import FAR_ABOVE_ZERO, MIN_HISTORY
+from diagnostics.checks.evidence import (FAR_ABOVE_ZERO, MIN_HISTORY, history_improving,
+                                         progress_share)
 from diagnostics.probe import Probe, ratio
 from diagnostics.report import Finding
 
 WINDOW = 200            # the last steps judged: long enough for a trend, short enough to be "now"
 MIN_DROP = 0.05         # the second half of the window must be 5% below the first to be a trend
 ANTICORRELATED = -0.3   # lag-1 autocorrelation: up-down-up (GD overshoot) is < 0, batch noise ~ 0
-MIN_SWING = 0.02        # the oscillation must move the loss by 2% of its level (std/mean)
-FLAT = 0.01             # a plateau moves by less than 1% of its level over the window
+MIN_SWING = 0.02        # an up-down oscillation must move the loss by 2% of its level (std/mean)
+CHAOTIC_SWING = 0.1     # swings of 10% of the level with no progress: chaotic, whatever the pattern
+FLAT = 0.02             # a plateau: the window adds under 2% of the run's whole drop
+
+
+def finite(probe: Probe) -> np.ndarray:
+    h = probe.history
+    return np.empty(0) if h is None else h[np.isfinite(h)]
 
 
 def window(probe: Probe) -> np.ndarray | None:
-    h = probe.history
-    if h is None:
-        return None
-    h = h[np.isfinite(h)]
+    h = finite(probe)
     w = h[-min(WINDOW, len(h)):]
     return w if len(w) >= MIN_HISTORY else None
 
@@ -46,7 +50,9 @@ def check_loss_oscillation(probe: Probe) -> Finding | None:
         return None
     swing, rho, fall = float(w.std() / w.mean()), lag1_autocorrelation(w), drop(w)
     level = ratio(float(w.mean()), probe.baseline_loss)
-    if swing < MIN_SWING or rho > ANTICORRELATED or fall > MIN_DROP or level < FAR_ABOVE_ZERO:
+    alternating = rho <= ANTICORRELATED and swing >= MIN_SWING
+    if not (alternating or swing >= CHAOTIC_SWING) or fall > MIN_DROP or level < FAR_ABOVE_ZERO \
+            or history_improving(probe):
         return None
     return Finding(
         "loss-oscillation", "warning",
@@ -61,19 +67,21 @@ def check_loss_oscillation(probe: Probe) -> Finding | None:
 
 
 def check_loss_plateau(probe: Probe) -> Finding | None:
-    w = window(probe)
-    if w is None or w.mean() <= 0:
+    h = finite(probe)
+    if len(h) < 4 * MIN_HISTORY:   # a plateau needs a run long enough to have had a start
         return None
-    move = float(np.ptp(w) / w.mean())
+    k = min(WINDOW, len(h) // 4)
+    w = h[-k:]
+    move = progress_share(h, k)
     level = ratio(float(w.mean()), probe.baseline_loss)
-    if move >= FLAT or level < FAR_ABOVE_ZERO:
+    if abs(move) >= FLAT or level < FAR_ABOVE_ZERO or check_loss_oscillation(probe):
         return None
     return Finding(
         "loss-plateau", "warning",
         f"The loss has stopped moving far above zero over the last {len(w)} steps. Found a level "
-        f"of {w.mean():.4g} ({level:.0%} of a constant predictor's {probe.baseline_loss:.4g}), "
-        f"moving by {move:.2%}.",
-        {"window": len(w), "level": float(w.mean()), "level_ratio": level, "relative_move": move,
+        f"of {w.mean():.4g} ({level:.0%} of a constant predictor's {probe.baseline_loss:.4g}); "
+        f"the window added {move:.2%} of the run's whole drop.",
+        {"window": len(w), "level": float(w.mean()), "level_ratio": level, "progress_share": move,
          "constant_predictor_loss": probe.baseline_loss},
         "Look at the other findings for the cause (capacity, dead or saturated units, learning "
         "rate); more steps will not help.",

@@ -14,11 +14,21 @@ ADAPTIVE = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", 
 EDGE = 2.0              # GD on a quadratic diverges along curvature lambda when lr * lambda > 2
 
 
+def unsettled(probe: Probe) -> bool:
+    """The run shows instability: its history oscillates or blows up; without a history, it fails.
+    A history that settled proves the lr was stable where it ended (and edge-of-stability
+    training sits at lr * lambda ~ 2 yet converges), so it is not flagged."""
+    if probe.history is None:
+        return training_failing(probe)
+    return bool(check_loss_oscillation(probe)) or not np.all(np.isfinite(probe.history))
+
+
 def check_unstable_learning_rate(probe: Probe) -> Finding | None:
     if not probe.lr or probe.optimizer in ADAPTIVE or not probe.finite or probe.sharpness is None:
         return None
-    if not (training_failing(probe) or check_loss_oscillation(probe)):
-        return None   # edge-of-stability training sits at lr * lambda ~ 2 and still converges
+    if not unsettled(probe):
+        return None
+
     lam = probe.sharpness()
     edge = EDGE * (1 + probe.momentum)  # heavy-ball momentum widens the stable range to 2(1+mu)
     if not np.isfinite(lam) or probe.lr * lam <= edge:

@@ -12,10 +12,12 @@ RELU_KINDS = ("relu", "relu6")
 MIN_ROWS = 5            # "never active" needs a few inputs to mean anything
 DEAD_SHARE = 0.5        # half a layer dead: the layer has lost half its width
 DEAD_SHARE_FAILING = 0.25  # when training fails, a quarter dead is worth naming
-SATURATION_BANDS = {"sigmoid": (0.01, 0.99), "tanh": (-0.99, 0.99), "hardtanh": (-0.99, 0.99)}
+SATURATION_BANDS = {"sigmoid": (0.01, 0.99), "tanh": (-0.99, 0.99)}
 # 0.01/0.99: the sigmoid's slope there is < 0.01, 1/25 of its maximum 0.25: gradients are gone
-PINNED_ROWS = 0.9       # a unit pinned for 90% of inputs is saturated
-SATURATED_SHARE = 0.5   # half a layer's units saturated
+PINNED_ROWS = 0.9       # a unit pinned for 90% of inputs is saturated (reported as evidence)
+PASS_THROUGH = 0.4      # mean slope under 40% of its peak: typical |z| > 2.5 for a sigmoid, 1.3 for
+                        # tanh; unit-scale inputs through a fan-in scaled layer give 0.8-0.9
+FULLY_SATURATED = 0.1   # under 10% of the peak slope the layer is as good as frozen
 
 
 def dead_units(probe: Probe) -> dict:
@@ -53,6 +55,13 @@ def saturated_units(layer) -> int:
     return int(np.sum(pinned.mean(axis=0) >= PINNED_ROWS))
 
 
+def pass_through(layer) -> float:
+    """Mean of act'(z) / max act' over rows and units: the share of gradient the layer lets by."""
+    h = layer.post
+    slope = 4 * h * (1 - h) if layer.activation == "sigmoid" else 1 - h * h
+    return float(np.mean(slope))
+
+
 def saturable(probe: Probe) -> list:
     """Sigmoid/tanh layers; the head only under a regression loss (a confident classifier head
     is meant to sit near 0 or 1)."""
@@ -63,17 +72,18 @@ def saturable(probe: Probe) -> list:
 def check_saturated_activation(probe: Probe) -> Finding | None:
     if not probe.finite or not training_failing(probe):
         return None
-    sat = {layer.name: (saturated_units(layer), layer.width) for layer in saturable(probe)}
-    share = {n: s / w for n, (s, w) in sat.items()}
-    if not share or max(share.values()) < SATURATED_SHARE:
+    layers = saturable(probe)
+    passing = {layer.name: pass_through(layer) for layer in layers}
+    if not passing or min(passing.values()) >= PASS_THROUGH:
         return None
-    worst = max(share, key=share.get)
-    per_layer = "; ".join(f"{n}: {s} of {w}" for n, (s, w) in sat.items())
+    worst = min(passing, key=passing.get)
+    per_layer = "; ".join(f"{la.name} ({la.activation}): slope {passing[la.name]:.0%} of peak, "
+                          f"{saturated_units(la)} of {la.width} units pinned" for la in layers)
     return Finding(
-        "saturated-activation", "error" if share[worst] == 1 else "warning",
-        "Sigmoid/tanh units pinned near their limits for at least 90% of inputs pass almost no "
-        f"gradient. Found saturated units per layer: {per_layer}.",
-        dict(failing_evidence(probe), saturated={n: {"saturated": s, "width": w}
-                                                  for n, (s, w) in sat.items()}),
+        "saturated-activation", "error" if passing[worst] < FULLY_SATURATED else "warning",
+        f"Sigmoid/tanh units work near their flat limits, where they pass little gradient (mean "
+        f"slope under {PASS_THROUGH:.0%} of its peak). Found {per_layer}.",
+        dict(failing_evidence(probe), pass_through=passing,
+             pinned_units={la.name: saturated_units(la) for la in layers}),
         "Scale the inputs, use a fan-in scaled init (Xavier), or ReLU-family hidden activations.",
         worst)
