@@ -182,4 +182,8 @@ def digits_curves(ctx) -> list:
                        f"varies; the legend gives the test accuracy (numpy, seed {ctx.seed}).")]
 
 
-CASE_FIGURES = {}
+CASE_FIGURES = {
+    "sin-activations": (activation_fits,),
+    "bifurcation": (loss_trace_scatter, lr_sweep_bifurcation),
+    "digits-course": (digits_grid, digits_curves),
+}
