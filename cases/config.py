@@ -47,6 +47,8 @@ class RunConfig:
     steps: int = 1000                           # optimizer steps (ignored when epochs is set)
     epochs: int | None = None
     mean_gradient: bool = True                  # False: gradient of the loss summed over the batch
+    layerwise_update: bool = False              # seed 002's loop: each layer steps, then passes the
+                                                # gradient down through its NEW weights (plain SGD)
     leaky_slope: float = 0.01
     hinge_margin: float = 1.0
     targets: str = "auto"                       # class labels as index, onehot, or value column
@@ -82,6 +84,10 @@ class RunConfig:
         need(self.batch_size is None or self.batch_size >= 1, "batch_size", self.batch_size,
              "None (full batch) or a positive int")
         need(self.lr > 0, "lr", self.lr, "a positive float")
+        need(not self.layerwise_update or (self.optimizer == "sgd" and not self.momentum
+                                           and not self.weight_decay),
+             "layerwise_update", self.layerwise_update, "True only with plain sgd (no momentum, "
+             "no weight decay)")
 
     @property
     def hidden_activations(self) -> tuple:
@@ -115,6 +121,7 @@ class RunConfig:
             f" wd={self.weight_decay}" if self.weight_decay else "",
             f" decay={self.lr_decay}/{self.lr_decay_every}" if self.lr_decay_every else "",
             "" if self.mean_gradient else " summed-gradient",
+            " layerwise-update" if self.layerwise_update else "",
         ])
         return (f"{self.data} {'-'.join(map(str, self.sizes))} {acts}->{self.out_activation} "
                 f"{self.loss} init={self.init} {self.optimizer} lr={self.lr:g}{extra} "

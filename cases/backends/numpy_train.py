@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from cases.backends.numpy_mlp import Cache, loss_and_grad
+from cases.backends.numpy_mlp import Cache, activation_backward, loss_and_grad
 
 
 class SGD:
@@ -89,12 +89,30 @@ def train(cfg, X, y, Xt, yt, model=None, *, record_curve=True):
             # backward
             if not cfg.mean_gradient:
                 dout = dout * len(xb)         # the gradient of the summed loss
+            if cfg.layerwise_update:          # backward and update interleaved (seed 002)
+                step_layerwise(net, cache, dout, lr_at(cfg, t))
+                continue
             dW, db, _ = net.backward(cache, dout)
             # update
             opt.step([g for pair in zip(dW, db) for g in pair], lr_at(cfg, t))
         if record_curve:
             record(curve, steps, full(X, y), full(Xt, yt))
     return net, history, curve
+
+
+def step_layerwise(net, cache, dout, lr):
+    """Seed 002's hand-written loop: from the output down, each layer takes its SGD step and
+    then passes the gradient on through its updated weights, not the ones of the forward pass.
+
+    Not a gradient step of the loss for any layer but the last: kept as an option because
+    that loop's failure depends on it (cases/bifurcation.py).
+    """
+    g = dout
+    for i in reversed(range(len(net.W))):
+        g = activation_backward(net.activations[i], cache.z[i], cache.h[i + 1], g, net.slope)
+        net.W[i] -= lr * (cache.h[i].T @ g)
+        net.b[i] -= lr * g.sum(axis=0)
+        g = g @ net.W[i].T
 
 
 def record(curve, t, train_loss, test_loss):

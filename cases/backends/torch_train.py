@@ -180,6 +180,12 @@ def train(cfg, X, y, Xt, yt, model=None, *, record_curve=True):
         else:
             idx = torch.as_tensor(next_batch(t), device=dev)
             xb, yb = X[idx], y[idx]
+        if cfg.layerwise_update:              # seed 002's interleaved backward and update
+            layerwise_step(net, xb, yb, criterion, 1 if cfg.mean_gradient else len(xb),
+                           lr_at(cfg, t), losses, t)
+            if not torch.isfinite(losses[t]):
+                return net, truncate_at_nonfinite(losses[:t + 1].cpu().numpy()), curve
+            continue
         # forward
         L = criterion(forward(net, xb), yb)
         losses[t] = L.detach()
@@ -194,6 +200,41 @@ def train(cfg, X, y, Xt, yt, model=None, *, record_curve=True):
     if record_curve:
         record(curve, steps, full(X, y), full(Xt, yt))
     return net, truncate_at_nonfinite(losses.cpu().numpy()), curve
+
+
+def layerwise_step(net, xb, yb, criterion, scale, lr, losses, t) -> None:
+    """numpy_train.step_layerwise in torch: autograd through one Linear+activation block at a
+    time, each block stepping before the gradient goes on through its updated weight."""
+    blocks = blocks_of(net)
+    zs, hs, h = [], [], xb
+    for block in blocks:                        # forward, cut after every block
+        z = block[0].forward(h.detach())
+        zs.append(z)
+        h = z
+        for m in block[1:]:
+            h = m.forward(h)
+        hs.append(h)
+    L = criterion(hs[-1], yb)
+    losses[t] = L.detach()
+    g, = torch.autograd.grad(L * scale, hs[-1])
+    for block, z, h in zip(reversed(blocks), reversed(zs), reversed(hs)):
+        lin = block[0]
+        gz, gW, gb = torch.autograd.grad(h, (z, lin.weight, lin.bias), g)
+        with torch.no_grad():
+            lin.weight -= lr * gW
+            lin.bias -= lr * gb
+            g = gz @ lin.weight
+
+
+def blocks_of(net: nn.Sequential) -> list:
+    """[[Linear, activation?], ...]: the modules of each layer."""
+    blocks = []
+    for m in net:
+        if isinstance(m, nn.Linear):
+            blocks.append([m])
+        else:
+            blocks[-1].append(m)
+    return blocks
 
 
 def truncate_at_nonfinite(history: np.ndarray) -> np.ndarray:

@@ -1,0 +1,103 @@
+"""Seed 002: a hand-written numpy backprop net whose loss trace draws a bifurcation diagram.
+
+Source: ../shared/seeds/002_b6b73181da918b0a.txt (CASES.md §002). The author fits
+sin(2 pi x)/4 + 0.5 on x = arange(0, 2.001, 0.05) (41 points) with a numpy net
+[1, 4, 2, 2, 1], LeakyReLU(0.1) then three sigmoids, every weight and bias drawn by
+np.random.random (all positive), full-batch gradient descent at lr 0.3 times 0.999
+every 100 steps, 40000 steps. The net learns nothing, and the loss drawn as dots is a
+period-doubling diagram run backwards: chaos, a period-3 window, period 4, 2, 1 as the
+lr decays. With the points 0.1 apart (21 points) it never appears; the author found
+the sampling step, "the parameter I thought least relevant", to be the one in control.
+
+Mechanism. The loss is sum/n but its gradient ``dmse = 2 * (f - y)`` is not divided by
+n: every step is the gradient of the SUMMED loss, n times the mean's. Halving the
+sampling step doubles n and so doubles the effective lr. A sigmoid output fitting 0.5
+has curvature 2 * (1/4)^2 * sum |(x, 1)|^2 along its weights: lambda_max of the summed
+loss is ~11.2 on 41 points (edge 2/lambda = 0.18) and ~5.8 on 21 (edge 0.35), so lr 0.3
+sits above the edge at step 0.05 and below it at 0.1. Above the edge, gradient descent
+on a sigmoid is a one-dimensional map like the logistic map, and the decaying lr sweeps
+it back through its cascade.
+
+Which reading is encoded. The posted code has slips (``inp=layers_msg`` for
+``layers_msg[i]``, ``func_tup=funcs_msg`` for ``funcs_msg[i]``): we read them as meant.
+Its loop also differs from textbook backprop: ``ConnectLayer.backward`` updates the
+layer's ``w`` and THEN returns ``w.T @ upstream``, so every layer below the output is
+moved by a gradient sent through already-updated weights. That is essential here and
+is encoded (``RunConfig.layerwise_update``, added to both backends for this case).
+Measured, seeds 0-5, sin target, numpy: with the post's order step 0.05 is chaotic in
+6/6 seeds from the first steps to ~12000 (then the cascade of the post) and step 0.1
+is quiet in 6/6; with the textbook order the same net is quiet at both steps over the
+first 10000 steps (it lowers its own curvature below the edge; later, irregular bursts
+in some seeds) and, on the constant target 0.5, converges to a loss of 1e-7..1e-10 at
+both steps. So the chaos needs both slips, and each alone is a fix.
+
+Steps. The chaos holds at every lr from 0.3 down to ~0.27 (post step ~12000), so the
+case runs 1500 steps of the post's schedule (lr 0.3 -> 0.296) and measures the
+oscillation in the last 512 steps; 40000 steps (~11 s a run on numpy) are not needed to
+see it. The report's lr sweep draws the whole diagram.
+
+Metric: ``distinct_losses``, the median over the last 8 windows of 64 steps of the
+number of distinct loss values in the window (two values are the same when their logs
+differ by less than 1e-3). One means the loss settles or drifts smoothly, p a cycle of
+period p, ~64 chaos. Measured (1500 steps, seeds 0-2): failing 55.5-61 on numpy and
+torch (threshold > 16); every fix 1 (threshold <= 4).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cases.case import Case, Threshold
+from cases.config import RunConfig, RunResult
+
+WINDOW = 64            # steps per window: a cycle of period up to 64 shows as that many values
+WINDOWS = 8            # windows in the measured tail (512 steps): a median ignores one burst
+SAME_LOSS = 1e-3       # |log L1 - log L2| below this is one value: a smooth drift stays one
+CHAOTIC = 16           # more distinct values than a period-16 cycle: measured 55-61 when failing
+SETTLED = 4            # at most a period-4 cycle: measured 1 on every fix
+STEPS = 1500           # the post's 40000, cut while its lr (0.3 -> 0.296) is still in the chaos
+
+FAILING = RunConfig(
+    data="sin_grid", data_kwargs={"step": 0.05, "target": "sin"},
+    sizes=(1, 4, 2, 2, 1), activation=("leaky_relu", "sigmoid", "sigmoid"), leaky_slope=0.1,
+    out_activation="sigmoid", loss="mse", init="uniform01",
+    optimizer="sgd", lr=0.3, lr_decay=0.999, lr_decay_every=100, steps=STEPS,
+    mean_gradient=False,            # dmse = 2 * (f - y): the summed loss's gradient
+    layerwise_update=True,          # ConnectLayer.backward steps w, then returns w.T @ upstream
+)
+
+
+def distinct_in_window(losses: np.ndarray) -> int:
+    """How many different values the loss takes in a window, up to SAME_LOSS in log."""
+    logs = np.sort(np.log(losses))
+    return 1 + int(np.sum(np.diff(logs) > SAME_LOSS))
+
+
+def distinct_losses(result: RunResult) -> float:
+    """Median over the last WINDOWS windows of the distinct losses per window (1: settled)."""
+    tail = result.history[-WINDOW * WINDOWS:]
+    if len(tail) < WINDOW * WINDOWS or not np.all(np.isfinite(tail)) or np.any(tail <= 0):
+        return float("nan")          # a diverged or too short run draws no diagram
+    return float(np.median([distinct_in_window(w) for w in tail.reshape(WINDOWS, WINDOW)]))
+
+
+CASE = Case(
+    id="bifurcation",
+    source="seeds/002_b6b73181da918b0a.txt",
+    title="Loss trace draws a bifurcation diagram (summed gradient, 41 points)",
+    story="A hand-written numpy net steps by the gradient of the summed loss, so its "
+          "effective lr is n times the lr and lies above 2/lambda_max at 41 points but not "
+          "at 21: the loss never settles and, as the lr decays, traces a period-doubling "
+          "diagram. Averaging the gradient, an lr below the edge, or the coarser grid each "
+          "make it settle.",
+    failing=FAILING,
+    fixes={
+        "mean-gradient": FAILING.replace(mean_gradient=True),
+        "lr-below-edge": FAILING.replace(lr=0.1),
+        "step-0.1": FAILING.replace(data_kwargs={"step": 0.1, "target": "sin"}),
+    },
+    failed_when=Threshold("distinct_losses", ">", CHAOTIC),
+    fixed_when=Threshold("distinct_losses", "<=", SETTLED),
+    expected_codes=frozenset({"loss-oscillation"}),
+    metric=distinct_losses,
+)
