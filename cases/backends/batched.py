@@ -1,0 +1,420 @@
+"""Train K independent models of one architecture at once, for the casebook's sweeps.
+
+>>> cfgs = [cfg.replace(seed=s, lr=lr) for s in range(8) for lr in (0.1, 0.3)]  # doctest: +SKIP
+>>> results = run_batched(cfgs)     # one RunResult per config, as cases.config.run gives
+
+The numpy path stacks every model's weights on a leading model axis:
+``W[i]`` has shape (K, d_in, d_out) and one ``np.matmul`` on (K, n, d_in) x
+(K, d_in, d_out) does the layer for all K models. numpy's matmul calls the
+same BLAS routine with the same sizes for every matrix of a stack as for one
+2-D matrix, and the elementwise ops are the backend's own functions in the
+backend's order, so each model's loss trace is bit-for-bit its sequential
+``cases.config.run`` (it has to be: the seed 002 traces are chaotic, an
+error of one ulp grows to O(1) within 40000 steps).
+
+What may differ between the models: seed (weights and data), init, lr and its
+decay, activations and the leaky slope. What must be shared: everything that
+shapes the arrays or the optimizer (see SHARED_FIELDS). Runs are full batch.
+
+The torch path (``backend="torch"``, SGD only) does the same with
+``torch.baddbmm`` and autograd, on CPU or CUDA; its traces equal the sequential
+torch runs to rounding (bmm and addmm round differently), not bit for bit. On
+CUDA the step is compiled with ``torch.compile(mode="reduce-overhead")`` (CUDA
+graphs), see :func:`torch_step`; that path is untested here (no GPU).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from cases import config as runs
+from cases.backends.numpy_mlp import activate, activation_backward
+
+SHARED_FIELDS = ("backend", "sizes", "loss", "optimizer", "momentum", "weight_decay", "betas",
+                 "eps", "batch_size", "steps", "epochs", "mean_gradient", "targets", "dtype",
+                 "device", "data", "data_kwargs", "hinge_margin")
+LOSSES = ("mse", "half_mse", "cross_entropy")
+
+
+# ---------------------------------------------------------------- checks
+def check_configs(configs) -> list:
+    """The configs as a list, or a ValueError naming the first field that differs."""
+    configs = list(configs)
+    if not configs or not all(isinstance(c, runs.RunConfig) for c in configs):
+        raise TypeError(f"configs must be a non-empty sequence of RunConfig; got {configs!r:.200}")
+    first = configs[0]
+    for i, c in enumerate(configs[1:], 1):
+        for f in SHARED_FIELDS:
+            if getattr(c, f) != getattr(first, f):
+                raise ValueError(f"run_batched trains models of one architecture and one "
+                                 f"training setup: configs[{i}].{f} = {getattr(c, f)!r} but "
+                                 f"configs[0].{f} = {getattr(first, f)!r}; only {VARYING} may differ")
+    if first.loss not in LOSSES:
+        raise ValueError(f"run_batched supports losses {LOSSES}; got loss={first.loss!r}")
+    return configs
+
+
+VARYING = "seed, init, lr, lr_decay, lr_decay_every, activation, out_activation, leaky_slope, name"
+
+
+def load_stacked(configs):
+    """Every model's data, stacked on a leading model axis (seeds may draw different data)."""
+    loaded = [runs.load_data(c) for c in configs]
+    shapes = {tuple(a.shape for a in ld[1:]) for ld in loaded}
+    if len(shapes) > 1:
+        raise ValueError(f"run_batched needs data of one shape for every model; got {shapes}")
+    n = len(loaded[0][1])
+    if configs[0].batch_size is not None and configs[0].batch_size < n:
+        raise ValueError(f"run_batched trains full batches; got batch_size="
+                         f"{configs[0].batch_size} for {n} samples (use None)")
+    sets = [ld[0] for ld in loaded]
+    return sets, *(np.stack(a) for a in zip(*(ld[1:] for ld in loaded)))
+
+
+# ---------------------------------------------------------------- activations
+def activation_groups(configs, layer: int) -> list:
+    """[(name, slope, model indices or None for all)] for one layer."""
+    keys = [(c.activations[layer], c.leaky_slope) for c in configs]
+    if len(set(keys)) == 1:
+        return [(*keys[0], None)]
+    return [(*k, np.array([i for i, kk in enumerate(keys) if kk == k])) for k in dict.fromkeys(keys)]
+
+
+def leaky_factor(z, slope):
+    """1.0 where z > 0 else slope, without np.where's per-element branch (~10x slower on mixed
+    signs); None where the arithmetic would not give exactly 1.0."""
+    if (1.0 - slope) + slope != 1.0 or slope < 0:
+        return None
+    return (z > 0) * (1.0 - slope) + slope
+
+
+def activate_fast(name, z, slope):
+    """numpy_mlp.activate, bit for bit, with cheaper ops where they give the same bits."""
+    f = leaky_factor(z, slope) if name == "leaky_relu" else None
+    if f is not None:
+        return z * f                                  # z * 1.0 = z, z * slope = slope * z exactly
+    if name == "sigmoid":                             # 0.5 * (1 + tanh(0.5 z)), fewer temporaries
+        h = 0.5 * z
+        np.tanh(h, out=h)
+        h += 1
+        h *= 0.5
+        return h
+    return activate(name, z, slope)
+
+
+def activation_backward_fast(name, z, h, g, slope):
+    f = leaky_factor(z, slope) if name == "leaky_relu" else None
+    if f is not None:
+        return g * f
+    return activation_backward(name, z, h, g, slope)
+
+
+def forward_act(groups, z):
+    if groups[0][2] is None:
+        return activate_fast(groups[0][0], z, groups[0][1])
+    h = np.empty_like(z)
+    for name, slope, idx in groups:            # z[idx] is a contiguous copy: same bits per model
+        h[idx] = activate_fast(name, z[idx], slope)
+    return h
+
+
+def backward_act(groups, z, h, g):
+    if groups[0][2] is None:
+        return activation_backward_fast(groups[0][0], z, h, g, groups[0][1])
+    out = np.empty_like(g)
+    for name, slope, idx in groups:
+        out[idx] = activation_backward_fast(name, z[idx], h[idx], g[idx], slope)
+    return out
+
+
+# ---------------------------------------------------------------- the step
+# Arrays are (K, n, width): each model's matrix is contiguous, as in its own run, so
+# np.matmul hands BLAS the same call (sizes and strides) for each model of the stack as
+# the sequential run makes, and BLAS returns the same bits. (A sample-major layout makes
+# the strides differ, and gemv's sums then differ in the last bit.)
+def times(a, M):
+    """a @ M for every model: a (K, n, d), M (K, d, w) -> (K, n, w)."""
+    if M.shape[1] == 1:              # one term per sum: the product alone is what BLAS returns
+        return a * M
+    return np.matmul(a, M)
+
+
+def forward(W, b, groups, X):
+    """Output and (z, h) of every layer for all K models; h[0] = X."""
+    zs, hs = [], [X]
+    for Wi, bi, gr in zip(W, b, groups):
+        z = times(hs[-1], Wi)
+        z += bi[:, None, :]
+        zs.append(z)
+        hs.append(forward_act(gr, z))
+    return hs[-1], zs, hs
+
+
+def loss_and_grad(name, out, y):
+    """Per-model mean losses (K,) and d loss / d out, the formulas of numpy_mlp.loss_and_grad."""
+    n = out.shape[1]
+    if name == "mse":
+        d = out - y
+        return np.mean(d * d, axis=(1, 2)), 2 * d / (n * out.shape[2])
+    if name == "half_mse":
+        d = out - y
+        return 0.5 * np.sum(d * d, axis=(1, 2)) / n, d / n
+    zmax = out.max(axis=2, keepdims=True)                # cross_entropy on index targets
+    logp = out - zmax - np.log(np.exp(out - zmax).sum(axis=2, keepdims=True))
+    k, rows = np.arange(len(out))[:, None], np.arange(n)[None, :]
+    g = np.exp(logp)
+    g[k, rows, y] -= 1
+    return -logp[k, rows, y].mean(axis=1), g / n
+
+
+def sum_over_samples(g):
+    """(K, n, w) -> (K, w) in the order of one model's (n, w).sum(axis=0)."""
+    if g.shape[2] == 1:              # numpy sums one contiguous column pairwise
+        return g.sum(axis=1)
+    return np.einsum("knw->kw", g)   # row after row, as numpy's axis-0 sum; 6x faster than sum
+
+
+def backward(W, groups, zs, hs, dout):
+    """(dW, db) per layer for all K models, numpy_mlp.MLP.backward's order of operations."""
+    dW, db, g = [None] * len(W), [None] * len(W), dout
+    for i in reversed(range(len(W))):
+        g = backward_act(groups[i], zs[i], hs[i + 1], g)
+        dW[i] = np.matmul(hs[i].transpose(0, 2, 1), g)
+        db[i] = sum_over_samples(g)
+        if i:
+            g = times(g, W[i].transpose(0, 2, 1))
+    return dW, db
+
+
+# ---------------------------------------------------------------- optimizers
+class Optimizer:
+    """numpy_train's SGD/Adam/AdamW on stacked parameters; ``lrs`` holds one lr per model."""
+
+    def __init__(self, cfg, params):
+        self.cfg, self.params, self.t = cfg, params, 0
+        self.buf = [None] * len(params)
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+
+    def step(self, grads, lrs):
+        self.t += 1
+        lr = [lrs.reshape((-1,) + (1,) * (p.ndim - 1)) for p in self.params]
+        (self.sgd if self.cfg.optimizer == "sgd" else self.adam)(grads, lr)
+
+    def sgd(self, grads, lrs):
+        mu, wd = self.cfg.momentum, self.cfg.weight_decay
+        for i, (p, g, lr) in enumerate(zip(self.params, grads, lrs)):
+            if wd:
+                g = g + wd * p
+            if mu:
+                self.buf[i] = g.copy() if self.buf[i] is None else mu * self.buf[i] + g
+                g = self.buf[i]
+            p -= lr * g
+
+    def adam(self, grads, lrs):
+        cfg, (b1, b2) = self.cfg, self.cfg.betas
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        for p, g, m, v, lr in zip(self.params, grads, self.m, self.v, lrs):
+            if cfg.weight_decay and cfg.optimizer == "adamw":
+                p *= 1 - lr * cfg.weight_decay
+            elif cfg.weight_decay:
+                g = g + cfg.weight_decay * p
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            p -= (lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + cfg.eps)
+
+
+def lr_schedule(configs):
+    """lrs(t) -> every model's lr (K,), rebuilt only at the steps where one of them decays."""
+    everys = sorted({c.lr_decay_every for c in configs if c.lr_decay_every})
+    current = {}
+    def lrs(t):
+        if not current or any(t % e == 0 for e in everys):
+            current["lr"] = np.array([runs.lr_at(c, t) for c in configs])
+        return current["lr"]
+    return lrs
+
+
+# ---------------------------------------------------------------- the loop
+def run_batched(configs, backend: str | None = None) -> list:
+    """Train every config at once; one ``RunResult`` per config, equal to ``cases.config.run``'s.
+
+    ``seconds`` of each result is the batch's wall time divided by K.
+    """
+    configs = check_configs(configs)
+    backend = backend or configs[0].backend
+    if backend == "torch":
+        return run_batched_torch(configs)
+    if backend != "numpy":
+        raise ValueError(f"backend must be 'numpy' or 'torch'; got {backend!r}")
+    start = time.perf_counter()
+    sets, X, y, Xt, yt = load_stacked(configs)
+    nets = [runs.initial_model(c) for c in configs]
+    W = [np.stack([net.W[i] for net in nets]) for i in range(len(nets[0].W))]
+    b = [np.stack([net.b[i] for net in nets]) for i in range(len(nets[0].b))]
+    history, curves, stopped = train_numpy(configs, W, b, X, y, Xt, yt)
+    seconds = (time.perf_counter() - start) / len(configs)
+    results = []
+    for k, (cfg, ds, net) in enumerate(zip(configs, sets, nets)):
+        net.W, net.b = stopped.get(k) or ([w[k] for w in W], [v[k] for v in b])
+        r = runs.finish(cfg, ds, net, history[k], curves[k], X[k], y[k], Xt[k], yt[k])
+        r.seconds = seconds
+        results.append(r)
+    return results
+
+
+def train_numpy(configs, W, b, X, y, Xt, yt):
+    """The loop; returns (per-model histories, curves, {k: weights where model k stopped})."""
+    cfg, K = configs[0], len(configs)
+    groups = [activation_groups(configs, i) for i in range(len(W))]
+    params = [p for Wb in zip(W, b) for p in Wb]
+    opt, lrs = Optimizer(cfg, params), lr_schedule(configs)
+    steps = runs.batch_schedule(X.shape[1], cfg)[0]
+    marks = set(runs.record_steps(steps).tolist())
+    losses, curves, stopped = np.empty((steps, K)), [curve() for _ in configs], {}
+    full = lambda A, B: loss_and_grad(cfg.loss, forward(W, b, groups, A)[0], B)[0]  # noqa
+    with np.errstate(all="ignore"):    # overflow is a finding of a run, not an error here
+        for t in range(steps):
+            # forward
+            out, zs, hs = forward(W, b, groups, X)
+            L, dout = loss_and_grad(cfg.loss, out, y)
+            losses[t] = L
+            if t in marks:
+                record(curves, t, full(X, y), full(Xt, yt), stopped)
+            if not math.isfinite(L.sum()):     # one Python check per step; rare path below
+                stop_diverged(L, t, W, b, stopped)
+                if len(stopped) == K:
+                    break
+            # backward
+            if not cfg.mean_gradient:
+                dout = dout * X.shape[1]        # the gradient of the summed loss
+            dW, db = backward(W, groups, zs, hs, dout)
+            # update
+            opt.step([g for pair in zip(dW, db) for g in pair], lrs(t))
+        else:
+            record(curves, steps, full(X, y), full(Xt, yt), stopped)
+    ends = {k: w[1] + 1 for k, w in stopped.items()}
+    return [losses[:ends.get(k, steps), k] for k in range(K)], curves, \
+        {k: w[0] for k, w in stopped.items()}
+
+
+def stop_diverged(L, t, W, b, stopped):
+    """Keep the weights of models whose loss just became non-finite, as the sequential run stops."""
+    for k in np.flatnonzero(~np.isfinite(L)):
+        if k not in stopped:
+            stopped[int(k)] = (([w[k].copy() for w in W], [v[k].copy() for v in b]), t)
+
+
+def curve() -> dict:
+    return {"step": [], "train": [], "test": []}
+
+
+def record(curves, t, train_losses, test_losses, stopped):
+    for k, c in enumerate(curves):
+        if k not in stopped:
+            c["step"].append(int(t))
+            c["train"].append(float(train_losses[k]))
+            c["test"].append(float(test_losses[k]))
+
+
+# ---------------------------------------------------------------- torch
+TORCH_CHECK_EVERY_CUDA = 64   # a finiteness check is a CPU-GPU sync point: every 64 steps on CUDA
+
+
+def torch_activation(name, slope):
+    import torch
+    from torch.nn import functional as F
+    return {"identity": lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid,
+            "tanh": torch.tanh, "elu": F.elu, "softmax": lambda z: torch.softmax(z, dim=-1),
+            "leaky_relu": lambda z: F.leaky_relu(z, slope),
+            "gelu": lambda z: F.gelu(z, approximate="tanh")}[name]
+
+
+def torch_forward(W, b, groups, X):
+    import torch
+    h = X
+    for Wi, bi, gr in zip(W, b, groups):
+        z = torch.baddbmm(bi, h, Wi)
+        if gr[0][2] is None:
+            h = torch_activation(gr[0][0], gr[0][1])(z)
+        else:                                   # index_put keeps autograd through every group
+            h = torch.empty_like(z)
+            for name, slope, idx in gr:
+                h = h.index_put((idx,), torch_activation(name, slope)(z[idx]))
+    return h
+
+
+def torch_losses(name, out, y):
+    """Per-model mean losses (K,), torch_train.loss_fn's definitions."""
+    from torch.nn import functional as F
+    if name == "mse":
+        return F.mse_loss(out, y, reduction="none").mean(dim=(1, 2))
+    if name == "half_mse":
+        return 0.5 * ((out - y) ** 2).sum(dim=(1, 2)) / out.shape[1]
+    return F.cross_entropy(out.transpose(1, 2), y, reduction="none").mean(dim=1)
+
+
+def torch_step(cfg, params, groups, X, y, momentum_buf):
+    """One SGD step for all K models: (losses before the step, the step function)."""
+    import torch
+    n_layers = len(params) // 2
+    scale = 1.0 if cfg.mean_gradient else float(X.shape[1])   # summed-loss gradient, seed 002
+    def step(lrs):
+        W, b = params[:n_layers], params[n_layers:]
+        L = torch_losses(cfg.loss, torch_forward(W, b, groups, X), y)
+        grads = torch.autograd.grad(L.sum() * scale, params)
+        with torch.no_grad():
+            for i, (p, g) in enumerate(zip(params, grads)):
+                if cfg.weight_decay:
+                    g = g + cfg.weight_decay * p
+                if cfg.momentum:
+                    momentum_buf[i] = g.clone() if momentum_buf[i] is None \
+                        else cfg.momentum * momentum_buf[i] + g
+                    g = momentum_buf[i]
+                p.sub_(lrs * g)
+        return L.detach()
+    if X.device.type == "cuda":          # CUDA graphs: one launch per step instead of ~100
+        return torch.compile(step, mode="reduce-overhead")
+    return step
+
+
+def run_batched_torch(configs) -> list:
+    """The torch path of :func:`run_batched` (SGD with momentum and weight decay)."""
+    import torch
+    from cases.backends import torch_train
+    cfg = configs[0]
+    if cfg.optimizer != "sgd":
+        raise ValueError(f"run_batched's torch path trains optimizer='sgd'; got {cfg.optimizer!r} "
+                         "(use backend='numpy' for adam/adamw)")
+    start = time.perf_counter()
+    dev, dt = torch_train.check_device(cfg.device), torch_train.DTYPES[cfg.dtype]
+    sets, X, y, Xt, yt = load_stacked(configs)
+    as_t = lambda a: torch.as_tensor(a, device=dev, dtype=dt if a.dtype.kind == "f" else None)  # noqa
+    nets = [runs.initial_model(c) for c in configs]
+    params = [as_t(np.stack([net.W[i] for net in nets])).requires_grad_()
+              for i in range(len(nets[0].W))]
+    params += [as_t(np.stack([net.b[i] for net in nets])[:, None, :]).requires_grad_()
+               for i in range(len(nets[0].b))]
+    groups = [[(nm, sl, None if idx is None else torch.as_tensor(idx, device=dev))
+               for nm, sl, idx in activation_groups(configs, i)] for i in range(len(nets[0].W))]
+    step = torch_step(cfg, params, groups, as_t(X), as_t(y), [None] * len(params))
+    lrs, steps = lr_schedule(configs), runs.batch_schedule(X.shape[1], cfg)[0]
+    losses = torch.empty((steps, len(configs)), dtype=torch.float64, device=dev)
+    for t in range(steps):
+        losses[t] = step(torch.as_tensor(lrs(t), device=dev, dtype=dt)[:, None, None])
+    history = losses.cpu().numpy()
+    seconds = (time.perf_counter() - start) / len(configs)
+    results = []
+    for k, (c, ds, net) in enumerate(zip(configs, sets, nets)):
+        net.W = [p[k].detach().cpu().numpy() for p in params[:len(net.W)]]
+        net.b = [p[k, 0].detach().cpu().numpy() for p in params[len(net.W):]]
+        h = torch_train.truncate_at_nonfinite(history[:, k])
+        r = runs.finish(c, ds, net, h, curve(), X[k], y[k], Xt[k], yt[k])
+        r.seconds = seconds
+        results.append(r)
+    return results
