@@ -19,6 +19,8 @@ SWEEPS = {
                                       for lr in (0.3, 0.9)]
     + [SEED_002.replace(activation="tanh", seed=3), SEED_002.replace(activation="relu", seed=4),
        SEED_002.replace(leaky_slope=0.3, seed=5, lr_decay_every=7)],
+    "seed002-layerwise-update": [SEED_002.replace(layerwise_update=True, seed=s, lr=lr)
+                                 for s, lr in ((0, 0.3), (1, 0.1))],
     "spiral-adamw-momentumless": [RunConfig(data="spiral_map", sizes=(2, 4, 3, 2),
                                             activation="leaky_relu", out_activation="tanh",
                                             optimizer="adamw", lr=lr, weight_decay=0.01,
@@ -116,7 +118,8 @@ def test_mixed_setups_are_refused_naming_the_field(change, field):
     ([SEED_002.replace(loss="bce")], ValueError, "supports losses"),
     ([SEED_002.replace(batch_size=5)], ValueError, "trains full batches"),
     ([SEED_002.replace(backend="torch", optimizer="adam")], ValueError, "optimizer='sgd'"),
-], ids=["empty", "not-a-config", "loss", "minibatch", "torch-adam"])
+    ([SEED_002.replace(backend="torch", layerwise_update=True)], ValueError, "layerwise_update"),
+], ids=["empty", "not-a-config", "loss", "minibatch", "torch-adam", "torch-layerwise"])
 def test_bad_input_is_refused_clearly(configs, error, match):
     with pytest.raises(error, match=match):
         run_batched(configs)

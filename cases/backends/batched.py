@@ -34,8 +34,8 @@ from cases import config as runs
 from cases.backends.numpy_mlp import activate, activation_backward
 
 SHARED_FIELDS = ("backend", "sizes", "loss", "optimizer", "momentum", "weight_decay", "betas",
-                 "eps", "batch_size", "steps", "epochs", "mean_gradient", "targets", "dtype",
-                 "device", "data", "data_kwargs", "hinge_margin")
+                 "eps", "batch_size", "steps", "epochs", "mean_gradient", "layerwise_update",
+                 "targets", "dtype", "device", "data", "data_kwargs", "hinge_margin")
 LOSSES = ("mse", "half_mse", "cross_entropy")
 
 
@@ -189,6 +189,17 @@ def backward(W, groups, zs, hs, dout):
     return dW, db
 
 
+def step_layerwise(W, b, groups, zs, hs, dout, lrs):
+    """numpy_train.step_layerwise for all K models: each layer steps, then passes the gradient
+    down through its updated weights."""
+    g, lr_W, lr_b = dout, lrs[:, None, None], lrs[:, None]
+    for i in reversed(range(len(W))):
+        g = backward_act(groups[i], zs[i], hs[i + 1], g)
+        W[i] -= lr_W * np.matmul(hs[i].transpose(0, 2, 1), g)
+        b[i] -= lr_b * sum_over_samples(g)
+        g = times(g, W[i].transpose(0, 2, 1))
+
+
 # ---------------------------------------------------------------- optimizers
 class Optimizer:
     """numpy_train's SGD/Adam/AdamW on stacked parameters; ``lrs`` holds one lr per model."""
@@ -293,6 +304,9 @@ def train_numpy(configs, W, b, X, y, Xt, yt):
             # backward
             if not cfg.mean_gradient:
                 dout = dout * X.shape[1]        # the gradient of the summed loss
+            if cfg.layerwise_update:           # backward and update interleaved (seed 002)
+                step_layerwise(W, b, groups, zs, hs, dout, lrs(t))
+                continue
             dW, db = backward(W, groups, zs, hs, dout)
             # update
             opt.step([g for pair in zip(dW, db) for g in pair], lrs(t))
@@ -388,9 +402,10 @@ def run_batched_torch(configs) -> list:
     import torch
     from cases.backends import torch_train
     cfg = configs[0]
-    if cfg.optimizer != "sgd":
-        raise ValueError(f"run_batched's torch path trains optimizer='sgd'; got {cfg.optimizer!r} "
-                         "(use backend='numpy' for adam/adamw)")
+    if cfg.optimizer != "sgd" or cfg.layerwise_update:
+        raise ValueError(f"run_batched's torch path trains optimizer='sgd' without "
+                         f"layerwise_update; got optimizer={cfg.optimizer!r}, layerwise_update="
+                         f"{cfg.layerwise_update} (use backend='numpy' for those)")
     start = time.perf_counter()
     dev, dt = torch_train.check_device(cfg.device), torch_train.DTYPES[cfg.dtype]
     sets, X, y, Xt, yt = load_stacked(configs)
