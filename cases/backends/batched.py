@@ -252,10 +252,12 @@ def lr_schedule(configs):
 
 
 # ---------------------------------------------------------------- the loop
-def run_batched(configs, backend: str | None = None) -> list:
+def run_batched(configs, backend: str | None = None, *, record_curve: bool = True) -> list:
     """Train every config at once; one ``RunResult`` per config, equal to ``cases.config.run``'s.
 
-    ``seconds`` of each result is the batch's wall time divided by K.
+    ``seconds`` of each result is the batch's wall time divided by K. ``record_curve=False``
+    skips the curve's ~100 full-set evaluations (numpy path), as numpy_train.train's option:
+    benchmarks time the steps alone with it.
     """
     configs = check_configs(configs)
     backend = backend or configs[0].backend
@@ -268,7 +270,7 @@ def run_batched(configs, backend: str | None = None) -> list:
     nets = [runs.initial_model(c) for c in configs]
     W = [np.stack([net.W[i] for net in nets]) for i in range(len(nets[0].W))]
     b = [np.stack([net.b[i] for net in nets]) for i in range(len(nets[0].b))]
-    history, curves, stopped = train_numpy(configs, W, b, X, y, Xt, yt)
+    history, curves, stopped = train_numpy(configs, W, b, X, y, Xt, yt, record_curve)
     seconds = (time.perf_counter() - start) / len(configs)
     results = []
     for k, (cfg, ds, net) in enumerate(zip(configs, sets, nets)):
@@ -279,14 +281,14 @@ def run_batched(configs, backend: str | None = None) -> list:
     return results
 
 
-def train_numpy(configs, W, b, X, y, Xt, yt):
+def train_numpy(configs, W, b, X, y, Xt, yt, record_curve=True):
     """The loop; returns (per-model histories, curves, {k: weights where model k stopped})."""
     cfg, K = configs[0], len(configs)
     groups = [activation_groups(configs, i) for i in range(len(W))]
     params = [p for Wb in zip(W, b) for p in Wb]
     opt, lrs = Optimizer(cfg, params), lr_schedule(configs)
     steps = runs.batch_schedule(X.shape[1], cfg)[0]
-    marks = set(runs.record_steps(steps).tolist())
+    marks = set(runs.record_steps(steps).tolist()) if record_curve else set()
     losses, curves, stopped = np.empty((steps, K)), [curve() for _ in configs], {}
     full = lambda A, B: loss_and_grad(cfg.loss, forward(W, b, groups, A)[0], B)[0]  # noqa
     with np.errstate(all="ignore"):    # overflow is a finding of a run, not an error here
@@ -311,7 +313,8 @@ def train_numpy(configs, W, b, X, y, Xt, yt):
             # update
             opt.step([g for pair in zip(dW, db) for g in pair], lrs(t))
         else:
-            record(curves, steps, full(X, y), full(Xt, yt), stopped)
+            if record_curve:
+                record(curves, steps, full(X, y), full(Xt, yt), stopped)
     ends = {k: w[1] + 1 for k, w in stopped.items()}
     return [losses[:ends.get(k, steps), k] for k in range(K)], curves, \
         {k: w[0] for k, w in stopped.items()}
