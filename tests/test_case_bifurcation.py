@@ -152,3 +152,10 @@ def test_lr_decay_runs_the_cascade_backwards(seed):
     at = {t: period_at(h, t) for t in (3000, 16000, 25000, 40000)}
     assert at[3000] > CHAOTIC
     assert (at[16000], at[25000], at[40000]) == (4, 2, 1), at
+
+
+@pytest.mark.parametrize("change", [{"optimizer": "adam"}, {"momentum": 0.9},
+                                    {"weight_decay": 1e-3}], ids=["adam", "momentum", "wd"])
+def test_layerwise_update_refuses_anything_but_plain_sgd(change):
+    with pytest.raises(ValueError, match="layerwise_update"):
+        CASE.failing.replace(**change)
