@@ -90,9 +90,10 @@ def digits(rng, test_share: float = 0.2) -> Dataset:
 
 def mnist(rng, path: str | os.PathLike | None = None, limit: int = 0) -> Dataset:
     """Real MNIST from the four IDX files in ``path`` (or $MNIST_DIR), pixels scaled to [0, 1]."""
-    root = Path(path or os.environ.get("MNIST_DIR", ""))
-    if not str(root) or not root.is_dir():
-        raise FileNotFoundError(f"MNIST needs a folder with the IDX files; got {str(root)!r} "
+    given = str(path or os.environ.get("MNIST_DIR", ""))  # Path("") would be the current folder
+    root = Path(given)
+    if not given or not root.is_dir():
+        raise FileNotFoundError(f"MNIST needs a folder with the IDX files; got {given!r} "
                                 "(pass path= or set MNIST_DIR)")
     X, y = (read_idx(_find(root, f"train-{k}")) for k in ("images", "labels"))
     Xt, yt = (read_idx(_find(root, f"t10k-{k}")) for k in ("images", "labels"))
@@ -128,12 +129,13 @@ def read_idx(path) -> np.ndarray:
         raw = gzip.decompress(raw)
     if len(raw) < 4 or raw[0] or raw[1] or raw[2] not in IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4]!r})")
-    ndim = raw[3]
+    ndim, dtype = raw[3], np.dtype(IDX_DTYPES[raw[2]])
+    start = 4 + 4 * ndim
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, dtype=IDX_DTYPES[raw[2]], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says {shape}, found {data.size} values")
-    return data.reshape(shape)
+    found = (len(raw) - start) / dtype.itemsize  # checked before numpy reads: its errors name no file
+    if len(raw) < start or found != int(np.prod(shape)):
+        raise ValueError(f"{path}: header says {shape} of {dtype}, found {max(found, 0):g} values")
+    return np.frombuffer(raw, dtype=dtype, offset=start).reshape(shape)
 
 
 DATASETS = {f.__name__: f for f in (spiral_map, sin_points, sin_grid, noisy_spiral3, digits,
