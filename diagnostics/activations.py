@@ -38,8 +38,11 @@ def module_kind(module: nn.Module) -> str | None:
 
 
 def matches(a: torch.Tensor, b: torch.Tensor) -> bool:
-    scale = float(b.abs().max()) if b.numel() else 0.0
-    return bool(torch.allclose(a, b, rtol=REL_TOL, atol=REL_TOL * (1.0 + scale)))
+    """a == b within float32 rounding; NaN matches NaN (a diverged model's activations are still
+    recognised, and a NaN must not turn the tolerance itself into NaN)."""
+    finite = b[torch.isfinite(b)]
+    scale = float(finite.abs().max()) if finite.numel() else 0.0
+    return bool(torch.allclose(a, b, rtol=REL_TOL, atol=REL_TOL * (1.0 + scale), equal_nan=True))
 
 
 def leaky_slope(z: torch.Tensor, h: torch.Tensor) -> float | None:
