@@ -236,6 +236,26 @@ def test_a_deep_sigmoid_stack_has_vanishing_gradients(kind):
     assert f.layer == layer_name(kind, mlp, 0)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_sigmoid_layers_that_learned_nothing_shrink_the_gradient_every_layer(kind):
+    """Seed 003's course report: 64-100-100-10 sigmoid that learned nothing; at Xavier init each
+    layer keeps ~1/6 of the gradient, 1/40 over two layers (so the 1/100 overall rule misses it)."""
+    X, y = digits_data()
+    mlp = net((64, 100, 100, 10), ("sigmoid", "sigmoid", "identity"), init="xavier")
+    f = finding(diagnose(as_kind(mlp, kind), X, y, loss="cross_entropy"), "vanishing-gradient")
+    gW, _ = weight_grads(mlp, X, y, "cross_entropy")
+    assert rms(gW[0]) / rms(gW[-1]) > 1e-2                     # not caught by the overall ratio
+    assert f.evidence["per_layer"] == pytest.approx((rms(gW[0]) / rms(gW[-1])) ** 0.5, rel=RTOL)
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "elu"])
+def test_fresh_relu_tanh_elu_stacks_keep_their_gradient(act):
+    X, y = digits_data()
+    for seed in range(3):
+        mlp = net((64, 100, 100, 10), (act, act, "identity"), seed=seed)
+        assert "vanishing-gradient" not in diagnose(mlp, X, y, loss="cross_entropy").codes
+
+
 # ----------------------------------------------------------------- constant-output
 @pytest.mark.parametrize("kind", KINDS)
 def test_zero_init_gives_a_constant_output(kind):
@@ -368,6 +388,23 @@ def test_an_up_down_history_without_trend_is_oscillation(kind):
     assert f.evidence["window"] == 200
     assert f.evidence["lag1_autocorrelation"] == pytest.approx(lag1(history[-200:]), rel=RTOL)
     assert "loss-plateau" not in report.codes
+
+
+def chaotic_history(level, n=1500, drift=0.03):
+    """Seed 002's bifurcation: a logistic-map loss (std/mean ~0.5) whose run falls only 3%."""
+    x = np.empty(n)
+    x[0] = 0.3
+    for t in range(1, n):
+        x[t] = 3.9 * x[t - 1] * (1 - x[t - 1])
+    return level * (1 - drift * np.linspace(0, 1, n)) * (0.5 + x)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_chaotic_history_whose_drop_is_within_its_noise_is_oscillation(kind):
+    X, y = sin_data()
+    history = chaotic_history(0.8 * y.var())
+    report = diagnose(as_kind(net((1, 16, 1), ("tanh", "identity")), kind), X, y, history=history)
+    assert finding(report, "loss-oscillation").evidence["lag1_autocorrelation"] < -0.3
 
 
 @pytest.fixture(scope="module")

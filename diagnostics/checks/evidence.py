@@ -12,6 +12,8 @@ FAR_ABOVE_ZERO = 0.1      # loss >= 10% of the constant predictor's: far from fi
 MIN_PROGRESS = 0.05       # the last quarter must add 5% of the run's whole drop to count as progress
 MIN_HISTORY = 20          # fewer steps say nothing about a trend
 TINY_LOSS = 1e-6          # below this the loss is zero for every purpose here
+NOISE_Z = 2.0             # the last quarter's gain must exceed 2 standard errors of its mean: a
+                          # chaotic loss (std/mean 0.5) whose whole run fell 3% is noise, not progress
 
 
 def finite_history(probe: Probe) -> np.ndarray | None:
@@ -36,7 +38,14 @@ def history_improving(probe: Probe) -> bool | None:
     h = finite_history(probe)
     if h is None:
         return None
-    return progress_share(h, len(h) // 4) >= MIN_PROGRESS
+    k = len(h) // 4
+    return progress_share(h, k) >= MIN_PROGRESS and gain_beyond_noise(h, k)
+
+
+def gain_beyond_noise(h: np.ndarray, k: int) -> bool:
+    """The last k steps' mean is below the k before by more than its own noise."""
+    gain = float(np.mean(h[-2 * k:-k]) - np.mean(h[-k:]))
+    return gain > NOISE_Z * float(np.std(h[-k:])) / np.sqrt(k)
 
 
 def training_failing(probe: Probe) -> bool:
