@@ -51,11 +51,15 @@ def test_each_model_equals_its_sequential_run(sweep):
         assert_same_run(b, run(cfg))
 
 
-def test_the_chaotic_seed_002_trace_stays_equal_over_thousands_of_steps():
-    # an error of one ulp in these traces grows to O(1) in ~20000 steps: only the same bits pass
+def test_the_chaotic_seed_002_trace_keeps_its_bits_over_thousands_of_steps():
+    # one ulp in the initial weights grows to 1e-11 by step 1000 and O(1) by step 40000:
+    # the 40000-step sweep is equal to 1e-10 only if every step gives the same bits
     configs = [SEED_002.replace(seed=s, steps=4000) for s in (0, 7)]
     for b, cfg in zip(run_batched(configs), configs):
-        assert_same_run(b, run(cfg))
+        seq = run(cfg)
+        np.testing.assert_array_equal(b.history, seq.history)
+        for Wb, Ws in zip(b.model.parameters(), seq.model.parameters()):
+            np.testing.assert_array_equal(Wb, Ws)
 
 
 def test_a_diverging_model_stops_where_its_run_stops_and_the_others_go_on():
