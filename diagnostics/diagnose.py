@@ -53,13 +53,13 @@ def count_params(model, kind: str) -> int:
 def read_call(model, X, y, loss, history, optimizer, lr, weight_decay) -> dict:
     """Every argument checked and converted; raises ValueError/TypeError naming what was wrong."""
     kind, name = inputs.model_kind(model), inputs.loss_name(loss)
-    Xn = inputs.checked_X(X)
+    Xn, converted = inputs.checked_X(X), inputs.needs_conversion(X)
     yn = inputs.checked_y(y, len(Xn), name)
     settings = inputs.optimizer_settings(optimizer)
     lr = inputs.checked_rate(lr, "lr")
     wd = inputs.checked_rate(weight_decay, "weight_decay")
     return {"kind": kind, "name": name, "X": Xn, "y": yn, "y_raw": inputs.as_numpy(y, "y"),
-            "history": inputs.checked_history(history),
+            "history": inputs.checked_history(history), "converted": converted,
             "lr": lr if lr is not None else settings.get("lr"),
             "weight_decay": wd if wd is not None else settings.get("weight_decay", 0.0),
             "momentum": settings.get("momentum", 0.0), "optimizer": settings.get("optimizer")}
@@ -72,8 +72,8 @@ def build_probe(model, loss, call: dict, notes: list) -> Probe:
         notes.append(f"X has {len(X)} rows; diagnosed on a fixed subsample of {len(keep)} "
                      f"(seed {inputs.SUBSAMPLE_SEED}) to stay within the cost budget")
         X, y, y_raw = X[keep], y[keep], y_raw[keep]
-    if X.dtype.kind != "f" or X.dtype == np.float16:
-        notes.append(f"X of dtype {X.dtype} was converted to the model's float dtype")
+    if call["converted"]:
+        notes.append(f"X of dtype {call['converted']} was converted to the model's float dtype")
     adapter = torch_probe if call["kind"] == "torch" else numpy_probe
     data = adapter(model, X, y, loss, call["name"], notes, y_raw)
     return Probe(X=np.asarray(X, dtype=np.float64), loss_name=call["name"], history=call["history"],

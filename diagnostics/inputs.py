@@ -60,6 +60,17 @@ def as_numpy(a, name: str) -> np.ndarray:
     return arr
 
 
+def needs_conversion(X) -> str | None:
+    """The dtype name of X when diagnose converts it to the model's float dtype (integer, bool,
+    float16, bfloat16), else None; read before as_numpy, which turns bfloat16 into float32."""
+    import torch
+    if isinstance(X, torch.Tensor):
+        ok = X.is_floating_point() and X.dtype not in (torch.float16, torch.bfloat16)
+        return None if ok else str(X.dtype).removeprefix("torch.")
+    dt = np.asarray(X).dtype
+    return None if dt.kind == "f" and dt != np.float16 else str(dt)
+
+
 def count_nonfinite(a: np.ndarray, name: str) -> None:
     if a.dtype.kind != "f":
         return

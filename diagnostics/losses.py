@@ -21,8 +21,17 @@ def torch_loss(name: str):
         "cross_entropy": F.cross_entropy,
         "bce": bce,
         "bce_with_logits": F.binary_cross_entropy_with_logits,
-        "hinge": lambda out, y: F.multi_margin_loss(out, y, margin=1.0) * out.shape[1],
+        "hinge": hinge,
     }[name]
+
+
+def hinge(out, y, margin: float = 1.0):
+    """sum_{j != y} max(0, margin + s_j - s_y), mean over rows, as the numpy backend's; written
+    out because F.multi_margin_loss has no double backward, which the sharpness needs."""
+    import torch
+    s_y = out.gather(1, y.reshape(-1, 1))
+    m = torch.relu(margin + out - s_y)
+    return (m.sum() - margin * len(out)) / len(out)   # the j = y terms are each max(0, margin)
 
 
 def constant_loss(name: str, y: np.ndarray, width: int) -> float:
