@@ -20,7 +20,9 @@ The torch path (``backend="torch"``, SGD only) does the same with
 ``torch.baddbmm`` and autograd, on CPU or CUDA; its traces equal the sequential
 torch runs to rounding (bmm and addmm round differently), not bit for bit. On
 CUDA the step is compiled with ``torch.compile(mode="reduce-overhead")`` (CUDA
-graphs), see :func:`torch_step`; that path is untested here (no GPU).
+graphs), see :func:`torch_step`; that path is untested here (no GPU). The torch path
+records no curve, and trains every model to the last step: a diverged model's history is
+cut at its first non-finite loss, but its weights are the last (non-finite) ones.
 """
 
 from __future__ import annotations
