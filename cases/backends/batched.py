@@ -39,6 +39,7 @@ SHARED_FIELDS = ("backend", "sizes", "loss", "optimizer", "momentum", "weight_de
                  "eps", "batch_size", "steps", "epochs", "mean_gradient", "layerwise_update",
                  "targets", "dtype", "device", "data", "data_kwargs", "hinge_margin")
 LOSSES = ("mse", "half_mse", "cross_entropy")
+VARYING = "seed, init, lr, lr_decay, lr_decay_every, activation, out_activation, leaky_slope, name"
 
 
 # ---------------------------------------------------------------- checks
@@ -53,13 +54,12 @@ def check_configs(configs) -> list:
             if getattr(c, f) != getattr(first, f):
                 raise ValueError(f"run_batched trains models of one architecture and one "
                                  f"training setup: configs[{i}].{f} = {getattr(c, f)!r} but "
-                                 f"configs[0].{f} = {getattr(first, f)!r}; only {VARYING} may differ")
+                                 f"configs[0].{f} = {getattr(first, f)!r}; only {VARYING} "
+                                 "may differ")
     if first.loss not in LOSSES:
         raise ValueError(f"run_batched supports losses {LOSSES}; got loss={first.loss!r}")
     return configs
 
-
-VARYING = "seed, init, lr, lr_decay, lr_decay_every, activation, out_activation, leaky_slope, name"
 
 
 def load_stacked(configs):
@@ -82,7 +82,8 @@ def activation_groups(configs, layer: int) -> list:
     keys = [(c.activations[layer], c.leaky_slope) for c in configs]
     if len(set(keys)) == 1:
         return [(*keys[0], None)]
-    return [(*k, np.array([i for i, kk in enumerate(keys) if kk == k])) for k in dict.fromkeys(keys)]
+    return [(*k, np.array([i for i, kk in enumerate(keys) if kk == k]))
+            for k in dict.fromkeys(keys)]
 
 
 def leaky_factor(z, slope):
