@@ -72,7 +72,8 @@ CASE = Case(
     title="A 4-3 LeakyReLU MLP plateaus mapping a 5-turn spiral onto a 6-turn one",
     story="torchvision's MLP(2, [4, 3, 2]) with LeakyReLU and a Tanh output, AdamW lr 1e-2, stops "
           "at test MSE ~0.02: four and three units draw too few linear pieces to unroll one spiral "
-          "into another, and more steps do not help. One hidden layer of 64 units fits it to ~2e-4.",
+          "into another, and more steps do not help. One hidden layer of 64 units fits it to "
+          "~2e-4.",
     failing=FAILING,
     fixes={"wider-net": FAILING.replace(sizes=(2, 64, 2))},
     failed_when=Threshold("test_loss", ">", PLATEAU),
