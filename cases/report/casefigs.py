@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cases.backends.batched import run_batched
 from cases.config import RunConfig, load_data, run
 from cases.report import figures
 from cases.report.blocks import Table
@@ -29,7 +30,16 @@ BATCH_CURVE = (10, 50, 200)
 
 
 def sweep(configs, ctx, what: str) -> list:
-    """Run every config (numpy); the progress bar names the sweep while it runs."""
+    """Run every config (numpy); the progress bar names the sweep while it runs.
+
+    Configs that differ only in what ``run_batched`` lets differ (seed, lr, activation, init)
+    train at once, bit for bit as one by one; any other sweep runs one config at a time.
+    """
+    try:
+        ctx.note(f"{what} ({len(configs)} runs at once)")
+        return run_batched(configs)
+    except ValueError:          # not one architecture / setup: run_batched says which field
+        pass
     results = []
     for k, cfg in enumerate(configs):
         ctx.note(f"{what} {k + 1}/{len(configs)}")
