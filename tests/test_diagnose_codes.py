@@ -554,7 +554,7 @@ def fit(mlp: MLP, X, y, loss, steps, lr=0.01):
         L = objective(model(Xt), yt)
         L.backward()
         opt.step()
-        history.append(float(L))
+        history.append(float(L.detach()))
     return to_numpy(model, mlp.activations), np.array(history), lr
 
 
@@ -597,3 +597,17 @@ def test_healthy_trained_models_show_no_code_at_all(healthy, kind):
 def test_every_code_has_a_positive_here():
     source = open(__file__).read()
     assert set(CODES) == {c for c in CODES if f'"{c}"' in source}
+
+
+@pytest.mark.parametrize("history,improving", [
+    (1 + np.exp(-np.arange(400) / 300), True),            # still falling
+    (1 + np.exp(-np.arange(400) / 10), False),            # flat for the last 300 steps
+    (chaotic_history(1.0), False),                        # noise around a level
+    (np.arange(10.0), None),                              # too short to say
+], ids=["falling", "flat", "chaotic", "short"])
+def test_history_improving_is_a_plain_verdict(history, improving):
+    """The verdict is compared with `is True`: a numpy bool there once made every run 'failing'."""
+    from types import SimpleNamespace
+
+    from diagnostics.checks.evidence import history_improving
+    assert history_improving(SimpleNamespace(history=history)) is improving

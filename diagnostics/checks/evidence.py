@@ -39,7 +39,7 @@ def history_improving(probe: Probe) -> bool | None:
     if h is None:
         return None
     k = len(h) // 4
-    return progress_share(h, k) >= MIN_PROGRESS and gain_beyond_noise(h, k)
+    return bool(progress_share(h, k) >= MIN_PROGRESS and gain_beyond_noise(h, k))
 
 
 def gain_beyond_noise(h: np.ndarray, k: int) -> bool:
