@@ -224,3 +224,13 @@ def test_written_snapshot_passes_noise_and_fails_a_change(snapshot_project, demo
     failed.assert_outcomes(failed=1)
     failed.stdout.fnmatch_lines(["*1 number(s) moved by more than REL_TOL*",
                                  "*- *399: *", "*+ *399: *"])
+
+
+def test_a_chaotic_run_keeps_only_what_rounding_cannot_change():
+    from cases.config import RunConfig, run
+    from cases.trace import CHAOS_HORIZON, summarize_chaotic
+    result = run(RunConfig(data="sin_points", sizes=(1, 8, 1), activation="tanh", steps=200))
+    summary = summarize_chaotic(result, "demo[numpy-failing]", {"loss-oscillation"})
+    assert max(summary["loss"]) == CHAOS_HORIZON - 1 < len(result.history) - 1
+    assert summary["steps"] == 200 and summary["codes"] == ["loss-oscillation"]
+    assert "train_loss" not in summary["final"] and "rounding" in summary["final"]["chaotic"]
