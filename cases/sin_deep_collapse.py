@@ -56,9 +56,8 @@ import math
 import numpy as np
 
 from cases.case import Case, Threshold
-from cases.config import RunConfig
+from cases import sin_activations
 
-POST_LR = 0.1            # part 1's lr, kept for the deeper nets
 STEPS = 1000             # the post ran 10000; the collapse is final long before
 COLLAPSED_SHARE = 0.8    # failing: a constant output explains none of var(y) (share 1.0)
 FIT_SHARE = 0.35         # fixed: worst measured 0.16 (leaky-relu, seed 0)
@@ -71,9 +70,8 @@ def unexplained_share(result) -> float:
     return float(result.train_loss / np.var(result.data.y))
 
 
-FAILING = RunConfig(
-    data="sin_points", sizes=(1, 12, 6, 3, 1), activation="relu", init="torch_default",
-    optimizer="adam", lr=POST_LR, batch_size=1, steps=STEPS, dtype="float32", loss="mse")
+# part 1's run (data, relu, default init, lr 0.1, one sample per step, float32), deeper and under Adam
+FAILING = sin_activations.FAILING.replace(sizes=(1, 12, 6, 3, 1), optimizer="adam", steps=STEPS)
 
 CASE = Case(
     id="sin-deep-collapse",
