@@ -87,9 +87,17 @@ def following_activation(between, z, nxt):
         kind = activations.module_kind(m)
         if i.shape == o.shape and i.ndim == 2:
             return kind, i, o
+    if nxt.shape == z.shape and same_memory(z, nxt):
+        return "identity", z, nxt       # no op ran in between: a linear head or a bare stack
     if nxt.shape == z.shape:
         return activations.kind_from_values(z, nxt), z, nxt
     return "unknown", z, z
+
+
+def same_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """b is a view of a's values (a reshape at most): no function was applied between them. A
+    relu head whose inputs happen to be all positive on the probe rows still writes new memory."""
+    return a.data_ptr() == b.data_ptr() and a.stride() == b.stride()
 
 
 def aligned_targets(y: np.ndarray, width: int, notes: list) -> np.ndarray:
