@@ -8,7 +8,8 @@ from diagnostics.checks.gradients import (check_excessive_weight_decay, check_ex
 from diagnostics.checks.history import check_loss_oscillation, check_loss_plateau
 from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
                                         check_output_range_mismatch)
-from diagnostics.checks.stability import check_unstable_learning_rate
+from diagnostics.checks.stability import (check_learning_rate_too_small,
+                                          check_unstable_learning_rate)
 from diagnostics.checks.units import check_dead_relu, check_saturated_activation
 from diagnostics.checks.weights import check_bad_initialization
 
@@ -22,6 +23,7 @@ CHECKS = (
     check_dead_relu,
     check_saturated_activation,
     check_unstable_learning_rate,
+    check_learning_rate_too_small,
     check_loss_oscillation,
     check_loss_plateau,
     check_low_capacity,

@@ -625,3 +625,29 @@ def test_a_linear_head_with_all_positive_outputs_is_read_as_identity_not_relu():
     assert (net(torch.as_tensor(X)) > 0).all()
     activations = diagnose(net, X, y).to_dict()["summary"]["activations"]
     assert activations.split("/")[-1] == "identity", activations
+
+
+# ----------------------------------------------------------------- learning-rate-too-small
+def crawling_run(lr: float):
+    """A 1-20-1 tanh net trained 300 full-batch SGD steps on sin: at lr 1e-4 it learns nothing."""
+    return run(RunConfig(data="sin_points", sizes=(1, 20, 1), activation="tanh", lr=lr, steps=300))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_run_that_crawls_far_below_the_edge_has_a_learning_rate_too_small(kind):
+    r = crawling_run(1e-4)
+    X, y = r.data.X, r.data.y.reshape(-1, 1)
+    lam = exact_sharpness(r.model, X, y)
+    f = finding(diagnose(as_kind(r.model, kind), X, y, history=r.history, lr=1e-4),
+                "learning-rate-too-small")
+    assert f.severity == "warning" and 1e-4 * lam < 0.01
+    assert f.evidence["lambda_max"] == pytest.approx(lam, rel=EIG_RTOL)
+
+
+def test_the_same_run_at_a_fitting_lr_or_without_a_history_is_not_too_small():
+    r = crawling_run(0.3)
+    X, y = r.data.X, r.data.y
+    assert "learning-rate-too-small" not in diagnose(r.model, X, y, history=r.history, lr=0.3).codes
+    slow = crawling_run(1e-4)
+    assert "learning-rate-too-small" not in diagnose(slow.model, X, y, lr=1e-4).codes  # fresh-like
+    assert "learning-rate-too-small" not in diagnose(slow.model, X, y, history=slow.history).codes

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import failing_evidence, training_failing
+from diagnostics.checks.evidence import (LEARNED_NOTHING, failing_evidence, finite_history,
+                                         training_failing)
+from diagnostics.checks.gradients import check_vanishing_gradient
 from diagnostics.checks.history import check_loss_oscillation
+from diagnostics.checks.outputs import check_output_range_mismatch
+from diagnostics.checks.units import check_dead_relu, check_saturated_activation
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
 ADAPTIVE = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop")
 # Adaptive methods rescale each step, so lr * lambda_max says nothing about their stability.
 EDGE = 2.0              # GD on a quadratic diverges along curvature lambda when lr * lambda > 2
+CRAWL = 0.01            # lr * lambda_max under 1% of the edge's scale: even the stiffest direction
+                        # needs ~100 steps to shrink its error by e; healthy SGD runs sit at 0.1-2
 
 
 def unsettled(probe: Probe) -> bool:
@@ -42,4 +48,37 @@ def check_unstable_learning_rate(probe: Probe) -> Finding | None:
              stable_lr_below=edge / lam, momentum=probe.momentum),
         f"Use a learning rate below {edge / lam:.3g} (or average the gradient over the batch, "
         "which divides the effective step by the batch size).",
+        None)
+
+
+def flat_for_a_cause(probe: Probe) -> bool:
+    """Saturated or dead units, a vanishing gradient or an unreachable target also make the
+    curvature tiny; there a larger lr is not the fix, and those checks name the cause."""
+    causes = (check_output_range_mismatch, check_saturated_activation, check_dead_relu,
+              check_vanishing_gradient)
+    return any(check(probe) for check in causes)
+
+
+def check_learning_rate_too_small(probe: Probe) -> Finding | None:
+    """A run that learned nothing because its steps are tiny against the curvature: the history
+    must prove it trained (a fresh model has learned nothing for another reason)."""
+    if not probe.lr or probe.optimizer in ADAPTIVE or not probe.finite or probe.sharpness is None:
+        return None
+    if finite_history(probe) is None or probe.loss_ratio < LEARNED_NOTHING:
+        return None
+    if flat_for_a_cause(probe):
+        return None
+    lam = probe.sharpness()
+    if not np.isfinite(lam) or lam <= 0 or probe.lr * lam >= CRAWL:
+        return None
+    return Finding(
+        "learning-rate-too-small", "warning",
+        f"The run learned nothing and its steps are tiny against the loss's curvature (lr x "
+        f"largest Hessian eigenvalue < {CRAWL:g}). Found lr {probe.lr:.4g} x lambda_max "
+        f"{lam:.4g} = {probe.lr * lam:.3g}, loss at {probe.loss_ratio:.0%} of a constant "
+        f"predictor's after {len(probe.history)} steps.",
+        dict(failing_evidence(probe), lr=probe.lr, lambda_max=lam, lr_times_lambda=probe.lr * lam,
+             stable_lr_below=EDGE / lam),
+        f"Raise the learning rate toward 1/lambda_max = {1 / lam:.3g} (gradient descent stays "
+        f"stable below {EDGE / lam:.3g}), or use Adam.",
         None)
