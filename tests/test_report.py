@@ -8,6 +8,7 @@ import struct
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cases import registry
@@ -172,3 +173,18 @@ def test_run_case_judges_every_run_in_order():
     assert [(o.seed, o.run_name) for o in outcomes] == [(0, "failing"), (0, "larger-lr"),
                                                          (1, "failing"), (1, "larger-lr")]
     assert all(o.metric_ok for o in outcomes)
+
+
+def test_a_sweep_spread_over_processes_gives_each_run_as_alone_in_order():
+    from cases.config import run
+    from cases.report.casefigs import run_in_processes
+
+    class Quiet:
+        def note(self, what):
+            pass
+    configs = [RunConfig(data="sin_points", sizes=(1, 8, 1), activation=a, steps=50, batch_size=2)
+               for a in ("tanh", "relu", "sigmoid")]
+    results = run_in_processes(configs, Quiet(), "demo")
+    for cfg, r in zip(configs, results):
+        assert r.config == cfg
+        np.testing.assert_array_equal(r.history, run(cfg).history)
