@@ -132,16 +132,9 @@ def finding_codes(result, loss=None) -> list[str]:
 
 def summarize(result, run_id: str, codes=None, loss=None) -> dict:
     """The plain-data summary of a run; ``codes`` None diagnoses it (told ``loss``, if given)."""
-    losses = sampled_trace(result.history)
-    return {
-        "id": run_id,
-        "config": result.config.summary(),
-        "steps": len(result.history),             # fewer than configured: stopped at a non-finite loss
-        "loss": losses,
-        "final": final_metrics(result) | {"diverged": bool(result.diverged)},
-        "codes": sorted(finding_codes(result, loss) if codes is None else codes),
-        "sparkline": labelled_sparkline(list(losses.values())),
-    }
+    codes = finding_codes(result, loss) if codes is None else codes
+    return summary(result, run_id, sampled_trace(result.history),
+                   final_metrics(result) | {"diverged": bool(result.diverged)}, codes)
 
 
 def summarize_chaotic(result, run_id: str, codes) -> dict:
@@ -151,14 +144,18 @@ def summarize_chaotic(result, run_id: str, codes) -> dict:
     BLAS kernel, another numpy build), so the losses stop there, the final metrics are left out,
     and ``codes`` should be the ones the case requires (the others depend on where the orbit ends).
     """
-    losses = sampled_trace(result.history[:CHAOS_HORIZON])
+    final = {"diverged": bool(result.diverged),
+             "chaotic": f"losses after step {CHAOS_HORIZON} are rounding-dependent: not kept"}
+    return summary(result, run_id, sampled_trace(result.history[:CHAOS_HORIZON]), final, codes)
+
+
+def summary(result, run_id: str, losses: dict, final: dict, codes) -> dict:
     return {
         "id": run_id,
         "config": result.config.summary(),
-        "steps": len(result.history),
+        "steps": len(result.history),             # fewer than configured: stopped at a non-finite loss
         "loss": losses,
-        "final": {"diverged": bool(result.diverged),
-                  "chaotic": f"losses after step {CHAOS_HORIZON} are rounding-dependent: not kept"},
+        "final": final,
         "codes": sorted(codes),
         "sparkline": labelled_sparkline(list(losses.values())),
     }

@@ -33,6 +33,7 @@ import time
 import numpy as np
 
 from cases import config as runs
+from cases.backends import numpy_train
 from cases.backends.numpy_mlp import activate, activation_backward
 
 SHARED_FIELDS = ("backend", "sizes", "loss", "optimizer", "momentum", "weight_decay", "betas",
@@ -203,44 +204,10 @@ def step_layerwise(W, b, groups, zs, hs, dout, lrs):
         g = times(g, W[i].transpose(0, 2, 1))
 
 
-# ---------------------------------------------------------------- optimizers
-class Optimizer:
-    """numpy_train's SGD/Adam/AdamW on stacked parameters; ``lrs`` holds one lr per model."""
-
-    def __init__(self, cfg, params):
-        self.cfg, self.params, self.t = cfg, params, 0
-        self.buf = [None] * len(params)
-        self.m = [np.zeros_like(p) for p in params]
-        self.v = [np.zeros_like(p) for p in params]
-
-    def step(self, grads, lrs):
-        self.t += 1
-        lr = [lrs.reshape((-1,) + (1,) * (p.ndim - 1)) for p in self.params]
-        (self.sgd if self.cfg.optimizer == "sgd" else self.adam)(grads, lr)
-
-    def sgd(self, grads, lrs):
-        mu, wd = self.cfg.momentum, self.cfg.weight_decay
-        for i, (p, g, lr) in enumerate(zip(self.params, grads, lrs)):
-            if wd:
-                g = g + wd * p
-            if mu:
-                self.buf[i] = g.copy() if self.buf[i] is None else mu * self.buf[i] + g
-                g = self.buf[i]
-            p -= lr * g
-
-    def adam(self, grads, lrs):
-        cfg, (b1, b2) = self.cfg, self.cfg.betas
-        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
-        for p, g, m, v, lr in zip(self.params, grads, self.m, self.v, lrs):
-            if cfg.weight_decay and cfg.optimizer == "adamw":
-                p *= 1 - lr * cfg.weight_decay
-            elif cfg.weight_decay:
-                g = g + cfg.weight_decay * p
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * g * g
-            p -= (lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + cfg.eps)
+# ---------------------------------------------------------------- learning rates
+def per_model(lrs, params) -> list:
+    """Every model's lr, shaped to broadcast over each stacked parameter (K, ...)."""
+    return [lrs.reshape((-1,) + (1,) * (p.ndim - 1)) for p in params]
 
 
 def lr_schedule(configs):
@@ -289,7 +256,7 @@ def train_numpy(configs, W, b, X, y, Xt, yt, record_curve=True):
     cfg, K = configs[0], len(configs)
     groups = [activation_groups(configs, i) for i in range(len(W))]
     params = [p for Wb in zip(W, b) for p in Wb]
-    opt, lrs = Optimizer(cfg, params), lr_schedule(configs)
+    opt, lrs = numpy_train.make_optimizer(cfg, params), lr_schedule(configs)
     steps = runs.batch_schedule(X.shape[1], cfg)[0]
     marks = set(runs.record_steps(steps).tolist()) if record_curve else set()
     losses, curves, stopped = np.empty((steps, K)), [curve() for _ in configs], {}
@@ -314,7 +281,7 @@ def train_numpy(configs, W, b, X, y, Xt, yt, record_curve=True):
                 continue
             dW, db = backward(W, groups, zs, hs, dout)
             # update
-            opt.step([g for pair in zip(dW, db) for g in pair], lrs(t))
+            opt.step([g for pair in zip(dW, db) for g in pair], per_model(lrs(t), params))
         else:
             if record_curve:
                 record(curves, steps, full(X, y), full(Xt, yt), stopped)

@@ -15,13 +15,19 @@ import numpy as np
 from cases.backends.numpy_mlp import Cache, activation_backward, loss_and_grad
 
 
+def per_parameter(lr, params) -> list:
+    """One lr per parameter: ``lr`` itself when it is a list (run_batched gives each stacked
+    parameter its models' lrs, shaped to broadcast), else the one float for all."""
+    return lr if isinstance(lr, list) else [lr] * len(params)
+
+
 class SGD:
     def __init__(self, params, momentum=0.0, weight_decay=0.0):
         self.params, self.mu, self.wd = params, momentum, weight_decay
         self.buf = [None] * len(params)
 
     def step(self, grads, lr):
-        for i, (p, g) in enumerate(zip(self.params, grads)):
+        for i, (p, g, lr) in enumerate(zip(self.params, grads, per_parameter(lr, self.params))):
             if self.wd:
                 g = g + self.wd * p
             if self.mu:
@@ -41,7 +47,8 @@ class Adam:
     def step(self, grads, lr):
         self.t += 1
         c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+        for p, g, m, v, lr in zip(self.params, grads, self.m, self.v,
+                                  per_parameter(lr, self.params)):
             if self.wd and self.decoupled:
                 p *= 1 - lr * self.wd          # AdamW: shrink the weights, not the gradient
             elif self.wd:
