@@ -20,6 +20,12 @@ CRAWL = 0.01            # lr * lambda_max under 1% of the edge's scale: even the
                         # needs ~100 steps to shrink its error by e; healthy SGD runs sit at 0.1-2
 
 
+def lr_against_curvature_applies(probe: Probe) -> bool:
+    """Plain gradient steps with a known lr on a finite model whose curvature can be measured."""
+    return bool(probe.lr) and probe.optimizer not in ADAPTIVE and probe.finite \
+        and probe.sharpness is not None
+
+
 def unsettled(probe: Probe) -> bool:
     """The run shows instability: its history oscillates or blows up; without a history, it fails.
     A history that settled proves the lr was stable where it ended (and edge-of-stability
@@ -30,7 +36,7 @@ def unsettled(probe: Probe) -> bool:
 
 
 def check_unstable_learning_rate(probe: Probe) -> Finding | None:
-    if not probe.lr or probe.optimizer in ADAPTIVE or not probe.finite or probe.sharpness is None:
+    if not lr_against_curvature_applies(probe):
         return None
     if not unsettled(probe):
         return None
@@ -62,7 +68,7 @@ def flat_for_a_cause(probe: Probe) -> bool:
 def check_learning_rate_too_small(probe: Probe) -> Finding | None:
     """A run that learned nothing because its steps are tiny against the curvature: the history
     must prove it trained (a fresh model has learned nothing for another reason)."""
-    if not probe.lr or probe.optimizer in ADAPTIVE or not probe.finite or probe.sharpness is None:
+    if not lr_against_curvature_applies(probe):
         return None
     if finite_history(probe) is None or probe.loss_ratio < LEARNED_NOTHING:
         return None
