@@ -100,12 +100,11 @@ def activate_fast(name, z, slope):
     f = leaky_factor(z, slope) if name == "leaky_relu" else None
     if f is not None:
         return z * f                                  # z * 1.0 = z, z * slope = slope * z exactly
-    if name == "sigmoid":                             # 0.5 * (1 + tanh(0.5 z)), fewer temporaries
-        h = 0.5 * z
-        np.tanh(h, out=h)
+    if name == "sigmoid":                             # 1 / (1 + exp(-z)), fewer temporaries
+        h = np.negative(z)
+        np.exp(h, out=h)
         h += 1
-        h *= 0.5
-        return h
+        return np.divide(1, h, out=h)
     return activate(name, z, slope)
 
 
@@ -146,12 +145,26 @@ def times(a, M):
     return np.matmul(a, M)
 
 
+BIAS_BY_COLUMN_MAX = 4   # widths up to which the bias goes in column by column: numpy's
+                         # broadcast of (K, 1, w) loops over the w numbers of each row, ~3x
+                         # slower at w = 2 (65 against 21 us for K = 256, n = 41)
+
+
+def add_bias(z, b):
+    """z (K, n, w) += b (K, w) for every sample, the same sums as ``h @ W + b``."""
+    if z.shape[2] > BIAS_BY_COLUMN_MAX:
+        z += b[:, None, :]
+        return
+    for j in range(z.shape[2]):
+        z[:, :, j] += b[:, j, None]
+
+
 def forward(W, b, groups, X):
     """Output and (z, h) of every layer for all K models; h[0] = X."""
     zs, hs = [], [X]
     for Wi, bi, gr in zip(W, b, groups):
         z = times(hs[-1], Wi)
-        z += bi[:, None, :]
+        add_bias(z, bi)
         zs.append(z)
         hs.append(forward_act(gr, z))
     return hs[-1], zs, hs

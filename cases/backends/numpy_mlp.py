@@ -35,7 +35,7 @@ def activate(name: str, z: np.ndarray, slope: float = 0.01) -> np.ndarray:
     if name == "elu":
         return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
     if name == "sigmoid":
-        return 0.5 * (1 + np.tanh(0.5 * z))  # = 1/(1+exp(-z)) without overflow
+        return 1 / (1 + np.exp(-z))  # exp overflows to inf below z = -709: 1/inf is the right 0
     if name == "tanh":
         return np.tanh(z)
     if name == "gelu":

@@ -54,7 +54,7 @@ def numpy_loop(cfg, X, y, steps: int | None = None) -> np.ndarray:
             zs.append(z)
             hs.append(z if a == "identity" else np.maximum(z, 0) if a == "relu" else
                       np.where(z > 0, z, s * z) if a == "leaky_relu" else
-                      0.5 * (1 + np.tanh(0.5 * z)) if a == "sigmoid" else np.tanh(z))
+                      1 / (1 + np.exp(-z)) if a == "sigmoid" else np.tanh(z))
         out, n = hs[-1], len(xb)
         if cfg.loss == "mse":
             d = out - yb
