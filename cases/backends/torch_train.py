@@ -3,10 +3,19 @@
 The module is a plain ``nn.Sequential`` of ``nn.Linear`` and activation
 modules, so what ``diagnose()`` sees is what a user would write. The initial
 weights are copied from the numpy backend's seeded init, so both backends
-start from the same point; torch's own RNG is never touched.
+start from the same point; torch's own RNG decides nothing (nn.Linear's own
+init draws from it, and is overwritten).
+
+On the CPU, :func:`train` takes its gradients from the hand-written backward of
+cases/backends/torch_backward.py (autograd's kernels without autograd's engine,
+bit for bit ``torch.autograd.grad``; with it a tiny net's step takes 0.3-0.45
+of the eager loop's) wherever it covers the module and loss, and from autograd
+elsewhere; the update is :class:`Update`, torch.optim's rules.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -14,28 +23,33 @@ from torch import nn
 from torch.nn import functional as F
 
 from cases.backends.numpy_mlp import MLP
+from cases.backends.torch_backward import manual_backward_for
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+ACTIVATION_MODULES = {   # factories: only the module asked for is built
+    "relu": lambda slope: nn.ReLU(),
+    "leaky_relu": lambda slope: nn.LeakyReLU(slope),
+    "elu": lambda slope: nn.ELU(),
+    "sigmoid": lambda slope: nn.Sigmoid(),
+    "tanh": lambda slope: nn.Tanh(),
+    "gelu": lambda slope: nn.GELU(approximate="tanh"),
+    "softmax": lambda slope: nn.Softmax(dim=1),
+}
+
+
 def activation_module(name: str, slope: float = 0.01) -> nn.Module | None:
-    return {
-        "identity": None,
-        "relu": nn.ReLU(),
-        "leaky_relu": nn.LeakyReLU(slope),
-        "elu": nn.ELU(),
-        "sigmoid": nn.Sigmoid(),
-        "tanh": nn.Tanh(),
-        "gelu": nn.GELU(approximate="tanh"),
-        "softmax": nn.Softmax(dim=1),
-    }[name]
+    """The module of activation ``name``; None for identity."""
+    return None if name == "identity" else ACTIVATION_MODULES[name](slope)
 
 
-def build_module(sizes, activations, slope: float = 0.01) -> nn.Sequential:
+def build_module(sizes, activations, slope: float = 0.01, device=None,
+                 dtype=None) -> nn.Sequential:
     """Linear, activation, Linear, activation, ... ; identity activations are left out."""
     layers = []
     for d_in, d_out, act in zip(sizes[:-1], sizes[1:], activations):
-        layers.append(nn.Linear(d_in, d_out))
+        layers.append(nn.Linear(d_in, d_out, device=device, dtype=dtype))
         module = activation_module(act, slope)
         if module is not None:
             layers.append(module)
@@ -44,7 +58,7 @@ def build_module(sizes, activations, slope: float = 0.01) -> nn.Sequential:
 
 def from_numpy(net: MLP, device="cpu", dtype=torch.float64) -> nn.Sequential:
     """A torch copy of a numpy MLP (weights transposed to nn.Linear's (out, in))."""
-    module = build_module(net.sizes, net.activations, net.slope).to(device=device, dtype=dtype)
+    module = build_module(net.sizes, net.activations, net.slope, device, dtype)
     linears = [m for m in module if isinstance(m, nn.Linear)]
     with torch.no_grad():
         for lin, W, b in zip(linears, net.W, net.b):
@@ -149,57 +163,135 @@ def forward(net: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+GPU_CHECK_EVERY = 64  # steps between a GPU run's finiteness checks: each is a CPU-GPU sync
+
+
 def train(cfg, X, y, Xt, yt, model=None, *, record_curve=True):
     """Train the torch module of ``cfg``; returns (module, per-step losses, recorded curve).
 
-    Gradients come from autograd (``torch.autograd.grad``), the update from
-    :class:`Update`. ``record_curve=False`` skips the curve's full-set
-    evaluations, for benchmarks.
+    On the CPU the gradients of the backend's own kinds of module and loss come from
+    :class:`~cases.backends.torch_backward.ManualBackward` (autograd's kernels without its
+    engine, bit for bit ``torch.autograd.grad``), anything else from autograd; the update
+    from :class:`Update`. ``record_curve=False`` skips the curve's full-set evaluations,
+    for benchmarks. The history stops at its first non-finite loss.
     """
-    from cases.config import batch_schedule, initial_model, lr_at, record_steps
-    from cases.backends.numpy_train import record
-    dev, dt = check_device(cfg.device), DTYPES[cfg.dtype]
-    net = model if model is not None else from_numpy(initial_model(cfg), dev, dt)
-    as_t = lambda a: torch.as_tensor(a, device=dev, dtype=dt if a.dtype.kind == "f" else None)  # noqa
-    X, y, Xt, yt = as_t(X), as_t(y), as_t(Xt), as_t(yt)
-    params = list(net.parameters())
-    update = Update(cfg, params)
-    criterion = loss_fn(cfg.loss, cfg.hinge_margin)
-    steps, next_batch = batch_schedule(len(X), cfg)
-    full_batch = cfg.batch_size is None or cfg.batch_size >= len(X)
-    marks = set(record_steps(steps).tolist()) if record_curve else set()
-    losses = torch.empty(steps, dtype=torch.float64, device=dev)
-    curve = {"step": [], "train": [], "test": []}
-    check_every = 1 if dev.type == "cpu" else 64  # a finiteness check is a CPU-GPU sync point
-    def full(A, B):
+    run = Run(cfg, X, y, Xt, yt, model, record_curve)
+    history, completed = training_loop(run)
+    if completed:
+        run.record_curve_at(run.steps)      # record_steps ends at steps: the trained model
+    return run.net, truncate_at_nonfinite(history), run.curve
+
+
+def training_loop(run) -> tuple:
+    """Runs the steps: layerwise, with the hand-written backward, or with autograd. Returns
+    (history, whether every step ran)."""
+    if run.cfg.layerwise_update:
+        return layerwise_loop(run)
+    manual = manual_backward_of(run)
+    return manual_loop(run, manual) if manual is not None else autograd_loop(run)
+
+
+def manual_backward_of(run):
+    """The hand-written backward of a CPU run whose module and loss it covers, else None (on
+    a GPU manual_loop's per-step loss.item() would be a sync point; autograd_loop checks the
+    losses every GPU_CHECK_EVERY steps there)."""
+    if run.dev.type != "cpu" or run.cfg.layerwise_update:
+        return None
+    return manual_backward_for(run.net, run.cfg.loss, run.y)
+
+
+class Run:
+    """One training run's tensors, update, batches and curve, shared by the loops below."""
+
+    def __init__(self, cfg, X, y, Xt, yt, model, record_curve: bool):
+        from cases.config import batch_schedule, initial_model, record_steps
+        self.cfg, self.dev, dt = cfg, check_device(cfg.device), DTYPES[cfg.dtype]
+        self.net = model if model is not None else from_numpy(initial_model(cfg), self.dev, dt)
+        self.X, self.y, self.Xt, self.yt = (as_tensor(a, self.dev, dt) for a in (X, y, Xt, yt))
+        self.params = list(self.net.parameters())
+        self.update = Update(cfg, self.params)
+        self.criterion = loss_fn(cfg.loss, cfg.hinge_margin)
+        self.steps, self.next_batch = batch_schedule(len(self.X), cfg)
+        self.full_batch = cfg.batch_size is None or cfg.batch_size >= len(self.X)
+        self.marks = set(record_steps(self.steps).tolist()) if record_curve else set()
+        self.curve = {"step": [], "train": [], "test": []}
+
+    def batch(self, t):
+        """(xb, yb) of step t: the whole set, or a copy of the rows batch_schedule picks."""
+        if self.full_batch:
+            return self.X, self.y
+        idx = torch.from_numpy(self.next_batch(t)).to(self.dev)
+        return self.X.index_select(0, idx), self.y.index_select(0, idx)
+
+    def record_curve_at(self, t) -> None:
+        """The full train and test losses, at the marked steps (before that step's update)."""
+        if t in self.marks:
+            from cases.backends.numpy_train import record
+            record(self.curve, t, self.full_loss(self.X, self.y), self.full_loss(self.Xt, self.yt))
+
+    def full_loss(self, A, B) -> float:
         with torch.no_grad():
-            return float(criterion(forward(net, A), B))
-    for t in range(steps):
-        if full_batch:
-            xb, yb = X, y
-        else:
-            idx = torch.as_tensor(next_batch(t), device=dev)
-            xb, yb = X[idx], y[idx]
-        if cfg.layerwise_update:              # seed 002's interleaved backward and update
-            layerwise_step(net, xb, yb, criterion, 1 if cfg.mean_gradient else len(xb),
-                           lr_at(cfg, t), losses, t)
-            if not torch.isfinite(losses[t]):
-                return net, truncate_at_nonfinite(losses[:t + 1].cpu().numpy()), curve
-            continue
-        # forward
-        L = criterion(forward(net, xb), yb)
+            return float(self.criterion(forward(self.net, A), B))
+
+
+def as_tensor(a: np.ndarray, dev, dt) -> torch.Tensor:
+    """A data array on ``dev``: floats as ``dt``, class indices as they are."""
+    return torch.as_tensor(a, device=dev, dtype=dt if a.dtype.kind == "f" else None)
+
+
+def manual_loop(run, manual) -> tuple:
+    """The steps with ``manual``'s gradients, on the CPU: ``L.item()`` is no sync point there,
+    so every loss is checked as it comes. Returns (history, whether every step ran).
+
+    Inference mode (no autograd dispatch at all, ~10% of a tiny step less than no_grad) is
+    safe here: its tensors never leave the loop, and in-place updates of the module's
+    ordinary parameters are allowed in it.
+    """
+    from cases.config import lr_at
+    cfg, history = run.cfg, np.empty(run.steps)
+    with torch.inference_mode():
+        for t in range(run.steps):
+            xb, yb = run.batch(t)
+            L, grads = manual.loss_and_gradients(xb, yb, None if cfg.mean_gradient else len(xb))
+            history[t] = loss = L.item()
+            run.record_curve_at(t)
+            if not math.isfinite(loss):
+                return history[:t + 1], False
+            run.update(grads, lr_at(cfg, t))
+    return history, True
+
+
+def autograd_loop(run) -> tuple:
+    """The steps with autograd's gradients: any module and loss, any device. Returns
+    (history, whether every step ran)."""
+    from cases.config import lr_at
+    cfg, losses = run.cfg, torch.empty(run.steps, dtype=torch.float64, device=run.dev)
+    every = 1 if run.dev.type == "cpu" else GPU_CHECK_EVERY
+    for t in range(run.steps):
+        xb, yb = run.batch(t)
+        L = run.criterion(forward(run.net, xb), yb)
         losses[t] = L.detach()
-        if t in marks:
-            record(curve, t, full(X, y), full(Xt, yt))
-        if t % check_every == 0 and not torch.isfinite(losses[max(0, t + 1 - check_every):t + 1]).all():
-            return net, truncate_at_nonfinite(losses[:t + 1].cpu().numpy()), curve
-        # backward
-        grads = torch.autograd.grad(L if cfg.mean_gradient else L * len(xb), params)
-        # update
-        update(grads, lr_at(cfg, t))
-    if record_curve:
-        record(curve, steps, full(X, y), full(Xt, yt))
-    return net, truncate_at_nonfinite(losses.cpu().numpy()), curve
+        run.record_curve_at(t)
+        if t % every == 0 and not torch.isfinite(losses[max(0, t + 1 - every):t + 1]).all():
+            return losses[:t + 1].cpu().numpy(), False
+        grads = torch.autograd.grad(L if cfg.mean_gradient else L * len(xb), run.params)
+        run.update(grads, lr_at(cfg, t))
+    return losses.cpu().numpy(), True
+
+
+def layerwise_loop(run) -> tuple:
+    """Seed 002's interleaved backward and update (:func:`layerwise_step`). Returns (history,
+    whether every step ran)."""
+    from cases.config import lr_at
+    cfg, losses = run.cfg, torch.empty(run.steps, dtype=torch.float64, device=run.dev)
+    for t in range(run.steps):
+        xb, yb = run.batch(t)
+        run.record_curve_at(t)
+        layerwise_step(run.net, xb, yb, run.criterion, 1 if cfg.mean_gradient else len(xb),
+                       lr_at(cfg, t), losses, t)
+        if not torch.isfinite(losses[t]):
+            return losses[:t + 1].cpu().numpy(), False
+    return losses.cpu().numpy(), True
 
 
 def layerwise_step(net, xb, yb, criterion, scale, lr, losses, t) -> None:
