@@ -308,6 +308,8 @@ def layerwise_step(net, xb, yb, criterion, scale, lr, losses, t) -> None:
         hs.append(h)
     L = criterion(hs[-1], yb)
     losses[t] = L.detach()
+    if not torch.isfinite(L):                   # a diverged run stops before its update,
+        return                                  # as the numpy loop does
     g, = torch.autograd.grad(L * scale, hs[-1])
     for block, z, h in zip(reversed(blocks), reversed(zs), reversed(hs)):
         lin = block[0]
