@@ -78,7 +78,8 @@ def build_probe(model, loss, call: dict, notes: list) -> Probe:
     data = adapter(model, X, y, loss, call["name"], notes, y_raw)
     return Probe(X=np.asarray(X, dtype=np.float64), loss_name=call["name"], history=call["history"],
                  lr=call["lr"], weight_decay=call["weight_decay"], momentum=call["momentum"],
-                 optimizer=call["optimizer"], n_rows=len(call["X"]), notes=notes, **data)
+                 optimizer=call["optimizer"], n_rows=len(call["X"]),
+                 y_shape=tuple(np.shape(call["y_raw"])), notes=notes, **data)
 
 
 def run_checks(probe: Probe) -> list:

@@ -54,6 +54,7 @@ class Probe:
     momentum: float = 0.0
     optimizer: str | None = None    # class name of the optimizer, when one was given
     n_rows: int = 0                 # rows the caller passed
+    y_shape: tuple = ()             # y's shape as the caller passed it, before any alignment
     sharpness: Callable[[], float] | None = None   # lazy: the largest Hessian eigenvalue of the loss
     notes: list = field(default_factory=list)
 

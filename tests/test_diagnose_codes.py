@@ -171,6 +171,58 @@ def test_a_one_unit_softmax_is_a_loss_target_mismatch(kind):
     assert finding(report, "loss-target-mismatch").evidence["output_width"] == 1
 
 
+def mean_predictor(kind, y):
+    """A 1-16-1 tanh net whose last layer outputs mean(y) whatever the input: where training a
+    loss on (n, 1) outputs against (n,) targets ends (every output against every target)."""
+    mlp = net((1, 16, 1), ("tanh", "identity"))
+    mlp.W[-1][:], mlp.b[-1][:] = 0.0, y.mean()
+    return as_kind(mlp, kind)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_trained_model_on_mean_y_with_y_of_shape_n_is_a_broadcasting_loss(kind):
+    X, y = sin_data()
+    y = y[:, 0] + 0.5                                   # (n,), as the broadcasting loop had it
+    f = finding(diagnose(mean_predictor(kind, y), X, y, history=np.linspace(1, 0.3, 50)),
+                "loss-target-mismatch")
+    assert f.severity == "warning" and f.evidence["y_shape"] == [len(y)]
+    assert f.evidence["mean_gap"] == pytest.approx(0, abs=1e-12)
+    assert f.evidence["loss_ratio"] == pytest.approx(1.0, rel=RTOL)
+
+
+@pytest.mark.parametrize("y_shape, history", [("(n, 1)", True), ("(n,)", False)],
+                         ids=["targets-of-the-output-shape", "a-model-not-trained"])
+def test_mean_y_is_no_broadcasting_loss_with_targets_n_1_or_without_a_history(y_shape, history):
+    X, y = sin_data()
+    y = y + 0.5 if y_shape == "(n, 1)" else y[:, 0] + 0.5
+    report = diagnose(mean_predictor("sequential", y), X, y,
+                      history=np.linspace(1, 0.3, 50) if history else None)
+    assert not [f for f in report.findings if "broadcast" in f.message]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_training_with_the_n_1_against_n_loss_is_named(seed):
+    # the bug itself: torch's mse_loss of (n, 1) against (n,) (it warns, the loop goes on)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, (300, 2))
+    y = np.sin(X[:, 0]) + X[:, 1] ** 2
+    model = nn.Sequential(nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 1)).double()
+    opt, Xt, yt, history = torch.optim.Adam(model.parameters(), 1e-2), torch.tensor(X), \
+        torch.tensor(y), []
+    with pytest.warns(UserWarning, match="target size"):
+        for _ in range(150):
+            loss = F.mse_loss(model(Xt), yt)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            history.append(loss.item())
+    f = finding(diagnose(model, X, y, history=history, optimizer=opt), "loss-target-mismatch")
+    assert f.evidence["output_shape"] == [300, 1] and f.evidence["spread_ratio"] < 0.2
+    fixed = diagnose(model, X, y[:, None], history=history, optimizer=opt)
+    assert "loss-target-mismatch" not in fixed.codes
+
+
 # ----------------------------------------------------------------- non-finite
 @pytest.mark.parametrize("kind", KINDS)
 def test_nan_parameters_are_non_finite(kind):
