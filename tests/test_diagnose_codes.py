@@ -336,6 +336,27 @@ def test_a_dead_relu_layer_gives_a_constant_output(kind):
     assert f.evidence["output_std"] == pytest.approx(mlp.forward(X).std(), abs=1e-12)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_constant_output_says_where_the_inputs_differences_fade(kind):
+    # ten sigmoid layers at torch's default init: each keeps ~0.15 of the rows' spread
+    X, y = sin_data()
+    mlp = net((1,) + (32,) * 10 + (1,), ("sigmoid",) * 10 + ("identity",))
+    f = finding(diagnose(as_kind(mlp, kind), X, y), "constant-output")
+    spreads = [h.std(axis=0).mean() for h in forward_cache(mlp, X).h[1:-1]]
+    first_faded = next(i for i, s in enumerate(spreads) if s < 1e-2 * spreads[0])
+    assert f.layer == f.evidence["faded_at"] == layer_name(kind, mlp, first_faded)
+    assert list(f.evidence["hidden_row_std"].values()) == pytest.approx(spreads, rel=RTOL)
+    assert "fade in the forward pass" in f.message
+
+
+def test_a_dead_layer_names_no_fading():
+    X, y = sin_data()
+    mlp = net((1, 16, 16, 1), ("relu", "relu", "identity"))
+    mlp.b[0][:] = -10.0                          # every row gives zeros from the first layer on
+    f = finding(diagnose(mlp, X, y), "constant-output")
+    assert f.evidence["faded_at"] is None and "fade" not in f.message
+
+
 # ----------------------------------------------------------------- dead-relu
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_dead_relu_layer_is_reported_with_count_and_share(kind):
