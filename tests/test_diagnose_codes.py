@@ -544,6 +544,17 @@ def test_a_scale_far_from_fan_in_is_bad_when_training_fails(kind):
     f = finding(diagnose(as_kind(mlp, kind), X, y, loss="cross_entropy"), "bad-initialization")
     name = layer_name(kind, mlp, 1)
     assert f.evidence["scale"][name] == pytest.approx(rms(mlp.W[1]) * np.sqrt(32), rel=RTOL)
+    assert f.evidence["trained_steps"] == 0 and "learning rate" not in f.fix
+
+
+def test_a_scale_far_off_after_training_may_come_from_the_learning_rate():
+    X, y = digits_data()
+    mlp = net((64, 32, 10), ("relu", "identity"), init="randn")
+    mlp.W[1] *= 100
+    history = np.full(60, 2.3)                    # 60 steps that learned nothing
+    f = finding(diagnose(mlp, X, y, loss="cross_entropy", history=history), "bad-initialization")
+    assert f.evidence["trained_steps"] == 60 and "lower the learning rate" in f.fix
+    assert "After 60 training steps" in f.message
 
 
 # ----------------------------------------------------------------- excessive-weight-decay

@@ -45,12 +45,21 @@ def check_bad_initialization(probe: Probe) -> Finding | None:
     if off:
         found.append("weight scale RMS*sqrt(fan_in) " + ", ".join(f"{n}: {s:.3g}"
                                                                   for n, s in off.items()))
+    grown = trained_steps(probe) if off and not (const or sign) else 0
     return Finding(
         "bad-initialization", "error" if const else "warning",
         "The weights (judged as they are now, which for a fresh model is its initialisation) break "
-        f"the fan-in scaled, zero-mean pattern training needs. Found {'; '.join(found)}.",
+        f"the fan-in scaled, zero-mean pattern training needs. Found {'; '.join(found)}."
+        + (f" After {grown} training steps that scale may come from the training (a large "
+           "learning rate) rather than the initialisation." if grown else ""),
         dict(failing_evidence(probe), constant_layers=const, one_sign=sign and sign[0],
-             scale=off, expected_scale=[SCALE_LOW, SCALE_HIGH]),
+             scale=off, expected_scale=[SCALE_LOW, SCALE_HIGH], trained_steps=grown),
         "Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for ReLU), "
-        "not zeros, constants or uniform [0, 1).",
+        "not zeros, constants or uniform [0, 1)" + ("; if the weights grew in training, lower the "
+                                                    "learning rate." if grown else "."),
         const[0] if const else (next(iter(off)) if off else None))
+
+
+def trained_steps(probe: Probe) -> int:
+    """Steps of the history given with the model: 0 for a model judged at its initialisation."""
+    return 0 if probe.history is None else len(probe.history)
