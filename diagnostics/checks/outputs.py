@@ -161,7 +161,8 @@ def check_constant_output(probe: Probe) -> Finding | None:
         reference = float(probe.y.reshape(len(probe.y), -1).std(axis=0).max())
     if reference == 0 or spread >= CONSTANT_RATIO * reference:
         return None
-    spreads, faded_at = row_spreads(probe), where_rows_fade(probe)
+    spreads = row_spreads(probe)
+    faded_at = where_rows_fade(spreads)
     return Finding(
         "constant-output", "error",
         "The model gives the same prediction for every input. Found an output spread (std over "
@@ -180,10 +181,10 @@ def row_spreads(probe: Probe) -> dict:
     return {layer.name: float(layer.post.std(axis=0).mean()) for layer in probe.hidden}
 
 
-def where_rows_fade(probe: Probe) -> str | None:
+def where_rows_fade(row_spread: dict) -> str | None:
     """The first hidden layer whose rows are alike next to the first hidden layer's, if any:
     the inputs' differences are gone by there, and no later layer can bring them back."""
-    spreads = list(row_spreads(probe).items())
+    spreads = list(row_spread.items())
     if len(spreads) < 2 or spreads[0][1] == 0:
         return None
     return next((name for name, s in spreads[1:] if s < ROWS_FADED * spreads[0][1]), None)
