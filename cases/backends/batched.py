@@ -323,7 +323,6 @@ def record(curves, t, train_losses, test_losses, stopped):
 
 
 # ---------------------------------------------------------------- torch
-TORCH_CHECK_EVERY_CUDA = 64   # a finiteness check is a CPU-GPU sync point: every 64 steps on CUDA
 
 
 def torch_activation(name, slope):
