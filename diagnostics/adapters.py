@@ -2,7 +2,8 @@
 
 The torch adapter works on a deep copy of the module in eval mode, so hooks, ``.grad``, flags,
 mode and buffers of the caller's module are never touched; gradients come from
-``torch.autograd.grad``, which fills no ``.grad`` field at all.
+``torch.autograd.grad``, which fills no ``.grad`` field at all. The caller's ``.grad`` fields are
+read (copied), never written.
 """
 
 from __future__ import annotations
@@ -131,9 +132,12 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, loss, name: str,
         objective, y_probe, yt = make_objective(loss, name, y, y_raw, out2, dev, dtype, notes)
         L = objective(out)
         named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
-        grads = gradients(L, named)
+        lins = separable_linears(calls, len(X)) if name != "custom" else None
+        grads, dzs = gradients(L, named, [z for _, _, _, z in lins or ()])
+    norms, bounds = row_gradient_norms(lins, dzs, len(X)) if dzs else (None, {})
     return {
-        "out": to_np(out2), "y": y_probe, "loss": float(L.detach()),
+        "out": to_np(out2), "out_shape": tuple(out.shape), "y": y_probe, "loss": float(L.detach()),
+        "stored_grads": stored_grads(model), "row_grad_norms": norms, "unit_grad_bounds": bounds,
         "baseline_loss": baseline(loss, name, y_probe, objective, out),
         "layers": linear_layers(calls, out2, grads),
         "params": {n: to_np(p) for n, p in net.named_parameters()}, "grads": grads,
@@ -157,11 +161,50 @@ def pick(t: torch.Tensor, rows):
     return t if rows is None else t[rows]
 
 
-def gradients(L: torch.Tensor, named) -> dict:
+def gradients(L: torch.Tensor, named, zs: list) -> tuple:
+    """({name: d(mean loss)/d(param)}, [d(mean loss)/dz per Linear output z]), in one backward."""
     if not named or not L.requires_grad:
-        return {}
-    gs = torch.autograd.grad(L, [p for _, p in named], allow_unused=True)
-    return {n: (None if g is None else to_np(g)) for (n, _), g in zip(named, gs)}
+        return {}, None
+    gs = torch.autograd.grad(L, [p for _, p in named] + zs, allow_unused=True)
+    grads = {n: (None if g is None else to_np(g)) for (n, _), g in zip(named, gs)}
+    return grads, list(gs[len(named):]) or None
+
+
+def stored_grads(model: nn.Module) -> dict | None:
+    """A copy of the caller's .grad of each trainable parameter; None when none holds one."""
+    held = {n: to_np(p.grad).copy() for n, p in model.named_parameters()
+            if p.requires_grad and p.grad is not None}
+    return held or None
+
+
+def separable_linears(calls, n: int) -> list | None:
+    """The nn.Linear calls, when each Linear runs once on (n, fan_in) rows: then row i's gradient
+    reaches each weight only through row i's own activations. None otherwise (shared layers)."""
+    lins = [c for c in calls if isinstance(c[1], nn.Linear)]
+    ids = [id(m) for _, m, _, _ in lins]
+    if not lins or len(set(ids)) < len(ids):
+        return None
+    if any(a.ndim != 2 or len(a) != n or not z.requires_grad for _, _, a, z in lins):
+        return None
+    return lins
+
+
+def row_gradient_norms(lins, dzs, n: int) -> tuple:
+    """(each row's own loss gradient norm over the Linear parameters, {parameter: per unit, the
+    largest norm one row's gradient gives that unit's slice}), from the batch backward. The mean
+    loss gives row i's dz_i / n, and its weight gradient dz_i a_i^T has norm |dz_i| |a_i|."""
+    sq, bounds = 0.0, {}
+    for (name, lin, a, _), dz in zip(lins, dzs):
+        if dz is None:
+            continue
+        d = (n * dz.detach()).abs()
+        if lin.weight.requires_grad:
+            an = a.detach().pow(2).sum(1).sqrt()
+            sq = sq + d.pow(2).sum(1) * an.pow(2)
+            bounds[f"{name}.weight"] = to_np((d * an[:, None]).amax(0))
+        if lin.bias is not None and lin.bias.requires_grad:
+            sq, bounds[f"{name}.bias"] = sq + d.pow(2).sum(1), to_np(d.amax(0))
+    return (to_np(torch.sqrt(sq)), bounds) if bounds else (None, {})
 
 
 def baseline(loss, name, y_probe, objective, out) -> float:
@@ -219,6 +262,6 @@ def numpy_probe(mlp, X: np.ndarray, y: np.ndarray, loss, name: str, notes: list,
         yt = torch.as_tensor(np.ascontiguousarray(y_loss))
         return top_eigenvalue(net, torch.as_tensor(X, dtype=torch.float64),
                               lambda o, rows=None: fn(o, pick(yt, rows)))
-    return {"out": out, "y": y_probe, "loss": float(L),
+    return {"out": out, "out_shape": out.shape, "y": y_probe, "loss": float(L),
             "baseline_loss": losses.constant_loss(name, y_probe, out.shape[1]),
             "layers": layers, "params": params, "grads": grads, "sharpness": memo(sharp)}

@@ -62,7 +62,8 @@ def read_call(model, X, y, loss, history, optimizer, lr, weight_decay) -> dict:
             "history": inputs.checked_history(history), "converted": converted,
             "lr": lr if lr is not None else settings.get("lr"),
             "weight_decay": wd if wd is not None else settings.get("weight_decay", 0.0),
-            "momentum": settings.get("momentum", 0.0), "optimizer": settings.get("optimizer")}
+            "momentum": settings.get("momentum", 0.0), "optimizer": settings.get("optimizer"),
+            "optimizer_missing": inputs.parameters_outside(optimizer, model)}
 
 
 def build_probe(model, loss, call: dict, notes: list) -> Probe:
@@ -79,7 +80,8 @@ def build_probe(model, loss, call: dict, notes: list) -> Probe:
     return Probe(X=np.asarray(X, dtype=np.float64), loss_name=call["name"], history=call["history"],
                  lr=call["lr"], weight_decay=call["weight_decay"], momentum=call["momentum"],
                  optimizer=call["optimizer"], n_rows=len(call["X"]),
-                 y_shape=tuple(np.shape(call["y_raw"])), notes=notes, **data)
+                 y_shape=tuple(np.shape(call["y_raw"])), optimizer_missing=call["optimizer_missing"],
+                 notes=notes, **data)
 
 
 def run_checks(probe: Probe) -> list:

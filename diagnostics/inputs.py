@@ -171,3 +171,13 @@ def optimizer_settings(optimizer) -> dict:
             "weight_decay": float(g.get("weight_decay", 0.0) or 0.0),
             "momentum": float(g.get("momentum", 0.0) or 0.0),
             "optimizer": type(optimizer).__name__}
+
+
+def parameters_outside(optimizer, model) -> tuple | None:
+    """Names of the torch model's trainable parameters that the optimizer does not hold (by
+    identity, as optimizer.step() finds them); None without an optimizer or a torch model."""
+    import torch
+    if optimizer is None or not isinstance(model, torch.nn.Module):
+        return None
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    return tuple(n for n, p in model.named_parameters() if p.requires_grad and id(p) not in held)

@@ -55,6 +55,15 @@ class Probe:
     optimizer: str | None = None    # class name of the optimizer, when one was given
     n_rows: int = 0                 # rows the caller passed
     y_shape: tuple = ()             # y's shape as the caller passed it, before any alignment
+    out_shape: tuple = ()           # the model's output shape as its forward returned it
+    stored_grads: dict | None = None      # the caller's own .grad per trainable parameter (torch),
+                                          # None when no parameter holds one
+    row_grad_norms: np.ndarray | None = None   # (n,): each row's own loss gradient norm over the
+                                               # Linear parameters (None: rows not separable)
+    unit_grad_bounds: dict = field(default_factory=dict)  # Linear parameter -> (fan_out,): per
+                                               # unit, the largest norm one row's gradient gives
+    optimizer_missing: tuple | None = None     # trainable parameters the given optimizer does not
+                                               # hold; None when no optimizer was given
     sharpness: Callable[[], float] | None = None   # lazy: the largest Hessian eigenvalue of the loss
     notes: list = field(default_factory=list)
 

@@ -5,6 +5,7 @@ from diagnostics.checks.data import check_unscaled_data
 from diagnostics.checks.finite import check_non_finite
 from diagnostics.checks.gradients import (check_excessive_weight_decay, check_exploding_gradient,
                                           check_vanishing_gradient)
+from diagnostics.checks.loop import check_accumulated_gradient, check_optimizer_mismatch
 from diagnostics.checks.history import check_loss_oscillation, check_loss_plateau
 from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
                                         check_output_range_mismatch)
@@ -17,6 +18,8 @@ CHECKS = (
     check_output_range_mismatch,
     check_loss_target_mismatch,
     check_non_finite,
+    check_optimizer_mismatch,
+    check_accumulated_gradient,
     check_exploding_gradient,
     check_vanishing_gradient,
     check_constant_output,

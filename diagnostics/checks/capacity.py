@@ -5,6 +5,7 @@ from __future__ import annotations
 from diagnostics.checks.evidence import FAR_ABOVE_ZERO, failing_evidence, history_improving
 from diagnostics.checks.gradients import (check_exploding_gradient,
                                           check_vanishing_gradient)
+from diagnostics.checks.loop import check_accumulated_gradient, check_optimizer_mismatch
 from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
                                         check_output_range_mismatch)
 from diagnostics.checks.units import check_dead_relu, check_saturated_activation
@@ -16,7 +17,7 @@ LINEAR_KINDS = ("identity",)
 # what else would explain a stuck loss; capacity is named only when none of these fire
 OTHER_CAUSES = (check_output_range_mismatch, check_loss_target_mismatch, check_constant_output,
                 check_vanishing_gradient, check_exploding_gradient, check_dead_relu,
-                check_saturated_activation)
+                check_saturated_activation, check_accumulated_gradient, check_optimizer_mismatch)
 
 
 def stuck(probe: Probe) -> bool:

@@ -209,11 +209,17 @@ def predicts_the_mean(probe: Probe, y: np.ndarray) -> tuple:
     return abs(float(probe.out.mean() - y.mean())) / std, float(probe.out.std()) / std
 
 
+def one_column_against_flat(probe: Probe) -> bool:
+    """One of y and the output is (n,) and the other (n, 1): a loss on them broadcasts."""
+    shapes = sorted([tuple(probe.y_shape), tuple(probe.out_shape)], key=len)
+    return len(shapes[0]) == 1 and len(shapes[1]) == 2 and shapes[1][1] == 1
+
+
 def broadcast_targets(probe: Probe):
-    """A trained one-output regression model that settled on mean(y), with y given as (n,): the
-    fingerprint of a loss taken on (n, 1) against (n,), which broadcasts to (n, n)."""
+    """A trained one-output regression model that settled on mean(y), with one of y and the output
+    (n,) and the other (n, 1): the fingerprint of a loss that broadcasts them to (n, n)."""
     y = value_targets(probe)
-    if y is None or len(probe.y_shape) != 1 or probe.out.shape[1] != 1 or probe.history is None \
+    if y is None or not one_column_against_flat(probe) or probe.history is None \
             or probe.loss_ratio < LEARNED_NOTHING:
         return None
     gap, spread = predicts_the_mean(probe, y)
@@ -223,13 +229,13 @@ def broadcast_targets(probe: Probe):
     return mismatch("warning",
                     f"The trained model predicts the mean of y for every input, which is where a "
                     f"loss that broadcasts ends: y has shape {probe.y_shape} and the output "
-                    f"({n}, 1), so (output - y) is ({n}, {n}), every output against every target, "
-                    f"and its minimum is the constant mean(y). Found outputs' mean "
+                    f"{probe.out_shape}, so (output - y) is ({n}, {n}), every output against "
+                    f"every target, and its minimum is the constant mean(y). Found outputs' mean "
                     f"{probe.out.mean():.4g} against the targets' {y.mean():.4g}, their spread "
                     f"{spread:.1%} of the targets', loss {probe.loss_ratio:.0%} of a constant "
                     "predictor's.",
-                    {"y_shape": list(probe.y_shape), "output_shape": [n, 1], "mean_gap": gap,
-                     "spread_ratio": spread, "loss_ratio": probe.loss_ratio},
+                    {"y_shape": list(probe.y_shape), "output_shape": list(probe.out_shape),
+                     "mean_gap": gap, "spread_ratio": spread, "loss_ratio": probe.loss_ratio},
                     "Give the loss targets of the output's shape: y.view(-1, 1) (numpy: "
-                    "y[:, None]), or the output's (out.squeeze(1)); torch warns 'Using a target "
-                    "size ... different to the input size' for this.", probe)
+                    "y[:, None]) for an (n, 1) output, y.view(-1) for an (n,) one; torch warns "
+                    "'Using a target size ... different to the input size' for this.", probe)

@@ -1,0 +1,209 @@
+"""diagnose() on the bugs of a hand-written PyTorch training loop, trained here as people write them.
+
+A loop that never calls optimizer.zero_grad(), an optimizer built from some other model's
+parameters, and an (n,) output against (n, 1) targets. Each bug is trained over three seeds and
+must be named; the same loop without the bug, and normal loops over three seeds, must not be.
+The evidence is recomputed here: each row's gradient by torch.func, not by the probe's formula.
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+from torch.nn import functional as F
+
+from diagnostics import diagnose
+from diagnostics.checks.loop import ACCUMULATED, UNREACHED_SHARE
+
+SEEDS = (0, 1, 2)
+
+
+def sin_data(n=200):
+    x = torch.linspace(-3, 3, n)[:, None]
+    return x, torch.sin(2 * x)
+
+
+def digits_data():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return torch.tensor(d.data / 16, dtype=torch.float32), torch.tensor(d.target)
+
+
+def relu_net(fan_in: int, fan_out: int, width: int = 32) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(fan_in, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                         nn.Linear(width, fan_out))
+
+
+def train(model, X, y, loss_fn, opt, steps, batch=None, zero_grad=True, seed=0):
+    """The loop people write; zero_grad=False is the bug. Returns the per-step losses."""
+    g, history = torch.Generator().manual_seed(seed), []
+    for _ in range(steps):
+        rows = torch.randint(0, len(X), (batch,), generator=g) if batch else slice(None)
+        if zero_grad:
+            opt.zero_grad()
+        loss = loss_fn(model(X[rows]), y[rows])
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    return history
+
+
+LOOPS = {   # name: (data, loss name, optimizer, steps, batch)
+    "sin-full-batch-sgd": (sin_data, "mse", lambda p: torch.optim.SGD(p, lr=0.01), 2000, None),
+    "sin-full-batch-adam": (sin_data, "mse", lambda p: torch.optim.Adam(p, lr=1e-3), 500, None),
+    "digits-batch-32-adam": (digits_data, "cross_entropy",
+                             lambda p: torch.optim.Adam(p, lr=1e-3), 1000, 32),
+}
+HEALTHY_LOOPS = {
+    "sin-one-row-sgd": (sin_data, "mse", lambda p: torch.optim.SGD(p, lr=0.01), 3000, 1),
+    "digits-batch-10-sgd": (digits_data, "cross_entropy",
+                            lambda p: torch.optim.SGD(p, lr=0.1), 1500, 10),
+    "digits-one-row-adam": (digits_data, "cross_entropy",
+                            lambda p: torch.optim.Adam(p, lr=1e-2), 1500, 1),
+}
+LOSS_FNS = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
+
+
+def trained(loop, seed, zero_grad=True):
+    data, loss, make_opt, steps, batch = loop
+    X, y = data()
+    torch.manual_seed(seed)
+    model = relu_net(X.shape[1], 1 if loss == "mse" else 10)
+    opt = make_opt(model.parameters())
+    history = train(model, X, y, LOSS_FNS[loss], opt, steps, batch, zero_grad, seed)
+    return model, X, y, loss, history, opt
+
+
+def finding(report, code):
+    found = [f for f in report.findings if f.code == code]
+    assert found, f"{code} not reported:\n{report}"
+    return found[0]
+
+
+def row_gradient_norms(model, X, y, loss: str) -> torch.Tensor:
+    """Each row's own loss gradient norm over every parameter, by torch.func."""
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    def row_loss(p, x, t):
+        return LOSS_FNS[loss](functional_call(model, p, (x[None],)), t[None])
+    per_row = vmap(grad(row_loss), in_dims=(None, 0, 0))(params, X, y)
+    return torch.sqrt(sum(g.reshape(len(X), -1).pow(2).sum(1) for g in per_row.values()))
+
+
+# ----------------------------------------------------------------- accumulated-gradient
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("loop", list(LOOPS))
+def test_a_loop_that_never_zeroes_the_gradient_is_named(loop, seed):
+    model, X, y, loss, history, opt = trained(LOOPS[loop], seed, zero_grad=False)
+    f = finding(diagnose(model, X, y, loss=loss, history=history, optimizer=opt),
+                "accumulated-gradient")
+    stored = torch.sqrt(sum(p.grad.double().pow(2).sum() for p in model.parameters()))
+    largest = row_gradient_norms(model, X, y, loss).max()
+    assert f.evidence["stored_grad_norm"] == pytest.approx(stored.item(), rel=1e-4)
+    assert f.evidence["largest_row_grad_norm"] == pytest.approx(largest.item(), rel=1e-3)
+    assert (f.evidence["stored_grad_norm"] >= ACCUMULATED * f.evidence["largest_row_grad_norm"]
+            or f.evidence["unreached_share"] >= UNREACHED_SHARE)
+    assert "zero_grad()" in f.fix
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("loop", list(LOOPS) + list(HEALTHY_LOOPS))
+def test_a_loop_that_zeroes_the_gradient_leaves_no_accumulated_gradient(loop, seed):
+    model, X, y, loss, history, opt = trained({**LOOPS, **HEALTHY_LOOPS}[loop], seed)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    report = diagnose(model, X, y, loss=loss, history=history, optimizer=opt)
+    assert "accumulated-gradient" not in report.codes, str(report)
+
+
+def test_a_summed_loss_is_named_with_the_batch_size_as_the_ratio():
+    X, y = sin_data()
+    torch.manual_seed(0)
+    model = relu_net(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+    history = train(model, X, y, lambda o, t: F.mse_loss(o, t, reduction="sum"), opt, 300)
+    f = finding(diagnose(model, X, y, history=history, optimizer=opt), "accumulated-gradient")
+    ratio = f.evidence["stored_grad_norm"] / f.evidence["batch_grad_norm"]
+    assert ratio == pytest.approx(len(X), rel=0.05)   # the one step since moved it a little
+
+
+def test_a_shared_layer_or_a_custom_loss_leaves_the_check_silent_not_guessing():
+    X, y = sin_data()
+    torch.manual_seed(0)
+    lin = nn.Linear(8, 8)
+    shared = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), lin, nn.Tanh(), lin, nn.Tanh(),
+                           nn.Linear(8, 1))
+    plain = relu_net(1, 1)
+    for model in (shared, plain):
+        for p in model.parameters():
+            p.grad = torch.full_like(p, 1e3)     # far above any row's gradient
+    assert "accumulated-gradient" in diagnose(plain, X, y).codes
+    assert "accumulated-gradient" not in diagnose(shared, X, y).codes
+    assert "accumulated-gradient" not in diagnose(plain, X, y, loss=F.mse_loss).codes
+
+
+# ----------------------------------------------------------------- optimizer-mismatch
+@pytest.mark.parametrize("seed", SEEDS)
+def test_an_optimizer_of_another_model_is_named(seed):
+    X, y = sin_data()
+    torch.manual_seed(seed)
+    model, other = relu_net(1, 1), relu_net(1, 1)      # e.g. a notebook cell run twice
+    opt = torch.optim.Adam(other.parameters(), lr=1e-3)
+    history = train(model, X, y, F.mse_loss, opt, 300)
+    report = diagnose(model, X, y, history=history, optimizer=opt)
+    f = finding(report, "optimizer-mismatch")
+    assert f.severity == "error"
+    assert f.evidence["missing"] == [n for n, _ in model.named_parameters()]
+    assert report.findings[0].code == "optimizer-mismatch"
+    assert "accumulated-gradient" not in report.codes     # the same cause, named once
+
+
+def test_an_optimizer_missing_one_layer_names_that_layer():
+    X, y = sin_data()
+    torch.manual_seed(0)
+    model = relu_net(1, 1)
+    opt = torch.optim.SGD([*model[0].parameters(), *model[2].parameters()], lr=0.05)
+    history = train(model, X, y, F.mse_loss, opt, 300)
+    f = finding(diagnose(model, X, y, history=history, optimizer=opt), "optimizer-mismatch")
+    assert f.evidence["missing"] == ["4.weight", "4.bias"] and f.evidence["trainable"] == 6
+
+
+def test_an_optimizer_of_this_model_moved_to_float64_afterwards_is_no_mismatch():
+    X, y = sin_data()
+    torch.manual_seed(0)
+    model = relu_net(1, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.double()                    # in place: the optimizer still holds the same tensors
+    history = train(model, X.double(), y.double(), F.mse_loss, opt, 300)
+    report = diagnose(model, X, y, history=history, optimizer=opt)
+    assert "optimizer-mismatch" not in report.codes, str(report)
+    model[4].requires_grad_(False)    # frozen on purpose and left out: no mismatch either
+    frozen = torch.optim.Adam([*model[0].parameters(), *model[2].parameters()], lr=1e-2)
+    assert "optimizer-mismatch" not in diagnose(model, X, y, optimizer=frozen).codes
+
+
+# ----------------------------------------------------------------- loss-target-mismatch
+class FlatOutput(nn.Module):
+    """A regression net whose forward squeezes its one output to (n,)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = relu_net(2, 1)
+
+    def forward(self, x):
+        return self.net(x).squeeze(-1)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_an_n_output_against_n_1_targets_is_a_broadcasting_loss(seed):
+    rng = np.random.default_rng(seed)
+    X = torch.tensor(rng.uniform(-2, 2, (300, 2)), dtype=torch.float32)
+    y = (torch.sin(X[:, :1]) + X[:, 1:] ** 2)         # (n, 1)
+    torch.manual_seed(seed)
+    model = FlatOutput()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with pytest.warns(UserWarning, match="target size"):
+        history = train(model, X, y, F.mse_loss, opt, 300)
+    f = finding(diagnose(model, X, y, history=history, optimizer=opt), "loss-target-mismatch")
+    assert f.evidence["output_shape"] == [300] and f.evidence["y_shape"] == [300, 1]
+    fixed = diagnose(model, X, y[:, 0], history=history, optimizer=opt)
+    assert "loss-target-mismatch" not in fixed.codes
