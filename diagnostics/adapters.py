@@ -163,8 +163,8 @@ def pick(t: torch.Tensor, rows):
 
 def gradients(L: torch.Tensor, named, zs: list) -> tuple:
     """({name: d(mean loss)/d(param)}, [d(mean loss)/dz per Linear output z]), in one backward."""
-    if not named or not L.requires_grad:
-        return {}, None
+    if not named or not L.requires_grad:       # the loss does not reach a single parameter
+        return {n: None for n, _ in named}, None
     gs = torch.autograd.grad(L, [p for _, p in named] + zs, allow_unused=True)
     grads = {n: (None if g is None else to_np(g)) for (n, _), g in zip(named, gs)}
     return grads, list(gs[len(named):]) or None

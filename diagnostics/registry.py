@@ -1,12 +1,15 @@
 """Every check, in one explicit tuple: adding a check is one function and one line here."""
 
 from diagnostics.checks.capacity import check_low_capacity
+from diagnostics.checks.classes import check_single_class_output
 from diagnostics.checks.data import check_unscaled_data
+from diagnostics.checks.fallback import check_learned_nothing
 from diagnostics.checks.finite import check_non_finite
 from diagnostics.checks.gradients import (check_excessive_weight_decay, check_exploding_gradient,
                                           check_vanishing_gradient)
-from diagnostics.checks.loop import check_accumulated_gradient, check_optimizer_mismatch
 from diagnostics.checks.history import check_loss_oscillation, check_loss_plateau
+from diagnostics.checks.loop import (check_accumulated_gradient, check_frozen_parameters,
+                                     check_no_gradient_path, check_optimizer_mismatch)
 from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
                                         check_output_range_mismatch)
 from diagnostics.checks.stability import (check_learning_rate_too_small,
@@ -20,9 +23,12 @@ CHECKS = (
     check_non_finite,
     check_optimizer_mismatch,
     check_accumulated_gradient,
+    check_no_gradient_path,
+    check_frozen_parameters,
     check_exploding_gradient,
     check_vanishing_gradient,
     check_constant_output,
+    check_single_class_output,
     check_dead_relu,
     check_saturated_activation,
     check_unstable_learning_rate,
@@ -33,6 +39,7 @@ CHECKS = (
     check_bad_initialization,
     check_excessive_weight_decay,
     check_unscaled_data,
+    check_learned_nothing,
 )
 
 CODES = tuple(c.__name__.removeprefix("check_").replace("_", "-") for c in CHECKS)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from diagnostics.checks.classes import check_single_class_output
 from diagnostics.checks.evidence import FAR_ABOVE_ZERO, failing_evidence, history_improving
 from diagnostics.checks.gradients import (check_exploding_gradient,
                                           check_vanishing_gradient)
-from diagnostics.checks.loop import check_accumulated_gradient, check_optimizer_mismatch
+from diagnostics.checks.loop import (check_accumulated_gradient, check_frozen_parameters,
+                                     check_no_gradient_path, check_optimizer_mismatch)
 from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
                                         check_output_range_mismatch)
 from diagnostics.checks.units import check_dead_relu, check_saturated_activation
@@ -16,8 +18,10 @@ NARROW_WIDTH = 8        # a hidden layer of <= 8 units can bend the function onl
 LINEAR_KINDS = ("identity",)
 # what else would explain a stuck loss; capacity is named only when none of these fire
 OTHER_CAUSES = (check_output_range_mismatch, check_loss_target_mismatch, check_constant_output,
+                check_single_class_output,
                 check_vanishing_gradient, check_exploding_gradient, check_dead_relu,
-                check_saturated_activation, check_accumulated_gradient, check_optimizer_mismatch)
+                check_saturated_activation, check_accumulated_gradient, check_optimizer_mismatch,
+                check_no_gradient_path, check_frozen_parameters)
 
 
 def stuck(probe: Probe) -> bool:

@@ -1,5 +1,6 @@
 """The training loop's bookkeeping, read off what it left behind: a .grad that kept summing over
-steps, and an optimizer that holds some other model's parameters."""
+steps, an optimizer that holds some other model's parameters, parameters the loss's gradient never
+reaches (a cut graph, a module never called), and a model mostly frozen."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ UNREACHED_SHARE = 0.25  # or this share of its norm on units to which no row's g
                         # much: the same normal loops measured 0-0.003 (0.003 where the lr made the
                         # loss jump); loops that never zero .grad 0.42-1, the sum staying on the
                         # units they killed
+FROZEN_SHARE = 0.5  # a failing run with half its parameters frozen: name it (freezing a feature
+                   # extractor is a choice, but then it is the first suspect)
 NAMES_SHOWN = 4     # parameter names listed in a message; the evidence has them all
 
 
@@ -89,16 +92,60 @@ def check_optimizer_mismatch(probe: Probe) -> Finding | None:
     if not missing or not trainable:
         return None
     every = len(missing) >= len(trainable)
-    shown = ", ".join(missing[:NAMES_SHOWN]) + (", ..." if len(missing) > NAMES_SHOWN else "")
     return Finding(
         "optimizer-mismatch", "error" if every or training_failing(probe) else "warning",
         f"Parameters that the optimizer does not hold are never changed by optimizer.step(), and "
         f"optimizer.zero_grad() leaves their .grad summing. "
         f"Found {len(missing)} of the model's {len(trainable)} trainable parameter tensors "
-        f"missing from the {probe.optimizer} given ({shown})"
+        f"missing from the {probe.optimizer} given ({listed(missing)})"
         + (": it updates some other parameters, not this model's." if every else "."),
         {"missing": list(missing), "trainable": len(trainable), **failing_evidence(probe)},
         "Build the optimizer from this model's parameters, after the model is made: "
         "torch.optim.Adam(model.parameters(), ...). A model made again after its optimizer (in "
         "a function, a loop or a notebook cell) leaves the optimizer updating the old one. To "
         "freeze parameters on purpose, call requires_grad_(False) on them.")
+
+
+def listed(names) -> str:
+    return ", ".join(names[:NAMES_SHOWN]) + (", ..." if len(names) > NAMES_SHOWN else "")
+
+
+def check_no_gradient_path(probe: Probe) -> Finding | None:
+    """Parameters that require grad but get none: the loss does not reach them."""
+    unreached = [n for n, g in probe.grads.items() if g is None]
+    if not unreached:
+        return None
+    called = {layer.name for layer in probe.layers}
+    cut = [n for n in unreached if n.rpartition(".")[0] in called]
+    unused = [n for n in unreached if n not in cut]
+    return Finding(
+        "no-gradient-path", "error" if cut else "info",
+        f"Parameters that require grad but get no gradient from the loss never train. Found "
+        + (f"{len(cut)} in layers the forward pass calls, so the graph is cut between them and "
+           f"the loss ({listed(cut)}: a .detach(), .data, .item(), a numpy round trip or "
+           f"torch.no_grad() inside forward)" if cut else "")
+        + ("; " if cut and unused else "")
+        + (f"{len(unused)} in modules forward never uses ({listed(unused)})" if unused else "")
+        + ".",
+        {"cut": cut, "unused": unused, "requires_grad": len(probe.grads)},
+        "Keep forward differentiable from every trained layer to the output: no .detach(), "
+        ".data, .item() or numpy conversion of activations, no torch.no_grad() in forward; "
+        "remove modules forward does not use, or call them.",
+        cut[0].rpartition(".")[0] if cut else None)
+
+
+def check_frozen_parameters(probe: Probe) -> Finding | None:
+    """A failing run on a model whose parameters mostly do not require grad."""
+    frozen = [n for n in probe.params if n not in probe.grads]
+    sizes = {n: np.size(p) for n, p in probe.params.items()}
+    share = sum(sizes[n] for n in frozen) / max(sum(sizes.values()), 1)
+    if share < FROZEN_SHARE or not training_failing(probe):
+        return None
+    return Finding(
+        "frozen-parameters", "warning",
+        f"Parameters with requires_grad=False never train, and training is failing. Found "
+        f"{share:.0%} of the model's {sum(sizes.values())} parameters frozen, in "
+        f"{len(frozen)} of {len(sizes)} tensors ({listed(frozen)}).",
+        {"frozen": frozen, "frozen_share": share, **failing_evidence(probe)},
+        "Unfreeze them (p.requires_grad_(True)) and give them to the optimizer, or, if they are "
+        "frozen on purpose, check that the trainable part can fit the data on its own.")

@@ -8,7 +8,8 @@ from diagnostics.checks.evidence import (LEARNED_NOTHING, failing_evidence, fini
                                          training_failing)
 from diagnostics.checks.gradients import check_vanishing_gradient
 from diagnostics.checks.history import check_loss_oscillation
-from diagnostics.checks.loop import check_optimizer_mismatch
+from diagnostics.checks.loop import (check_frozen_parameters, check_no_gradient_path,
+                                     check_optimizer_mismatch)
 from diagnostics.checks.outputs import check_output_range_mismatch
 from diagnostics.checks.units import check_dead_relu, check_saturated_activation
 from diagnostics.probe import Probe
@@ -62,7 +63,8 @@ def flat_for_a_cause(probe: Probe) -> bool:
     """Saturated or dead units, a vanishing gradient or an unreachable target also make the
     curvature tiny; there a larger lr is not the fix, and those checks name the cause."""
     causes = (check_output_range_mismatch, check_saturated_activation, check_dead_relu,
-              check_vanishing_gradient, check_optimizer_mismatch)
+              check_vanishing_gradient, check_optimizer_mismatch, check_frozen_parameters,
+              check_no_gradient_path)
     return any(check(probe) for check in causes)
 
 

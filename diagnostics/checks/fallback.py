@@ -1,0 +1,40 @@
+"""The last word: a run that learned nothing although no check found a cause in the model. Then
+the cause is in the data or the loop, and a report that said "nothing looks wrong" would mislead."""
+
+from __future__ import annotations
+
+from diagnostics.checks.capacity import OTHER_CAUSES, check_low_capacity
+from diagnostics.checks.data import check_unscaled_data
+from diagnostics.checks.evidence import LEARNED_NOTHING, failing_evidence, finite_history
+from diagnostics.checks.finite import check_non_finite
+from diagnostics.checks.gradients import check_excessive_weight_decay
+from diagnostics.checks.stability import (check_learning_rate_too_small,
+                                          check_unstable_learning_rate)
+from diagnostics.checks.weights import check_bad_initialization
+from diagnostics.probe import Probe
+from diagnostics.report import Finding
+
+# every check that names a cause; loss-plateau and loss-oscillation only describe the symptom
+CAUSES = OTHER_CAUSES + (check_non_finite, check_low_capacity, check_unstable_learning_rate,
+                         check_learning_rate_too_small, check_bad_initialization,
+                         check_excessive_weight_decay, check_unscaled_data)
+
+
+def check_learned_nothing(probe: Probe) -> Finding | None:
+    h = finite_history(probe)
+    if h is None or not probe.finite or probe.loss_ratio < LEARNED_NOTHING:
+        return None
+    if any(check(probe) for check in CAUSES):
+        return None
+    return Finding(
+        "learned-nothing", "warning",
+        f"The trained model does no better on the X given than a constant prediction, and no "
+        f"check found a cause in the model, its gradients or its learning rate. Found loss "
+        f"{probe.loss:.4g} against a constant predictor's {probe.baseline_loss:.4g} "
+        f"({probe.loss_ratio:.0%}) after {len(h)} steps, whose history went from "
+        f"{h[:max(1, len(h) // 20)].mean():.4g} to {h[-max(1, len(h) // 20):].mean():.4g}.",
+        failing_evidence(probe),
+        "Look at the data: X and y must be shuffled together (a label permutation teaches "
+        "nothing), y must depend on X, and be the target the loss expects. Then train on 10 "
+        "rows: a model that cannot drive their loss to ~0 has a bug in its loop; one that can "
+        "fit them but not the whole set finds no signal in it.")
