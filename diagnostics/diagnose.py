@@ -63,7 +63,8 @@ def read_call(model, X, y, loss, history, optimizer, lr, weight_decay) -> dict:
             "lr": lr if lr is not None else settings.get("lr"),
             "weight_decay": wd if wd is not None else settings.get("weight_decay", 0.0),
             "momentum": settings.get("momentum", 0.0), "optimizer": settings.get("optimizer"),
-            "optimizer_missing": inputs.parameters_outside(optimizer, model)}
+            "optimizer_missing": inputs.parameters_outside(optimizer, model),
+            "history_keeps_graphs": inputs.history_keeps_graphs(history)}
 
 
 def build_probe(model, loss, call: dict, notes: list) -> Probe:
@@ -73,6 +74,9 @@ def build_probe(model, loss, call: dict, notes: list) -> Probe:
         notes.append(f"X has {len(X)} rows; diagnosed on a fixed subsample of {len(keep)} "
                      f"(seed {inputs.SUBSAMPLE_SEED}) to stay within the cost budget")
         X, y, y_raw = X[keep], y[keep], y_raw[keep]
+    if call["history_keeps_graphs"]:
+        notes.append("history holds loss tensors that require grad: each keeps its step's autograd "
+                     "graph, and the memory it holds, alive; append loss.item() instead")
     if call["converted"]:
         notes.append(f"X of dtype {call['converted']} was converted to the model's float dtype")
     adapter = torch_probe if call["kind"] == "torch" else numpy_probe

@@ -137,10 +137,29 @@ def subsample(n: int, n_params: int) -> np.ndarray | None:
     return np.sort(np.random.default_rng(SUBSAMPLE_SEED).choice(n, keep, replace=False))
 
 
+def losses_as_floats(history):
+    """A list of loss tensors (losses.append(loss)) as plain floats; anything else as it is."""
+    import torch
+    if not isinstance(history, (list, tuple)) or not any(isinstance(v, torch.Tensor)
+                                                         for v in history):
+        return history
+    try:
+        return [float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for v in history]
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise TypeError(f"history could not be read as one loss per step ({e}); accepted: a "
+                        "sequence of numbers or of one-element tensors") from e
+
+
+def history_keeps_graphs(history) -> bool:
+    """The history holds losses still attached to autograd: each keeps its step's graph alive."""
+    return isinstance(history, (list, tuple)) and any(getattr(v, "requires_grad", False)
+                                                      for v in history)
+
+
 def checked_history(history) -> np.ndarray | None:
     if history is None:
         return None
-    h = as_numpy(history, "history")
+    h = as_numpy(losses_as_floats(history), "history")
     if h.ndim != 1:
         raise ValueError(f"history has shape {h.shape}; accepted: a 1-D sequence of losses, one per "
                          "step or epoch")

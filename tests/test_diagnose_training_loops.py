@@ -329,3 +329,24 @@ def test_a_run_on_labels_shuffled_apart_from_x_learned_nothing(seed):
     assert "learned-nothing" not in diagnose(model, X, y, loss="cross_entropy").codes  # no history
     model, X, y, history = permuted_run(seed, permute=False)
     assert diagnose(model, X, y, loss="cross_entropy", history=history).codes == set()
+
+
+# ----------------------------------------------------------------- the history as loops keep it
+def test_a_history_of_loss_tensors_reads_as_their_values_and_notes_the_kept_graphs():
+    X, y = sin_data()
+    torch.manual_seed(0)
+    model = relu_net(1, 1)
+    opt, kept = torch.optim.Adam(model.parameters(), lr=1e-2), []
+    for _ in range(100):
+        opt.zero_grad()
+        loss = F.mse_loss(model(X), y)
+        loss.backward()
+        opt.step()
+        kept.append(loss)                       # the graph of every step stays alive
+    as_floats = diagnose(model, X, y, history=[t.item() for t in kept], optimizer=opt)
+    as_tensors = diagnose(model, X, y, history=kept, optimizer=opt)
+    assert as_tensors.findings == as_floats.findings
+    assert any("loss.item()" in note for note in as_tensors.notes)
+    assert not any("loss.item()" in note for note in as_floats.notes)
+    with pytest.raises(TypeError, match="one-element tensors"):
+        diagnose(model, X, y, history=[torch.ones(2)] * 30)
