@@ -185,8 +185,9 @@ def optimizer_settings(optimizer) -> dict:
         raise TypeError(f"optimizer is a {type(optimizer).__name__}; accepted: a "
                         "torch.optim.Optimizer or None (pass lr= for numpy runs)")
     g = optimizer.param_groups[0]
-    lr = g.get("lr")
+    lr, start = g.get("lr"), g.get("initial_lr")    # a torch lr scheduler sets initial_lr
     return {"lr": float(lr) if lr is not None else None,
+            "initial_lr": float(start) if isinstance(start, (int, float)) else None,
             "weight_decay": float(g.get("weight_decay", 0.0) or 0.0),
             "momentum": float(g.get("momentum", 0.0) or 0.0),
             "optimizer": type(optimizer).__name__}

@@ -53,6 +53,7 @@ class Probe:
     weight_decay: float = 0.0
     momentum: float = 0.0
     optimizer: str | None = None    # class name of the optimizer, when one was given
+    initial_lr: float | None = None # the lr a torch lr scheduler started from, when there is one
     n_rows: int = 0                 # rows the caller passed
     y_shape: tuple = ()             # y's shape as the caller passed it, before any alignment
     out_shape: tuple = ()           # the model's output shape as its forward returned it

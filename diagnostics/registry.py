@@ -12,7 +12,9 @@ from diagnostics.checks.loop import (check_accumulated_gradient, check_frozen_pa
                                      check_no_gradient_path, check_optimizer_mismatch)
 from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
                                         check_output_range_mismatch)
-from diagnostics.checks.stability import (check_learning_rate_too_small,
+from diagnostics.checks.stability import (check_decayed_learning_rate,
+                                          check_learning_rate_too_small,
+    check_decayed_learning_rate,
                                           check_unstable_learning_rate)
 from diagnostics.checks.units import check_dead_relu, check_saturated_activation
 from diagnostics.checks.weights import check_bad_initialization
@@ -33,6 +35,7 @@ CHECKS = (
     check_saturated_activation,
     check_unstable_learning_rate,
     check_learning_rate_too_small,
+    check_decayed_learning_rate,
     check_loss_oscillation,
     check_loss_plateau,
     check_low_capacity,

@@ -1,8 +1,10 @@
 """diagnose() on the bugs of a hand-written PyTorch training loop, trained here as people write them.
 
 A loop that never calls optimizer.zero_grad(), an optimizer built from some other model's
-parameters, and an (n,) output against (n, 1) targets. Each bug is trained over three seeds and
-must be named; the same loop without the bug, and normal loops over three seeds, must not be.
+parameters, an (n,) output against (n, 1) targets, a .detach() in forward, a frozen model,
+label-sorted batches, labels shuffled apart from X, a scheduler that decays the lr to nothing, and
+a history kept as loss tensors. Each bug is trained over three seeds where training is involved
+and must be named; the same loop without the bug, and normal loops over three seeds, must not be.
 The evidence is recomputed here: each row's gradient by torch.func, not by the probe's formula.
 """
 
@@ -15,6 +17,7 @@ from torch.nn import functional as F
 
 from diagnostics import diagnose
 from diagnostics.checks.loop import ACCUMULATED, UNREACHED_SHARE
+from diagnostics.checks.stability import DECAYED
 
 SEEDS = (0, 1, 2)
 
@@ -350,3 +353,44 @@ def test_a_history_of_loss_tensors_reads_as_their_values_and_notes_the_kept_grap
     assert not any("loss.item()" in note for note in as_floats.notes)
     with pytest.raises(TypeError, match="one-element tensors"):
         diagnose(model, X, y, history=[torch.ones(2)] * 30)
+
+
+# ----------------------------------------------------------------- decayed-learning-rate
+def scheduled_run(seed: int, schedule: str):
+    """1000 steps on sin(2x); StepLR(10, 0.1) decays the lr to 1e-101 within 1000 steps."""
+    X, y = sin_data()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 1))
+    opt = (torch.optim.SGD(model.parameters(), lr=0.1) if schedule.startswith("step")
+           else torch.optim.Adam(model.parameters(), lr=1e-2))
+    sched = {"step-10": lambda: torch.optim.lr_scheduler.StepLR(opt, 10, gamma=0.1),
+             "step-300": lambda: torch.optim.lr_scheduler.StepLR(opt, 300, gamma=0.5),
+             "cosine-to-0": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(opt, 1000)}[schedule]()
+    history = []
+    for _ in range(1000):
+        opt.zero_grad()
+        loss = F.mse_loss(model(X), y)
+        loss.backward()
+        opt.step()
+        sched.step()
+        history.append(loss.item())
+    return diagnose(model, X, y, history=history, optimizer=opt), (model, X, y, history, opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_schedule_that_decays_the_lr_to_nothing_before_the_fit_is_named(seed):
+    report, (model, X, y, history, opt) = scheduled_run(seed, "step-10")
+    f = finding(report, "decayed-learning-rate")
+    assert f.evidence["initial_lr"] == 0.1 and f.evidence["lr_share"] < 1e-90
+    assert f.evidence["loss_ratio"] >= 0.1
+    for share, named in ((DECAYED / 2, True), (DECAYED * 2, False)):   # the same failing model
+        opt.param_groups[0]["lr"] = 0.1 * share
+        again = diagnose(model, X, y, history=history, optimizer=opt)
+        assert ("decayed-learning-rate" in again.codes) == named
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("schedule", ["step-300", "cosine-to-0"])
+def test_a_milder_schedule_or_one_that_ends_after_the_fit_is_not_named(schedule, seed):
+    report, _ = scheduled_run(seed, schedule)
+    assert "decayed-learning-rate" not in report.codes, str(report)

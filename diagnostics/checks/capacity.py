@@ -10,6 +10,7 @@ from diagnostics.checks.loop import (check_accumulated_gradient, check_frozen_pa
                                      check_no_gradient_path, check_optimizer_mismatch)
 from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
                                         check_output_range_mismatch)
+from diagnostics.checks.stability import check_decayed_learning_rate
 from diagnostics.checks.units import check_dead_relu, check_saturated_activation
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
@@ -21,7 +22,7 @@ OTHER_CAUSES = (check_output_range_mismatch, check_loss_target_mismatch, check_c
                 check_single_class_output,
                 check_vanishing_gradient, check_exploding_gradient, check_dead_relu,
                 check_saturated_activation, check_accumulated_gradient, check_optimizer_mismatch,
-                check_no_gradient_path, check_frozen_parameters)
+                check_no_gradient_path, check_frozen_parameters, check_decayed_learning_rate)
 
 
 def stuck(probe: Probe) -> bool:

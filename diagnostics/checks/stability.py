@@ -64,7 +64,7 @@ def flat_for_a_cause(probe: Probe) -> bool:
     curvature tiny; there a larger lr is not the fix, and those checks name the cause."""
     causes = (check_output_range_mismatch, check_saturated_activation, check_dead_relu,
               check_vanishing_gradient, check_optimizer_mismatch, check_frozen_parameters,
-              check_no_gradient_path)
+              check_no_gradient_path, check_decayed_learning_rate)
     return any(check(probe) for check in causes)
 
 
@@ -90,4 +90,25 @@ def check_learning_rate_too_small(probe: Probe) -> Finding | None:
              stable_lr_below=EDGE / lam),
         f"Raise the learning rate toward 1/lambda_max = {1 / lam:.3g} (gradient descent stays "
         f"stable below {EDGE / lam:.3g}), or use Adam.",
+        None)
+
+
+DECAYED = 1e-3          # a schedule that left under 0.1% of the starting lr (three x0.1 decays):
+                        # every step 1000x shorter than the first ones, too short to leave a
+                        # plateau the first ones could not
+
+
+def check_decayed_learning_rate(probe: Probe) -> Finding | None:
+    """A scheduler that shrank the lr to nothing while the loss is still far above zero."""
+    start, lr = probe.initial_lr, probe.lr
+    if not start or lr is None or lr >= DECAYED * start or not training_failing(probe):
+        return None
+    return Finding(
+        "decayed-learning-rate", "warning",
+        f"The learning-rate schedule has shrunk the steps to nothing while the loss is still far "
+        f"above zero. Found lr {lr:.3g}, {lr / start:.2g} of the {start:.3g} it started from, "
+        f"loss at {probe.loss_ratio:.0%} of a constant predictor's.",
+        dict(failing_evidence(probe), lr=lr, initial_lr=start, lr_share=lr / start),
+        "Decay later or less (a larger step_size, a gamma closer to 1, more epochs per "
+        "milestone), or decay when the loss stops improving (ReduceLROnPlateau) with a min_lr.",
         None)
