@@ -7,7 +7,8 @@ from diagnostics.checks.fallback import check_learned_nothing
 from diagnostics.checks.finite import check_non_finite
 from diagnostics.checks.gradients import (check_excessive_weight_decay, check_exploding_gradient,
                                           check_vanishing_gradient)
-from diagnostics.checks.history import check_loss_oscillation, check_loss_plateau
+from diagnostics.checks.history import (check_generalization_gap, check_loss_oscillation,
+                                        check_loss_plateau)
 from diagnostics.checks.loop import (check_accumulated_gradient, check_frozen_parameters,
                                      check_no_gradient_path, check_optimizer_mismatch)
 from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
@@ -38,6 +39,7 @@ CHECKS = (
     check_decayed_learning_rate,
     check_loss_oscillation,
     check_loss_plateau,
+    check_generalization_gap,
     check_low_capacity,
     check_bad_initialization,
     check_excessive_weight_decay,

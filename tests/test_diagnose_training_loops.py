@@ -2,9 +2,10 @@
 
 A loop that never calls optimizer.zero_grad(), an optimizer built from some other model's
 parameters, an (n,) output against (n, 1) targets, a .detach() in forward, a frozen model,
-label-sorted batches, labels shuffled apart from X, a scheduler that decays the lr to nothing, and
-a history kept as loss tensors. Each bug is trained over three seeds where training is involved
-and must be named; the same loop without the bug, and normal loops over three seeds, must not be.
+label-sorted batches, labels shuffled apart from X, a scheduler that decays the lr to nothing, a
+model that memorised its 100 training rows, and a history kept as loss tensors. Each bug is
+trained over three seeds where training is involved and must be named; the same loop without the
+bug, and normal loops over three seeds, must not be.
 The evidence is recomputed here: each row's gradient by torch.func, not by the probe's formula.
 """
 
@@ -394,3 +395,21 @@ def test_a_schedule_that_decays_the_lr_to_nothing_before_the_fit_is_named(seed):
 def test_a_milder_schedule_or_one_that_ends_after_the_fit_is_not_named(schedule, seed):
     report, _ = scheduled_run(seed, schedule)
     assert "decayed-learning-rate" not in report.codes, str(report)
+
+
+# ----------------------------------------------------------------- generalization-gap
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_model_that_memorised_100_rows_is_named_on_held_out_rows_only(seed):
+    X, y = digits_data()
+    rows = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    train_rows, held_out = rows[:100], rows[100:]
+    torch.manual_seed(seed)
+    model = relu_net(64, 10, width=256)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    history = train(model, X[train_rows], y[train_rows], F.cross_entropy, opt, 600)
+    f = finding(diagnose(model, X[held_out], y[held_out], loss="cross_entropy", history=history,
+                         optimizer=opt), "generalization-gap")
+    assert f.evidence["gap"] >= 20 and f.evidence["loss_ratio"] >= 0.1
+    on_train = diagnose(model, X[train_rows], y[train_rows], loss="cross_entropy",
+                        history=history, optimizer=opt)
+    assert on_train.codes == set(), str(on_train)

@@ -8,6 +8,7 @@ from diagnostics.checks.data import check_unscaled_data
 from diagnostics.checks.evidence import LEARNED_NOTHING, failing_evidence, finite_history
 from diagnostics.checks.finite import check_non_finite
 from diagnostics.checks.gradients import check_excessive_weight_decay
+from diagnostics.checks.history import check_generalization_gap
 from diagnostics.checks.stability import (check_learning_rate_too_small,
                                           check_unstable_learning_rate)
 from diagnostics.checks.weights import check_bad_initialization
@@ -17,7 +18,8 @@ from diagnostics.report import Finding
 # every check that names a cause; loss-plateau and loss-oscillation only describe the symptom
 CAUSES = OTHER_CAUSES + (check_non_finite, check_low_capacity, check_unstable_learning_rate,
                          check_learning_rate_too_small, check_bad_initialization,
-                         check_excessive_weight_decay, check_unscaled_data)
+                         check_excessive_weight_decay, check_unscaled_data,
+                         check_generalization_gap)
 
 
 def check_learned_nothing(probe: Probe) -> Finding | None:

@@ -86,3 +86,32 @@ def check_loss_plateau(probe: Probe) -> Finding | None:
         "Look at the other findings for the cause (capacity, dead or saturated units, learning "
         "rate); more steps will not help.",
         None)
+
+
+GAP = 20                # the loss on X over the history's recent level. Normal loops measured
+                        # 0.4-1.6 on their own training rows (5.0 on heavy-tailed targets, whose
+                        # batch-1 history misses the rare huge errors); 20 is 4x the most
+
+
+def check_generalization_gap(probe: Probe) -> Finding | None:
+    """The loop's recorded losses are far below the loss on the X given, which is far from zero:
+    the model fits the rows it trained on and not these."""
+    w = window(probe)
+    if w is None or not np.isfinite(probe.loss) or probe.loss_ratio < FAR_ABOVE_ZERO:
+        return None
+    level = float(np.mean(w))
+    gap = ratio(probe.loss, level)
+    if gap < GAP:
+        return None
+    return Finding(
+        "generalization-gap", "warning",
+        f"The loss on the X given is far above the losses the loop recorded: the model fits the "
+        f"rows it trained on, not these. Found {probe.loss:.4g} on X "
+        f"({probe.loss_ratio:.0%} of a constant predictor's) against a mean of {level:.4g} over "
+        f"the last {len(w)} recorded steps ({gap:.3g}x).",
+        {"loss": probe.loss, "history_level": level, "gap": gap, "loss_ratio": probe.loss_ratio,
+         "window": len(w)},
+        "If X is held-out data, the model memorised its training rows: more data, weight decay, "
+        "dropout, a smaller model, or stopping when the held-out loss stops falling. If X is the "
+        "training data, the loop's batches are not samples of it: shuffle every epoch and "
+        "prepare them the same way (scaling, dtype, column order).")
