@@ -102,6 +102,8 @@ def checked_y(y, n: int, loss: str) -> np.ndarray:
     count_nonfinite(y, "y")
     if loss in CLASS_INDEX_LOSSES:
         return class_indices(y, loss)
+    if loss == "custom" and y.dtype.kind in "iu":
+        return y.astype(np.int64)       # the caller's loss may take them as class indices
     return y.astype(np.float64)
 
 

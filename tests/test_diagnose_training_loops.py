@@ -413,3 +413,33 @@ def test_a_model_that_memorised_100_rows_is_named_on_held_out_rows_only(seed):
     on_train = diagnose(model, X[train_rows], y[train_rows], loss="cross_entropy",
                         history=history, optimizer=opt)
     assert on_train.codes == set(), str(on_train)
+
+
+# ----------------------------------------------------------------- loss-target-mismatch: the head
+def digits_classifier(seed: int, head: nn.Module | None, loss_fn, loss_arg, steps=300, lr=1e-3):
+    X, y = digits_data()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10), *([head] if head else []))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history = train(model, X, y, loss_fn, opt, steps, batch=32, seed=seed)
+    return diagnose(model, X, y, loss=loss_arg, history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_nll_loss_after_softmax_is_named_and_not_read_as_a_regression(seed):
+    report = digits_classifier(seed, nn.Softmax(dim=1), F.nll_loss, F.nll_loss)
+    f = finding(report, "loss-target-mismatch")
+    assert f.evidence["loss_value"] < 0 and "log_softmax" in f.fix
+    assert "output-range-mismatch" not in report.codes     # y are class indices, not values
+    fixed = digits_classifier(seed, nn.LogSoftmax(dim=1), F.nll_loss, F.nll_loss)
+    assert "loss-target-mismatch" not in fixed.codes, str(fixed)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_relu_on_the_logits_is_named(seed):
+    report = digits_classifier(seed, nn.ReLU(), F.cross_entropy, "cross_entropy", lr=1e-2)
+    f = finding(report, "loss-target-mismatch")
+    assert f.evidence["head"] == "relu" and f.evidence["output_min"] >= 0
+    assert "final ReLU" in f.fix
+    fixed = digits_classifier(seed, None, F.cross_entropy, "cross_entropy", lr=1e-2)
+    assert "loss-target-mismatch" not in fixed.codes, str(fixed)

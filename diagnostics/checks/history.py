@@ -100,7 +100,9 @@ def check_generalization_gap(probe: Probe) -> Finding | None:
     if w is None or not np.isfinite(probe.loss) or probe.loss_ratio < FAR_ABOVE_ZERO:
         return None
     level = float(np.mean(w))
-    gap = ratio(probe.loss, level)
+    if level <= 0:      # a loss below zero is not the loss given here (nll of probabilities)
+        return None
+    gap = probe.loss / level
     if gap < GAP:
         return None
     return Finding(

@@ -12,6 +12,7 @@ HEAD_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, np.inf)
                "softmax": (0.0, 1.0), "elu": (-1.0, np.inf), "softplus": (0.0, np.inf),
                "relu6": (0.0, 6.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
                "log_softmax": (-np.inf, 0.0)}
+CLIPPED_HEADS = ("relu", "relu6")   # heads that floor logits at 0
 RANGE_TOL = 1e-6          # a target on the boundary (0 or 1 for a sigmoid) is reachable in the limit
 MISMATCH_SHARE = 0.01     # 1% of targets out of reach is an error; fewer, a warning
 CONSTANT_RATIO = 1e-3     # output spread under 0.1% of the target spread: one prediction for all
@@ -28,10 +29,17 @@ MEAN_ONLY_SPREAD = 0.2    # ...their spread under 20% of the targets': the model
 
 
 def value_targets(probe: Probe) -> np.ndarray | None:
-    """Float targets compared to the outputs value by value (regression-style losses only)."""
-    if probe.loss_name in REGRESSION_LOSSES or (probe.loss_name == "custom" and probe.y.dtype.kind == "f"):
-        return probe.y.reshape(len(probe.y), -1)
-    return None
+    """Targets compared to the outputs value by value (regression-style losses only). A custom
+    loss given integers in [0, k) for k >= 2 outputs is taken as a classification loss."""
+    if probe.loss_name not in REGRESSION_LOSSES + ("custom",) or custom_class_indices(probe):
+        return None
+    return probe.y.reshape(len(probe.y), -1).astype(np.float64)
+
+
+def custom_class_indices(probe: Probe) -> bool:
+    y, width = probe.y, probe.out.shape[1]
+    return probe.loss_name == "custom" and y.dtype.kind in "iu" and y.ndim == 1 and width >= 2 \
+        and len(y) > 0 and y.min() >= 0 and y.max() < width
 
 
 def check_output_range_mismatch(probe: Probe) -> Finding | None:
@@ -68,7 +76,8 @@ def looks_like_class_labels(y: np.ndarray) -> bool:
 
 def check_loss_target_mismatch(probe: Probe) -> list:
     found = [f for f in (softmax_twice(probe), one_unit_softmax(probe), bce_mismatch(probe),
-                         logits_mismatch(probe), labels_as_values(probe), broadcast_targets(probe))
+                         logits_mismatch(probe), labels_as_values(probe), broadcast_targets(probe),
+                         clipped_logits(probe), log_likelihood_of_probabilities(probe))
              if f]
     return found
 
@@ -131,6 +140,34 @@ def logits_mismatch(probe: Probe):
                     f"[{probe.out.min():.3g}, {probe.out.max():.3g}].",
                     {"output_min": float(probe.out.min()), "output_max": float(probe.out.max())},
                     "Remove the final sigmoid, or use bce on the probabilities.", probe)
+
+
+def clipped_logits(probe: Probe):
+    """A relu on the logits: they cannot go below 0, and a logit unit that dies stays at 0."""
+    if probe.loss_name not in ("cross_entropy", "hinge", "bce_with_logits") \
+            or probe.head not in CLIPPED_HEADS:
+        return None
+    stuck = float(np.mean(np.all(probe.out <= 0, axis=0)))
+    return mismatch("warning", f"{probe.loss_name} reads raw scores (logits) that must be free to go "
+                    f"negative, but the model ends with a {probe.head}. Found outputs in "
+                    f"[{probe.out.min():.3g}, {probe.out.max():.3g}], {stuck:.0%} of the output "
+                    "units at 0 on every row.",
+                    {"output_min": float(probe.out.min()), "output_max": float(probe.out.max()),
+                     "dead_output_share": stuck},
+                    "Remove the final ReLU: the last Linear layer's outputs are the logits.", probe)
+
+
+def log_likelihood_of_probabilities(probe: Probe):
+    """A custom loss below zero on a softmax head: nll_loss given probabilities, not their logs."""
+    if probe.loss_name != "custom" or probe.head != "softmax" or not probe.loss < 0:
+        return None
+    return mismatch("warning", f"The loss is {probe.loss:.4g} on a softmax head, below the 0 that "
+                    "a negative log-likelihood cannot go under: what nll_loss gives when handed "
+                    "probabilities instead of log-probabilities, rewarding the right class's "
+                    "probability only linearly.",
+                    {"loss_value": probe.loss},
+                    "Use log_softmax (nn.LogSoftmax) before nll_loss, or drop the softmax and use "
+                    "cross_entropy on the logits.", probe)
 
 
 def labels_as_values(probe: Probe):
