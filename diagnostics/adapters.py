@@ -20,6 +20,9 @@ from diagnostics.probe import CLASS_INDEX_LOSSES, Layer
 from diagnostics.sharpness import top_eigenvalue
 
 
+MODE_ROWS = 64      # rows compared in train and eval mode: dropout on 64 rows shows at once
+
+
 def to_np(t: torch.Tensor) -> np.ndarray:
     t = t.detach()
     return (t.float() if t.dtype in (torch.float16, torch.bfloat16) else t).cpu().numpy()
@@ -132,7 +135,8 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, loss, name: str,
         objective, y_probe, yt = make_objective(loss, name, y, y_raw, out2, dev, dtype, notes)
         L = objective(out)
         named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
-        lins = separable_linears(calls, len(X)) if name != "custom" else None
+        lins = separable_linears(calls, len(X)) \
+            if name != "custom" and not trains_differently(model, Xt) else None
         grads, dzs = gradients(L, named, [z for _, _, _, z in lins or ()])
     norms, bounds = row_gradient_norms(lins, dzs, len(X)) if dzs else (None, {})
     return {
@@ -175,6 +179,18 @@ def stored_grads(model: nn.Module) -> dict | None:
     held = {n: to_np(p.grad).copy() for n, p in model.named_parameters()
             if p.requires_grad and p.grad is not None}
     return held or None
+
+
+def trains_differently(model: nn.Module, X: torch.Tensor) -> bool:
+    """The forward in train mode differs from eval mode (dropout, batch norm, or a forward that
+    reads self.training): then the gradients training stored are not the eval-mode probe's."""
+    net, rows = copy.deepcopy(model), X[:MODE_ROWS]
+    try:
+        with torch.no_grad():
+            trained, evaluated = net.train()(rows), net.eval()(rows)
+    except Exception:   # e.g. batch norm refuses one row in train mode: it does train differently
+        return True
+    return not (isinstance(trained, torch.Tensor) and torch.equal(trained, evaluated))
 
 
 def separable_linears(calls, n: int) -> list | None:
