@@ -463,3 +463,26 @@ def test_a_model_that_trains_differently_from_eval_leaves_the_check_silent(layer
     report = diagnose(model, X, y, history=history, optimizer=opt)
     assert "accumulated-gradient" not in report.codes
     assert model.training                      # the caller's mode is left as it was
+
+
+def xor_run(seed: int):
+    """The 2-2-1 sigmoid XOR net under full-batch SGD: some seeds sit on the 0.25 plateau."""
+    X = torch.tensor([[0.0, 0], [0, 1], [1, 0], [1, 1]])
+    y = torch.tensor([[0.0], [1], [1], [0]])
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 1), nn.Sigmoid())
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    history = train(model, X, y, F.mse_loss, opt, 2000)
+    return history, diagnose(model, X, y, history=history, optimizer=opt)
+
+
+def test_a_run_still_creeping_on_a_plateau_is_told_to_cross_it_not_to_check_its_data():
+    runs = [xor_run(seed) for seed in range(6)]
+    stuck = [report for history, report in runs if report.summary["loss_value"] >= 0.9 * 0.25]
+    assert len(stuck) >= 2                      # measured: 2 of 6 seeds
+    for report in stuck:
+        f = finding(report, "learned-nothing")
+        assert f.evidence["history_improving"] is True
+        assert "plateau" in f.message and "widen" in f.fix and "shuffled" not in f.fix
+    fitted = [report for history, report in runs if report.summary["loss_value"] < 0.05]
+    assert fitted and all("learned-nothing" not in report.codes for report in fitted)

@@ -3,9 +3,10 @@ the cause is in the data or the loop, and a report that said "nothing looks wron
 
 from __future__ import annotations
 
-from diagnostics.checks.capacity import OTHER_CAUSES, check_low_capacity
+from diagnostics.checks.capacity import OTHER_CAUSES, check_low_capacity, structure
 from diagnostics.checks.data import check_unscaled_data
-from diagnostics.checks.evidence import LEARNED_NOTHING, failing_evidence, finite_history
+from diagnostics.checks.evidence import (LEARNED_NOTHING, failing_evidence, finite_history,
+                                         history_improving)
 from diagnostics.checks.finite import check_non_finite
 from diagnostics.checks.gradients import check_excessive_weight_decay
 from diagnostics.checks.history import check_generalization_gap
@@ -28,15 +29,28 @@ def check_learned_nothing(probe: Probe) -> Finding | None:
         return None
     if any(check(probe) for check in CAUSES):
         return None
+    first, last = h[:max(1, len(h) // 20)].mean(), h[-max(1, len(h) // 20):].mean()
+    creeping = history_improving(probe) is True
     return Finding(
         "learned-nothing", "warning",
         f"The trained model does no better on the X given than a constant prediction, and no "
         f"check found a cause in the model, its gradients or its learning rate. Found loss "
         f"{probe.loss:.4g} against a constant predictor's {probe.baseline_loss:.4g} "
-        f"({probe.loss_ratio:.0%}) after {len(h)} steps, whose history went from "
-        f"{h[:max(1, len(h) // 20)].mean():.4g} to {h[-max(1, len(h) // 20):].mean():.4g}.",
+        f"({probe.loss_ratio:.0%}) after {len(h)} steps, whose history went from {first:.4g} to "
+        f"{last:.4g}" + (", still falling: the run sits on a plateau it has not left yet."
+                         if creeping else "."),
         failing_evidence(probe),
-        "Look at the data: X and y must be shuffled together (a label permutation teaches "
-        "nothing), y must depend on X, and be the target the loss expects. Then train on 10 "
-        "rows: a model that cannot drive their loss to ~0 has a bug in its loop; one that can "
-        "fit them but not the whole set finds no signal in it.")
+        PLATEAU_FIX + narrow_note(probe) if creeping else DATA_FIX)
+
+
+DATA_FIX = ("Look at the data: X and y must be shuffled together (a label permutation teaches "
+            "nothing), y must depend on X, and be the target the loss expects. Then train on 10 "
+            "rows: a model that cannot drive their loss to ~0 has a bug in its loop; one that can "
+            "fit them but not the whole set finds no signal in it.")
+PLATEAU_FIX = ("Train longer, or cross the plateau faster: a larger learning rate, momentum or "
+               "Adam, another seed.")
+
+
+def narrow_note(probe: Probe) -> str:
+    why = structure(probe)
+    return f" With {why}, plateaus like this one last long: widen it." if why else ""
