@@ -22,8 +22,17 @@ CAUSES = OTHER_CAUSES + (check_non_finite, check_low_capacity, check_unstable_le
                          check_excessive_weight_decay, check_unscaled_data,
                          check_generalization_gap)
 
+DATA_FIX = ("Look at the data: X and y must be shuffled together (a label permutation teaches "
+            "nothing), y must depend on X, and be the target the loss expects. Then train on 10 "
+            "rows: a model that cannot drive their loss to ~0 has a bug in its loop; one that can "
+            "fit them but not the whole set finds no signal in it.")
+PLATEAU_FIX = ("Train longer, or cross the plateau faster: a larger learning rate, momentum or "
+               "Adam, another seed.")
+
 
 def check_learned_nothing(probe: Probe) -> Finding | None:
+    """A trained run at a constant predictor's loss with no cause found: still creeping down
+    (a plateau), or stopped (look at the data and the loop)."""
     h = finite_history(probe)
     if h is None or not probe.finite or probe.loss_ratio < LEARNED_NOTHING:
         return None
@@ -41,14 +50,6 @@ def check_learned_nothing(probe: Probe) -> Finding | None:
                          if creeping else "."),
         failing_evidence(probe),
         PLATEAU_FIX + narrow_note(probe) if creeping else DATA_FIX)
-
-
-DATA_FIX = ("Look at the data: X and y must be shuffled together (a label permutation teaches "
-            "nothing), y must depend on X, and be the target the loss expects. Then train on 10 "
-            "rows: a model that cannot drive their loss to ~0 has a bug in its loop; one that can "
-            "fit them but not the whole set finds no signal in it.")
-PLATEAU_FIX = ("Train longer, or cross the plateau faster: a larger learning rate, momentum or "
-               "Adam, another seed.")
 
 
 def narrow_note(probe: Probe) -> str:
