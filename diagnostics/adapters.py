@@ -129,19 +129,20 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, loss, name: str,
     net = copy.deepcopy(model).eval()   # eval: dropout off and batch-norm statistics frozen
     dev, dtype = next(net.parameters()).device, float_dtype(net)
     Xt = torch.as_tensor(X, device=dev).to(dtype)
+    held = stored_grads(model)
     with torch.enable_grad():
         out, calls = record_leaves(net, Xt)
         out2 = out.reshape(len(X), -1)
         objective, y_probe, yt = make_objective(loss, name, y, y_raw, out2, dev, dtype, notes)
         L = objective(out)
         named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
-        lins = separable_linears(calls, len(X)) \
-            if name != "custom" and not trains_differently(model, Xt) else None
+        lins = separable_linears(calls, len(X)) if held and name != "custom" \
+            and not trains_differently(model, Xt) else None   # row bounds serve only .grad
         grads, dzs = gradients(L, named, [z for _, _, _, z in lins or ()])
     norms, bounds = row_gradient_norms(lins, dzs, len(X)) if dzs else (None, {})
     return {
         "out": to_np(out2), "out_shape": tuple(out.shape), "y": y_probe, "loss": float(L.detach()),
-        "stored_grads": stored_grads(model), "row_grad_norms": norms, "unit_grad_bounds": bounds,
+        "stored_grads": held, "row_grad_norms": norms, "unit_grad_bounds": bounds,
         "baseline_loss": baseline(loss, name, y_probe, objective, out),
         "layers": linear_layers(calls, out2, grads),
         "params": {n: to_np(p) for n, p in net.named_parameters()}, "grads": grads,

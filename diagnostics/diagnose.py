@@ -85,8 +85,8 @@ def build_probe(model, loss, call: dict, notes: list) -> Probe:
     return Probe(X=np.asarray(X, dtype=np.float64), loss_name=call["name"], history=call["history"],
                  lr=call["lr"], weight_decay=call["weight_decay"], momentum=call["momentum"],
                  optimizer=call["optimizer"], n_rows=len(call["X"]),
-                 y_shape=tuple(np.shape(call["y_raw"])), optimizer_missing=call["optimizer_missing"], initial_lr=call["initial_lr"],
-                 notes=notes, **data)
+                 y_shape=tuple(np.shape(call["y_raw"])), initial_lr=call["initial_lr"],
+                 optimizer_missing=call["optimizer_missing"], notes=notes, **data)
 
 
 def run_checks(probe: Probe) -> list:

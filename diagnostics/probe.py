@@ -60,7 +60,8 @@ class Probe:
     stored_grads: dict | None = None      # the caller's own .grad per trainable parameter (torch),
                                           # None when no parameter holds one
     row_grad_norms: np.ndarray | None = None   # (n,): each row's own loss gradient norm over the
-                                               # Linear parameters (None: rows not separable)
+                                               # Linear parameters (None: no stored .grad to
+                                               # bound, or rows not separable)
     unit_grad_bounds: dict = field(default_factory=dict)  # Linear parameter -> (fan_out,): per
                                                # unit, the largest norm one row's gradient gives
     optimizer_missing: tuple | None = None     # trainable parameters the given optimizer does not
