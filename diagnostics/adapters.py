@@ -1,4 +1,5 @@
-"""Adapters: turn a torch module or the project's numpy MLP into probe data (plain numpy).
+"""The adapter: turn a torch module into probe data (plain numpy). Other models reach it
+through their to_torch() (diagnostics.inputs.as_module).
 
 The torch adapter works on a deep copy of the module in eval mode, so hooks, ``.grad``, flags,
 mode and buffers of the caller's module are never touched; gradients come from
@@ -35,10 +36,20 @@ def float_dtype(net: nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+def input_width(net: nn.Module) -> int | None:
+    first = next((m for m in net.modules() if isinstance(m, nn.Linear)), None)
+    return None if first is None else first.in_features
+
+
 def run_forward(net, X: torch.Tensor):
     try:
         out = net(X)
     except Exception as e:
+        width = input_width(net)
+        if X.ndim == 2 and width is not None and X.shape[1] != width:
+            raise ValueError(f"model(X) raised {type(e).__name__} on X of shape {tuple(X.shape)}: "
+                             f"X has {X.shape[1]} columns but the model's first Linear layer takes "
+                             f"{width} inputs; accepted: X with {width} columns") from e
         raise ValueError(f"model(X) raised {type(e).__name__} on X of shape {tuple(X.shape)} and dtype "
                          f"{X.dtype}: {e}; accepted: X whose columns match the model's input") from e
     if not isinstance(out, torch.Tensor):
@@ -65,7 +76,16 @@ def record_leaves(net: nn.Module, X: torch.Tensor):
     return out, calls
 
 
-def linear_layers(calls, out2: torch.Tensor, grads: dict):
+def layer_label(path: str, lin: nn.Linear, index: int, kind: str, is_output: bool,
+                numbered: bool) -> str:
+    """How the user wrote the layer: its module path and shape (``net.2 Linear(64->10)``), or,
+    for a model converted with to_torch(), its number, role, width and activation."""
+    if numbered:
+        return f"layer {index + 1} ({'output' if is_output else 'hidden'}, {lin.out_features} {kind})"
+    return f"{path} Linear({lin.in_features}->{lin.out_features})"
+
+
+def linear_layers(calls, out2: torch.Tensor, grads: dict, numbered: bool = False):
     """One Layer per nn.Linear call (first call of each), with the activation that follows it."""
     at = [i for i, c in enumerate(calls) if isinstance(c[1], nn.Linear)]
     seen, layers = set(), []
@@ -77,9 +97,11 @@ def linear_layers(calls, out2: torch.Tensor, grads: dict):
         end = at[j + 1] if j + 1 < len(at) else len(calls)
         nxt = calls[end][2] if end < len(calls) else out2
         kind, pre, post = following_activation(calls[i + 1:end], z, nxt)
-        layers.append(Layer(name, to_np(lin.weight), None if lin.bias is None else to_np(lin.bias),
+        last = end == len(calls)
+        layers.append(Layer(layer_label(name, lin, len(layers), kind, last, numbered),
+                            to_np(lin.weight), None if lin.bias is None else to_np(lin.bias),
                             grads.get(f"{name}.weight"), to_np(pre), to_np(post), kind,
-                            is_output=end == len(calls)))
+                            is_output=last, path=name))
     return layers
 
 
@@ -125,7 +147,7 @@ def target_tensor(y: np.ndarray, name: str, width: int, dev, dtype, notes):
 
 
 def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, loss, name: str, notes: list,
-                y_raw=None) -> dict:
+                y_raw=None, numbered: bool = False) -> dict:
     net = copy.deepcopy(model).eval()   # eval: dropout off and batch-norm statistics frozen
     dev, dtype = next(net.parameters()).device, float_dtype(net)
     Xt = torch.as_tensor(X, device=dev).to(dtype)
@@ -144,7 +166,7 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, loss, name: str,
         "out": to_np(out2), "out_shape": tuple(out.shape), "y": y_probe, "loss": float(L.detach()),
         "stored_grads": held, "row_grad_norms": norms, "unit_grad_bounds": bounds,
         "baseline_loss": baseline(loss, name, y_probe, objective, out),
-        "layers": linear_layers(calls, out2, grads),
+        "layers": linear_layers(calls, out2, grads, numbered),
         "params": {n: to_np(p) for n, p in net.named_parameters()}, "grads": grads,
         "sharpness": memo(lambda: top_eigenvalue(net, Xt, objective)),
     }
@@ -243,42 +265,3 @@ def memo(fn):
 
 # ---------------------------------------------------------------- numpy MLP
 NUMPY_LOSSES = ("mse", "half_mse", "cross_entropy", "hinge", "bce")
-
-
-def numpy_probe(mlp, X: np.ndarray, y: np.ndarray, loss, name: str, notes: list, y_raw=None) -> dict:
-    """The project's numpy MLP read directly; other losses go through its torch copy."""
-    from cases.backends.numpy_mlp import Cache, loss_and_grad
-    from cases.backends.torch_train import from_numpy
-    if name not in NUMPY_LOSSES:
-        return torch_probe(from_numpy(mlp, dtype=torch.float64), X, y, loss, name, notes, y_raw)
-    if X.shape[1] != mlp.sizes[0]:
-        raise ValueError(f"model(X) cannot run: X has {X.shape[1]} columns but the numpy MLP takes "
-                         f"{mlp.sizes[0]} inputs (sizes {mlp.sizes}); accepted: X with {mlp.sizes[0]} columns")
-    cache = Cache()
-    with np.errstate(all="ignore"):
-        out = mlp.forward(X.astype(mlp.dtype), cache)
-        if name in CLASS_INDEX_LOSSES:
-            check_class_range(y, out.shape[1], name)
-            y_probe = y_loss = y
-        else:
-            y_loss, y_probe = aligned_targets(y, out.shape[1], notes), y.reshape(len(y), -1)
-        L, dout = loss_and_grad(name, out, y_loss)
-        dW, db, _ = mlp.backward(cache, dout)
-    last = len(mlp.W) - 1
-    layers = [Layer(f"layer{i}", W.T, b, g.T, z, h, act, i == last)
-              for i, (W, b, g, z, h, act) in enumerate(zip(mlp.W, mlp.b, dW, cache.z, cache.h[1:],
-                                                           mlp.activations))]
-    grads = {}
-    for i in range(len(mlp.W)):
-        grads[f"layer{i}.weight"], grads[f"layer{i}.bias"] = dW[i].T, db[i]
-    params = {f"layer{i}.{k}": v for i in range(len(mlp.W))
-              for k, v in (("weight", mlp.W[i].T), ("bias", mlp.b[i]))}
-    def sharp():
-        net = from_numpy(mlp, dtype=torch.float64)
-        fn = losses.torch_loss(name)
-        yt = torch.as_tensor(np.ascontiguousarray(y_loss))
-        return top_eigenvalue(net, torch.as_tensor(X, dtype=torch.float64),
-                              lambda o, rows=None: fn(o, pick(yt, rows)))
-    return {"out": out, "out_shape": out.shape, "y": y_probe, "loss": float(L),
-            "baseline_loss": losses.constant_loss(name, y_probe, out.shape[1]),
-            "layers": layers, "params": params, "grads": grads, "sharpness": memo(sharp)}

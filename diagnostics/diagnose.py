@@ -1,4 +1,5 @@
-"""diagnose(): validate the call, read the model into probe data, run every check."""
+"""diagnose(): validate the call, read the model into probe data, run every check once, then
+explain: root causes first, each with the findings that follow from it (diagnostics.explain)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import numpy as np
 import torch
 
 from diagnostics import inputs
-from diagnostics.adapters import numpy_probe, torch_probe
+from diagnostics.adapters import torch_probe
+from diagnostics.checks.evidence import LEARNED_NOTHING
+from diagnostics.checks.units import layer_measurements
+from diagnostics.explain import explain
 from diagnostics.probe import Probe
 from diagnostics.registry import CHECKS
 from diagnostics.report import Finding, Report
@@ -44,10 +48,8 @@ def global_rng_untouched(model):
             random.setstate(py_state)
 
 
-def count_params(model, kind: str) -> int:
-    if kind == "torch":
-        return sum(p.numel() for p in model.parameters())
-    return sum(p.size for p in model.parameters())
+def count_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 def read_call(model, X, y, loss, history, optimizer, lr, weight_decay) -> dict:
@@ -68,9 +70,19 @@ def read_call(model, X, y, loss, history, optimizer, lr, weight_decay) -> dict:
             "history_keeps_graphs": inputs.history_keeps_graphs(history)}
 
 
+@contextmanager
+def module_of(model, kind: str):
+    """The torch module to probe (to_torch() for other models: its init draws nothing from the
+    caller's RNGs), with every global RNG given back afterwards and one thread for small ones."""
+    with np.errstate(all="ignore"), global_rng_untouched(model):
+        module = inputs.as_module(model, kind)
+        with one_thread_for_small(count_params(module)):
+            yield module
+
+
 def build_probe(model, loss, call: dict, notes: list) -> Probe:
     X, y, y_raw = call["X"], call["y"], call["y_raw"]
-    keep = inputs.subsample(len(X), count_params(model, call["kind"]))
+    keep = inputs.subsample(len(X), count_params(model))
     if keep is not None:
         notes.append(f"X has {len(X)} rows; diagnosed on a fixed subsample of {len(keep)} "
                      f"(seed {inputs.SUBSAMPLE_SEED}) to stay within the cost budget")
@@ -80,8 +92,8 @@ def build_probe(model, loss, call: dict, notes: list) -> Probe:
                      "graph, and the memory it holds, alive; append loss.item() instead")
     if call["converted"]:
         notes.append(f"X of dtype {call['converted']} was converted to the model's float dtype")
-    adapter = torch_probe if call["kind"] == "torch" else numpy_probe
-    data = adapter(model, X, y, loss, call["name"], notes, y_raw)
+    data = torch_probe(model, X, y, loss, call["name"], notes, y_raw,
+                       numbered=call["kind"] != "torch")  # converted: layers by number
     return Probe(X=np.asarray(X, dtype=np.float64), loss_name=call["name"], history=call["history"],
                  lr=call["lr"], weight_decay=call["weight_decay"], momentum=call["momentum"],
                  optimizer=call["optimizer"], n_rows=len(call["X"]),
@@ -90,6 +102,7 @@ def build_probe(model, loss, call: dict, notes: list) -> Probe:
 
 
 def run_checks(probe: Probe) -> list:
+    """Every check once, in the registry's order: the measuring phase."""
     findings = []
     for check in CHECKS:
         result = check(probe)
@@ -100,27 +113,37 @@ def run_checks(probe: Probe) -> list:
     return findings
 
 
+def run_failed(probe: Probe) -> bool:
+    """With a history given, a loss on X that is not finite or no better than a constant's: the
+    run failed, whatever the severities of the findings."""
+    if probe.history is None:
+        return False
+    return not np.isfinite(probe.loss) or probe.loss_ratio >= LEARNED_NOTHING
+
+
 def diagnose(model, X, y, *, loss="mse", history=None, optimizer=None, lr=None,
              weight_decay=None) -> Report:
     """Name what is wrong with a model and its training run, with the numbers and the fix.
 
-    ``model`` is a torch.nn.Module or the project's numpy MLP; ``X`` (n, d) and ``y`` numpy
+    ``model`` is a torch.nn.Module, or any model with a ``to_torch()`` method that returns an
+    equivalent torch.nn.Module (the project's numpy MLP has one); ``X`` (n, d) and ``y`` numpy
     arrays or tensors; ``loss`` a name ("mse", "half_mse", "cross_entropy", "bce",
     "bce_with_logits", "hinge") or a callable (outputs, y) -> scalar; ``history`` the per-step
     losses; ``optimizer`` a torch optimizer (lr, weight decay and momentum are read from it);
     ``lr`` and ``weight_decay`` say the same for numpy runs, or override the optimizer's.
     The model is left exactly as it was (parameters, .grad, flags, mode, hooks, global RNGs).
+    The report lists the root causes first, each followed by the findings it explains.
     """
     call = read_call(model, X, y, loss, history, optimizer, lr, weight_decay)
     notes: list = []
-    with np.errstate(all="ignore"), global_rng_untouched(model), \
-            one_thread_for_small(count_params(model, call["kind"])):
-        probe = build_probe(model, loss, call, notes)
-        findings = run_checks(probe)
+    with module_of(model, call["kind"]) as module:
+        probe = build_probe(module, loss, call, notes)
+        findings = explain(run_checks(probe))
+        layers = layer_measurements(probe)
     if not probe.finite:
         notes.append("the model's outputs or parameters are not finite: the checks that read them "
                      "were skipped")
-    return Report(findings, notes, summary(probe, call))
+    return Report(findings, notes, summary(probe, call), run_failed(probe), layers)
 
 
 def summary(probe: Probe, call: dict) -> dict:
@@ -134,6 +157,5 @@ def summary(probe: Probe, call: dict) -> dict:
 def sharpness(model, X, y, loss="mse") -> float:
     """The largest eigenvalue of the Hessian of the mean loss w.r.t. all parameters."""
     call = read_call(model, X, y, loss, None, None, None, None)
-    with np.errstate(all="ignore"), global_rng_untouched(model), \
-            one_thread_for_small(count_params(model, call["kind"])):
-        return float(build_probe(model, loss, call, []).sharpness())
+    with module_of(model, call["kind"]) as module:
+        return float(build_probe(module, loss, call, []).sharpness())

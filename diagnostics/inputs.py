@@ -16,18 +16,33 @@ SUBSAMPLE_SEED = 0           # a fixed local generator: the same rows every call
 
 
 def model_kind(model) -> str:
-    """'torch' or 'numpy'; TypeError for anything else, ValueError for a model without parameters."""
+    """'torch' for a torch module, else the class name of a model that converts itself with
+    ``to_torch()``; TypeError for anything else, ValueError for a model without parameters."""
     import torch
     if isinstance(model, torch.nn.Module):
         if not any(True for _ in model.parameters()):
             raise ValueError(f"model is a {type(model).__name__} without parameters; accepted: a "
                              "module with at least one parameter (e.g. an nn.Linear inside)")
         return "torch"
-    from cases.backends.numpy_mlp import MLP
-    if isinstance(model, MLP):
-        return "numpy"
+    if callable(getattr(model, "to_torch", None)):
+        return type(model).__name__
     raise TypeError(f"model is a {type(model).__module__}.{type(model).__name__}; accepted: a "
-                    "torch.nn.Module or cases.backends.numpy_mlp.MLP")
+                    "torch.nn.Module, or a model with a to_torch() method that returns one (such "
+                    "as the project's numpy MLP, cases.backends.numpy_mlp.MLP)")
+
+
+def as_module(model, kind: str):
+    """The torch module diagnose() reads: the model itself, or what its to_torch() returns (a new
+    module: the caller's model is never touched)."""
+    import torch
+    if kind == "torch":
+        return model
+    module = model.to_torch()
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"{kind}.to_torch() returned a {type(module).__name__}; accepted: a "
+                        "torch.nn.Module computing the same function as the model")
+    model_kind(module)      # refused as any torch model would be: no parameters, no probe
+    return module
 
 
 def loss_name(loss) -> str:

@@ -19,7 +19,7 @@ LOSSES = ("mse", "half_mse", "cross_entropy", "bce", "bce_with_logits", "hinge")
 @dataclass
 class Layer:
     """One linear layer and the activation that follows it (the head's for the last one)."""
-    name: str
+    name: str                       # as the user wrote it: "net.2 Linear(64->10)", "layer 1 (hidden, 64 relu)"
     weight: np.ndarray              # (fan_out, fan_in)
     bias: np.ndarray | None
     grad_weight: np.ndarray | None  # d(mean loss)/d(weight); None when it does not require grad
@@ -27,6 +27,7 @@ class Layer:
     post: np.ndarray                # (n, fan_out): act(z)
     activation: str                 # relu, leaky_relu, elu, gelu, sigmoid, tanh, softmax, ...
     is_output: bool = False
+    path: str = ""                  # the module path ("net.2"): its parameters are "net.2.weight"
 
     @property
     def width(self) -> int:

@@ -1,4 +1,5 @@
-"""Every check, in one explicit tuple: adding a check is one function and one line here."""
+"""Every check, in one explicit tuple: adding a check is one function, one line here, and its
+place in diagnostics.explain (what it explains, what rules it out)."""
 
 from diagnostics.checks.capacity import check_low_capacity
 from diagnostics.checks.classes import check_single_class_output
@@ -15,7 +16,6 @@ from diagnostics.checks.outputs import (check_constant_output, check_loss_target
                                         check_output_range_mismatch)
 from diagnostics.checks.stability import (check_decayed_learning_rate,
                                           check_learning_rate_too_small,
-    check_decayed_learning_rate,
                                           check_unstable_learning_rate)
 from diagnostics.checks.units import check_dead_relu, check_saturated_activation
 from diagnostics.checks.weights import check_bad_initialization

@@ -1,4 +1,5 @@
-"""What diagnose() returns: findings, most severe first, readable as text and as JSON."""
+"""What diagnose() returns: the root causes first, each with the findings it explains beneath it,
+readable as text and as JSON."""
 
 from __future__ import annotations
 
@@ -26,41 +27,55 @@ def plain(value):
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing wrong: ``message`` is ``<subject> <rule>. Found <numbers>.``, ``fix`` one sentence."""
+    """One thing wrong: ``message`` is ``<subject> <rule>. Found <numbers>.``, ``fix`` one sentence.
+
+    ``explained_by`` is the code of the root cause this finding follows from (None for a root
+    cause); ``explains`` the codes of the findings that follow from this one."""
     code: str
     severity: str
     message: str
     evidence: dict = field(default_factory=dict)
     fix: str = ""
     layer: str | None = None
+    explained_by: str | None = None
+    explains: tuple = ()
 
     def __post_init__(self):
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity {self.severity!r} is unknown; accepted: {SEVERITIES}")
         object.__setattr__(self, "evidence", plain(self.evidence))
+        object.__setattr__(self, "explains", tuple(self.explains))
+
+    @property
+    def is_cause(self) -> bool:
+        return self.explained_by is None
 
     def to_dict(self) -> dict:
         return {"code": self.code, "severity": self.severity, "message": self.message,
-                "evidence": self.evidence, "fix": self.fix, "layer": self.layer}
+                "evidence": self.evidence, "fix": self.fix, "layer": self.layer,
+                "explained_by": self.explained_by, "explains": list(self.explains)}
+
+    def headline(self) -> str:
+        where = f" [{self.layer}]" if self.layer else ""
+        return f"{self.severity.upper()} {self.code}{where}: {self.message}"
 
     def __str__(self) -> str:
-        where = f" [{self.layer}]" if self.layer else ""
-        return f"{self.severity.upper()} {self.code}{where}: {self.message}\n    fix: {self.fix}"
-
-
-def severity_rank(f: Finding):
-    return (SEVERITIES.index(f.severity), f.code, f.layer or "")
+        return f"{self.headline()}\n    fix: {self.fix}"
 
 
 @dataclass
 class Report:
-    """Findings sorted most severe first; ``notes`` say how the data was read (e.g. subsampling)."""
+    """Findings in the order to act on them: each root cause, then the findings it explains.
+
+    ``failing`` is True when the run is known to have failed whatever the findings' severities
+    (a history was given and the loss on X is no better than a constant's, or not finite);
+    ``notes`` say how the data was read (e.g. subsampling); ``layers`` holds every layer's
+    measurements (gradient, dead and saturated units), finding or not."""
     findings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     summary: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        self.findings = sorted(self.findings, key=severity_rank)
+    failing: bool = False
+    layers: list = field(default_factory=list)
 
     @property
     def codes(self) -> set:
@@ -71,23 +86,53 @@ class Report:
         return [f for f in self.findings if f.severity == "error"]
 
     @property
+    def causes(self) -> list:
+        """The root causes, the one to act on first first."""
+        return [f for f in self.findings if f.is_cause]
+
+    @property
     def ok(self) -> bool:
-        return not self.errors
+        """No error, and not a run that failed: a run that learned nothing is never ok."""
+        return not self.errors and not self.failing
+
+    def groups(self) -> list:
+        """[(cause, [the findings that follow from it])], in the report's order."""
+        groups = []
+        for f in self.findings:
+            if f.is_cause or not groups:
+                groups.append((f, []))
+            else:
+                groups[-1][1].append(f)
+        return groups
+
+    def verdict(self) -> str:
+        """One line: what is wrong and the one fix to try first."""
+        if not self.findings:
+            return "ok: nothing looks wrong"
+        first = self.causes[0]
+        state = "training failed" if self.failing else \
+            "errors found" if self.errors else "warnings only"
+        more = len(self.causes) - 1
+        explains = f" (explains {', '.join(first.explains)})" if first.explains else ""
+        others = f"; {more} other cause(s) below" if more else ""
+        return f"{state}: {first.code}{explains}{others}. Try first: {first.fix}"
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "summary": plain(self.summary), "notes": list(self.notes),
-                "findings": [f.to_dict() for f in self.findings]}
+        return {"ok": self.ok, "failing": self.failing, "verdict": self.verdict(),
+                "summary": plain(self.summary), "notes": list(self.notes),
+                "causes": [f.code for f in self.causes],
+                "findings": [f.to_dict() for f in self.findings],
+                "layers": plain(self.layers)}
 
     def __str__(self) -> str:
         head = ", ".join(f"{k}={v}" for k, v in self.summary.items())
-        n_err = len(self.errors)
-        verdict = "ok" if not self.findings else f"{n_err} error(s), {len(self.findings) - n_err} other"
-        lines = [f"diagnose: {verdict} ({head})"]
+        lines = [f"diagnose: {self.verdict()}", f"  ({head})"]
         lines += [f"  note: {n}" for n in self.notes]
-        lines += ["  " + str(f).replace("\n", "\n  ") for f in self.findings]
-        if not self.findings:
-            lines.append("  no finding: nothing looks wrong")
+        for cause, consequences in self.groups():
+            lines.append("  " + str(cause).replace("\n", "\n  "))
+            lines += ["      follows from it: " + f.headline() for f in consequences]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"Report(ok={self.ok}, codes={sorted(self.codes)})"
+        return f"Report(ok={self.ok}, causes={[f.code for f in self.causes]}, " \
+               f"codes={sorted(self.codes)})"

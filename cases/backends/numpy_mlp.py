@@ -207,5 +207,12 @@ class MLP:
                 g = g @ self.W[i].T
         return dW, db, dz
 
+    def to_torch(self, dtype=None, device="cpu"):
+        """The same function as a torch.nn.Sequential (new tensors: this MLP is not touched);
+        how diagnose() reads a numpy MLP."""
+        import torch
+        from cases.backends.torch_train import from_numpy
+        return from_numpy(self, device, dtype or getattr(torch, np.dtype(self.dtype).name))
+
     def __repr__(self) -> str:
         return f"MLP(sizes={self.sizes}, activations={self.activations}, dtype={self.dtype})"

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from diagnostics.checks.classes import check_single_class_output
 from diagnostics.checks.evidence import FAR_ABOVE_ZERO, failing_evidence, history_improving
-from diagnostics.checks.gradients import (check_exploding_gradient,
-                                          check_vanishing_gradient)
-from diagnostics.checks.loop import (check_accumulated_gradient, check_frozen_parameters,
-                                     check_no_gradient_path, check_optimizer_mismatch)
-from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
-                                        check_output_range_mismatch)
-from diagnostics.checks.stability import check_decayed_learning_rate
-from diagnostics.checks.units import check_dead_relu, check_saturated_activation
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
 NARROW_WIDTH = 8        # a hidden layer of <= 8 units can bend the function only a few times
 LINEAR_KINDS = ("identity",)
-# what else would explain a stuck loss; capacity is named only when none of these fire
-OTHER_CAUSES = (check_output_range_mismatch, check_loss_target_mismatch, check_constant_output,
-                check_single_class_output,
-                check_vanishing_gradient, check_exploding_gradient, check_dead_relu,
-                check_saturated_activation, check_accumulated_gradient, check_optimizer_mismatch,
-                check_no_gradient_path, check_frozen_parameters, check_decayed_learning_rate)
 
 
 def stuck(probe: Probe) -> bool:
@@ -47,15 +32,11 @@ def structure(probe: Probe) -> str | None:
     return None
 
 
-def another_cause(probe: Probe) -> bool:
-    return any(check(probe) for check in OTHER_CAUSES)
-
-
 def check_low_capacity(probe: Probe) -> Finding | None:
     if not probe.finite or not probe.layers or not stuck(probe):
         return None
     why = structure(probe)
-    if why is None or another_cause(probe):
+    if why is None:
         return None
     return Finding(
         "low-capacity", "error",

@@ -1,29 +1,31 @@
-"""A failing classifier that answers one class, with no cause in the model: the loop's batches."""
+"""A failing classifier that answers the class its label-sorted batches ended on."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import failing_evidence, training_failing
-from diagnostics.checks.gradients import (check_excessive_weight_decay, check_exploding_gradient,
-                                          check_vanishing_gradient)
-from diagnostics.checks.outputs import check_constant_output
-from diagnostics.checks.units import check_saturated_activation
+from diagnostics.checks.evidence import failing_evidence, finite_history, training_failing
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
 ONE_CLASS = 0.95          # one class predicted for 95% of rows...
 RARE_CLASS = 0.5          # ...that is at most half of y: not a majority-class model, a collapse
-# errors in the model that make a classifier answer one class; then they are the finding. Not
-# dead-relu: label-sorted batches killed 18 and 21 of 32 units in a layer (2 of 3 seeds), the
-# rest alive
-MODEL_CAUSES = (check_constant_output, check_vanishing_gradient, check_exploding_gradient,
-                check_saturated_activation, check_excessive_weight_decay)
 
 
-def explained_in_the_model(probe: Probe) -> bool:
-    found = [check(probe) for check in MODEL_CAUSES]
-    return any(f is not None and f.severity == "error" for f in found)
+EASY_BATCHES = 0.5        # the loop's recent batch losses under half the loss on X: its batches were
+                          # easier than the data, as batches of one class are (label-sorted digits:
+                          # see tests); shuffled batches of the same rows average about the loss on X
+RECENT = 200              # the loop's last steps compared with the loss on X
+
+
+def class_blocks(y: np.ndarray) -> int:
+    """How many runs of equal labels y has in the order given: k for k classes sorted by label."""
+    return 1 + int(np.count_nonzero(y[1:] != y[:-1])) if len(y) else 0
+
+
+def label_sorted(y: np.ndarray) -> bool:
+    """y comes in one block per class: the order a loop that never shuffles feeds its batches."""
+    return class_blocks(y) == len(np.unique(y))
 
 
 def predicted_classes(probe: Probe) -> dict:
@@ -36,20 +38,37 @@ def predicted_classes(probe: Probe) -> dict:
             "its_share_of_targets": float(np.mean(probe.y == top))}
 
 
+def ordered_batches(probe: Probe, top: int) -> str | None:
+    """Evidence that the loop fed its batches class by class, in words; None without any."""
+    y, h = probe.y, finite_history(probe)
+    if label_sorted(y) and int(y[-1]) == top:
+        return f"y as given comes in {class_blocks(y)} blocks, one per class, the last of class {top}"
+    recent = float(np.mean(h[-RECENT:])) if h is not None else np.inf
+    if recent < EASY_BATCHES * probe.loss:
+        return (f"the loop's last {min(RECENT, len(h))} batch losses average {recent:.3g}, "
+                f"{recent / probe.loss:.0%} of the loss on X: its batches were easier than the "
+                "data, as batches that hold one class are")
+    return None
+
+
 def check_single_class_output(probe: Probe) -> Finding | None:
-    """A failing classifier that answers one class for (almost) every row, a class y rarely has."""
+    """A failing classifier that answers one class for (almost) every row, a class y rarely has,
+    with evidence that its batches came class by class (label-sorted, never shuffled)."""
     c = predicted_classes(probe) if probe.finite else {}
     if not c or c["its_share_of_predictions"] < ONE_CLASS or c["its_share_of_targets"] > RARE_CLASS \
-            or not training_failing(probe) or explained_in_the_model(probe):
+            or not training_failing(probe):
+        return None
+    top = c["most_predicted_class"]
+    evidence = ordered_batches(probe, top)
+    if evidence is None:
         return None
     return Finding(
         "single-class-output", "error",
         f"The classifier answers one class for almost every input, a class the targets seldom "
-        f"have. Found class {c['most_predicted_class']} predicted for "
-        f"{c['its_share_of_predictions']:.0%} of {len(probe.out)} rows against "
-        f"{c['its_share_of_targets']:.0%} of y, loss {probe.loss_ratio:.0%} of a constant "
-        "predictor's.",
-        {**c, **failing_evidence(probe)},
-        "If the loop's batches come in class order (data sorted by label, not shuffled), the "
-        "model fits whichever class it saw last: shuffle every epoch (DataLoader(..., "
-        "shuffle=True)). Otherwise look at the other findings (dead units, learning rate).")
+        f"have: a loop whose batches come class by class fits whichever class it saw last. "
+        f"Found class {top} predicted for {c['its_share_of_predictions']:.0%} of {len(probe.out)} "
+        f"rows against {c['its_share_of_targets']:.0%} of y, loss {probe.loss_ratio:.0%} of a "
+        f"constant predictor's; {evidence}.",
+        {**c, "ordered_batches": evidence, **failing_evidence(probe)},
+        "Shuffle the rows every epoch (DataLoader(..., shuffle=True), or a new permutation of "
+        "the indices each epoch) so that every batch mixes the classes.")

@@ -44,7 +44,9 @@ def distinct_values(w: np.ndarray) -> int:
     return len(np.unique(np.round(w / max(np.abs(w).max(), 1e-300), 9)))
 
 
-def check_loss_oscillation(probe: Probe) -> Finding | None:
+def oscillation(probe: Probe) -> dict | None:
+    """The window's swing, autocorrelation and trend when the loss jumps up and down without
+    progress far above zero; None otherwise. Read by loss-oscillation and unstable-learning-rate."""
     w = window(probe)
     if w is None or w.mean() <= 0:
         return None
@@ -54,14 +56,22 @@ def check_loss_oscillation(probe: Probe) -> Finding | None:
     if not (alternating or swing >= CHAOTIC_SWING) or fall > MIN_DROP or level < FAR_ABOVE_ZERO \
             or history_improving(probe):
         return None
+    return {"window": len(w), "lag1_autocorrelation": rho, "relative_swing": swing,
+            "distinct_values": distinct_values(w), "trend": -fall, "level_ratio": level,
+            "min": float(w.min()), "max": float(w.max())}
+
+
+def check_loss_oscillation(probe: Probe) -> Finding | None:
+    ev = oscillation(probe)
+    if ev is None:
+        return None
     return Finding(
         "loss-oscillation", "warning",
         f"The loss jumps up and down step after step without a downward trend over the last "
-        f"{len(w)} steps: the steps overshoot. Found lag-1 autocorrelation {rho:.2f}, swing "
-        f"{swing:.1%} of the level, {distinct_values(w)} distinct values, trend {-fall:+.1%}.",
-        {"window": len(w), "lag1_autocorrelation": rho, "relative_swing": swing,
-         "distinct_values": distinct_values(w), "trend": -fall, "level_ratio": level,
-         "min": float(w.min()), "max": float(w.max())},
+        f"{ev['window']} steps: the steps overshoot. Found lag-1 autocorrelation "
+        f"{ev['lag1_autocorrelation']:.2f}, swing {ev['relative_swing']:.1%} of the level, "
+        f"{ev['distinct_values']} distinct values, trend {ev['trend']:+.1%}.",
+        ev,
         "Lower the learning rate (below 2 / sharpness) or average the gradient over the batch.",
         None)
 
@@ -74,7 +84,7 @@ def check_loss_plateau(probe: Probe) -> Finding | None:
     w = h[-k:]
     move = progress_share(h, k)
     level = ratio(float(w.mean()), probe.baseline_loss)
-    if abs(move) >= FLAT or level < FAR_ABOVE_ZERO or check_loss_oscillation(probe):
+    if abs(move) >= FLAT or level < FAR_ABOVE_ZERO:
         return None
     return Finding(
         "loss-plateau", "warning",

@@ -115,7 +115,7 @@ def check_no_gradient_path(probe: Probe) -> Finding | None:
     unreached = [n for n, g in probe.grads.items() if g is None]
     if not unreached:
         return None
-    called = {layer.name for layer in probe.layers}
+    called = {layer.path: layer.name for layer in probe.layers}
     cut = [n for n in unreached if n.rpartition(".")[0] in called]
     unused = [n for n in unreached if n not in cut]
     return Finding(
@@ -131,7 +131,7 @@ def check_no_gradient_path(probe: Probe) -> Finding | None:
         "Keep forward differentiable from every trained layer to the output: no .detach(), "
         ".data, .item() or numpy conversion of activations, no torch.no_grad() in forward; "
         "remove modules forward does not use, or call them.",
-        cut[0].rpartition(".")[0] if cut else None)
+        called[cut[0].rpartition(".")[0]] if cut else None)
 
 
 def check_frozen_parameters(probe: Probe) -> Finding | None:

@@ -233,8 +233,8 @@ def fading(spreads: dict, faded_at: str | None) -> str:
     (first, s0), (last, s1) = list(spreads.items())[0], list(spreads.items())[-1]
     kept = (s1 / s0) ** (1 / (len(spreads) - 1)) if s1 > 0 else 0.0
     return (f" The inputs' differences fade in the forward pass: the rows spread {s0:.3g} after "
-            f"layer {first}, under {ROWS_FADED:.0%} of that from layer {faded_at} on, {s1:.3g} "
-            f"after layer {last} ({kept:.2g} kept per layer).")
+            f"{first}, under {ROWS_FADED:.0%} of that from {faded_at} on, {s1:.3g} "
+            f"after {last} ({kept:.2g} kept per layer).")
 
 
 def predicts_the_mean(probe: Probe, y: np.ndarray) -> tuple:

@@ -6,12 +6,7 @@ import numpy as np
 
 from diagnostics.checks.evidence import (LEARNED_NOTHING, failing_evidence, finite_history,
                                          training_failing)
-from diagnostics.checks.gradients import check_vanishing_gradient
-from diagnostics.checks.history import check_loss_oscillation
-from diagnostics.checks.loop import (check_frozen_parameters, check_no_gradient_path,
-                                     check_optimizer_mismatch)
-from diagnostics.checks.outputs import check_output_range_mismatch
-from diagnostics.checks.units import check_dead_relu, check_saturated_activation
+from diagnostics.checks.history import oscillation
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -34,7 +29,7 @@ def unsettled(probe: Probe) -> bool:
     training sits at lr * lambda ~ 2 yet converges), so it is not flagged."""
     if probe.history is None:
         return training_failing(probe)
-    return bool(check_loss_oscillation(probe)) or not np.all(np.isfinite(probe.history))
+    return oscillation(probe) is not None or not np.all(np.isfinite(probe.history))
 
 
 def check_unstable_learning_rate(probe: Probe) -> Finding | None:
@@ -59,23 +54,12 @@ def check_unstable_learning_rate(probe: Probe) -> Finding | None:
         None)
 
 
-def flat_for_a_cause(probe: Probe) -> bool:
-    """Saturated or dead units, a vanishing gradient or an unreachable target also make the
-    curvature tiny; there a larger lr is not the fix, and those checks name the cause."""
-    causes = (check_output_range_mismatch, check_saturated_activation, check_dead_relu,
-              check_vanishing_gradient, check_optimizer_mismatch, check_frozen_parameters,
-              check_no_gradient_path, check_decayed_learning_rate)
-    return any(check(probe) for check in causes)
-
-
 def check_learning_rate_too_small(probe: Probe) -> Finding | None:
     """A run that learned nothing because its steps are tiny against the curvature: the history
     must prove it trained (a fresh model has learned nothing for another reason)."""
     if not lr_against_curvature_applies(probe):
         return None
     if finite_history(probe) is None or probe.loss_ratio < LEARNED_NOTHING:
-        return None
-    if flat_for_a_cause(probe):
         return None
     lam = probe.sharpness()
     if not np.isfinite(lam) or lam <= 0 or probe.lr * lam >= CRAWL:

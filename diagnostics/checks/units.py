@@ -87,3 +87,23 @@ def check_saturated_activation(probe: Probe) -> Finding | None:
              pinned_units={la.name: saturated_units(la) for la in layers}),
         "Scale the inputs, use a fan-in scaled init (Xavier), or ReLU-family hidden activations.",
         worst)
+
+
+SILENT_BELOW = {"relu": 0.0, "relu6": 0.0, "gelu": -3.0}   # z at or under which the unit passes
+                        # no gradient: relu's kink; GELU's slope is ~0 below -3 (|slope| < 0.012)
+
+
+def layer_measurements(probe: Probe) -> list:
+    """Every layer's health, finding or not: what the casebook's layer figure draws."""
+    return [{"layer": la.name, "activation": la.activation, "width": la.width,
+             "grad_norm": None if la.grad_weight is None else float(np.linalg.norm(la.grad_weight)),
+             "weight_norm": float(np.linalg.norm(la.weight)),
+             "dead_units": silent_units(la), "saturated_units": saturated_units(la)
+             if la.activation in SATURATION_BANDS else None} for la in probe.layers]
+
+
+def silent_units(layer) -> int | None:
+    """Units whose pre-activation is at or under the activation's dead zone on every row (relu,
+    gelu); None for activations that always pass a gradient."""
+    cut = SILENT_BELOW.get(layer.activation)
+    return None if cut is None else int(np.sum(np.all(layer.pre <= cut, axis=0)))
