@@ -65,6 +65,8 @@ def read_call(model, X, y, loss, history, optimizer, lr, weight_decay) -> dict:
             "lr": lr if lr is not None else settings.get("lr"),
             "weight_decay": wd if wd is not None else settings.get("weight_decay", 0.0),
             "momentum": settings.get("momentum", 0.0), "optimizer": settings.get("optimizer"),
+            "decoupled_decay": settings.get("decoupled_decay", False),
+            "adaptive_step_rms": settings.get("adaptive_step_rms"),
             "initial_lr": settings.get("initial_lr"),
             "optimizer_missing": inputs.parameters_outside(optimizer, model),
             "history_keeps_graphs": inputs.history_keeps_graphs(history)}
@@ -96,6 +98,8 @@ def build_probe(model, loss, call: dict, notes: list) -> Probe:
                        numbered=call["kind"] != "torch")  # converted: layers by number
     return Probe(X=np.asarray(X, dtype=np.float64), loss_name=call["name"], history=call["history"],
                  lr=call["lr"], weight_decay=call["weight_decay"], momentum=call["momentum"],
+                 decoupled_decay=call["decoupled_decay"],
+                 adaptive_step_rms=call["adaptive_step_rms"],
                  optimizer=call["optimizer"], n_rows=len(call["X"]),
                  y_shape=tuple(np.shape(call["y_raw"])), initial_lr=call["initial_lr"],
                  optimizer_missing=call["optimizer_missing"], notes=notes, **data)

@@ -207,7 +207,29 @@ def optimizer_settings(optimizer) -> dict:
             "initial_lr": float(start) if isinstance(start, (int, float)) else None,
             "weight_decay": float(g.get("weight_decay", 0.0) or 0.0),
             "momentum": float(g.get("momentum", 0.0) or 0.0),
-            "optimizer": type(optimizer).__name__}
+            "optimizer": type(optimizer).__name__,
+            "decoupled_decay": isinstance(optimizer, torch.optim.AdamW)
+            or bool(g.get("decoupled_weight_decay", False)),
+            "adaptive_step_rms": adaptive_step_rms(optimizer)}
+
+
+def adaptive_step_rms(optimizer) -> float | None:
+    """RMS over every weight of Adam's normalised step m_hat / (sqrt(v_hat) + eps), read from the
+    optimizer's state; None for optimizers that keep no such state (or before the first step)."""
+    import torch
+    sq, n = 0.0, 0
+    for group in optimizer.param_groups:
+        b1, b2 = group.get("betas", (None, None))
+        for p in group["params"]:
+            st = optimizer.state.get(p, {})
+            if "exp_avg" not in st or "exp_avg_sq" not in st or b1 is None:
+                continue
+            t = float(st.get("step", 1))
+            m = st["exp_avg"].detach().double() / (1 - b1 ** t)
+            v = st["exp_avg_sq"].detach().double() / (1 - b2 ** t)
+            sq += float(torch.sum((m / (v.sqrt() + group.get("eps", 1e-8))) ** 2))
+            n += p.numel()
+    return float(np.sqrt(sq / n)) if n else None
 
 
 def parameters_outside(optimizer, model) -> tuple | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PROB_EPS = 1e-12      # clip probabilities as torch's BCELoss clamps its log at -100
+PROB_EPS = 1e-12      # clip the constant predictor's probabilities (float64 numpy) off 0 and 1
 
 
 def torch_loss(name: str):
@@ -13,8 +13,9 @@ def torch_loss(name: str):
     import torch
     from torch.nn import functional as F
     def bce(out, y):
-        p = out.clamp(PROB_EPS, 1 - PROB_EPS)  # outputs outside [0, 1] are a finding, not a crash
-        return -(y * torch.log(p) + (1 - y) * torch.log1p(-p)).mean()
+        # outputs outside [0, 1] are a finding, not a crash; torch's BCELoss clamps each log at
+        # -100, so a float32 output of exactly 1.0 (a confident, healthy classifier) stays finite
+        return F.binary_cross_entropy(out.clamp(0, 1), y)
     return {
         "mse": F.mse_loss,
         "half_mse": lambda out, y: 0.5 * ((out - y) ** 2).sum() / out.shape[0],

@@ -53,6 +53,8 @@ class Probe:
     lr: float | None = None
     weight_decay: float = 0.0
     momentum: float = 0.0
+    decoupled_decay: bool = False   # AdamW: p -= lr * wd * p beside the step, not wd * p in the gradient
+    adaptive_step_rms: float | None = None  # Adam's normalised step m_hat/(sqrt(v_hat)+eps), RMS
     optimizer: str | None = None    # class name of the optimizer, when one was given
     initial_lr: float | None = None # the lr a torch lr scheduler started from, when there is one
     n_rows: int = 0                 # rows the caller passed

@@ -11,6 +11,10 @@ LEARNED_NOTHING = 0.9     # loss >= 90% of the constant predictor's: (almost) no
 FAR_ABOVE_ZERO = 0.1      # loss >= 10% of the constant predictor's: far from fitting the data
 MIN_PROGRESS = 0.05       # the last quarter must add 5% of the run's whole drop to count as progress
 MIN_HISTORY = 20          # fewer steps say nothing about a trend
+ADAPTIVE = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop")
+# Adaptive methods rescale each step, so lr * lambda_max says nothing about their stability.
+CRAWL = 0.01            # lr * lambda_max under 1% of the edge's scale: even the stiffest direction
+                        # needs ~100 steps to shrink its error by e; healthy SGD runs sit at 0.1-2
 TINY_LOSS = 1e-6          # below this the loss is zero for every purpose here
 NOISE_Z = 2.0             # the last quarter's gain must exceed 2 standard errors of its mean: a
                           # chaotic loss (std/mean 0.5) whose whole run fell 3% is noise, not progress
@@ -60,3 +64,23 @@ def failing_evidence(probe: Probe) -> dict:
     return {"loss": round(probe.loss, 6), "constant_predictor_loss": round(probe.baseline_loss, 6),
             "loss_ratio": round(probe.loss_ratio, 4),
             "history_improving": history_improving(probe)}
+
+
+def lr_against_curvature_applies(probe: Probe) -> bool:
+    """Plain gradient steps with a known lr on a finite model whose curvature can be measured."""
+    return bool(probe.lr) and probe.optimizer not in ADAPTIVE and probe.finite \
+        and probe.sharpness is not None
+
+
+def lr_already_tiny(probe: Probe) -> bool:
+    """lr x lambda_max under CRAWL: advice to lower the learning rate would contradict it."""
+    if not lr_against_curvature_applies(probe):
+        return False
+    lam = probe.sharpness()
+    return bool(np.isfinite(lam) and probe.lr * lam < CRAWL)
+
+
+def unless_lr_tiny(probe: Probe, advice: str) -> str:
+    """``advice`` (about lowering the learning rate), or nothing where lr x lambda_max shows the
+    steps are already tiny against the curvature."""
+    return "" if lr_already_tiny(probe) else advice

@@ -25,7 +25,8 @@ def check_non_finite(probe: Probe) -> Finding | None:
                     first_gradient=next(iter(bad_grads), None))
     if counts["history"]:
         evidence["first_bad_step"] = int(np.flatnonzero(~np.isfinite(probe.history))[0])
-        where += f" (history first at step {evidence['first_bad_step']})"
+        where += (f" (the history ran {evidence['first_bad_step']} finite steps, then went "
+                  "non-finite)")
     return Finding(
         "non-finite", "error",
         f"Training produced NaN or Inf values, so it diverged. Found {where}.", evidence,

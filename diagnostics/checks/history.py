@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from diagnostics.checks.evidence import (FAR_ABOVE_ZERO, MIN_HISTORY, history_improving,
-                                         progress_share)
+                                         lr_already_tiny, progress_share)
 from diagnostics.probe import Probe, ratio
 from diagnostics.report import Finding
 
@@ -62,8 +62,10 @@ def oscillation(probe: Probe) -> dict | None:
 
 
 def check_loss_oscillation(probe: Probe) -> Finding | None:
+    """Steps that overshoot; not where lr x lambda_max shows them tiny (then the swings are the
+    batches' noise, and lowering the lr would contradict the numbers)."""
     ev = oscillation(probe)
-    if ev is None:
+    if ev is None or lr_already_tiny(probe):
         return None
     return Finding(
         "loss-oscillation", "warning",

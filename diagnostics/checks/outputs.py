@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import LEARNED_NOTHING
+from diagnostics.checks.evidence import LEARNED_NOTHING, unless_lr_tiny
 from diagnostics.probe import Probe, REGRESSION_LOSSES
 from diagnostics.report import Finding
 
@@ -207,8 +207,8 @@ def check_constant_output(probe: Probe) -> Finding | None:
         {"output_std": spread, "target_std": reference, "rows": len(probe.out),
          "prediction": [round(float(v), 6) for v in probe.out[0][:10]],
          "hidden_row_std": spreads, "faded_at": faded_at},
-        "Look for dead or saturated hidden units (see other findings); re-initialise (He/Xavier), "
-        "use a smaller learning rate, or LeakyReLU. Where the rows' spread fades layer by layer "
+        "Look for dead or saturated hidden units (see other findings); re-initialise (He/Xavier)"
+        + unless_lr_tiny(probe, ", use a smaller learning rate,") + " or use LeakyReLU. Where the rows' spread fades layer by layer "
         "(a stack of sigmoids with small weights), use fewer such layers or ReLU-family ones.",
         faded_at)
 

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (LEARNED_NOTHING, failing_evidence, finite_history,
-                                         training_failing)
+from diagnostics.checks.evidence import (CRAWL, LEARNED_NOTHING, failing_evidence, finite_history,
+                                         lr_against_curvature_applies, training_failing)
 from diagnostics.checks.history import oscillation
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
-ADAPTIVE = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad", "Adadelta", "RMSprop")
-# Adaptive methods rescale each step, so lr * lambda_max says nothing about their stability.
 EDGE = 2.0              # GD on a quadratic diverges along curvature lambda when lr * lambda > 2
-CRAWL = 0.01            # lr * lambda_max under 1% of the edge's scale: even the stiffest direction
-                        # needs ~100 steps to shrink its error by e; healthy SGD runs sit at 0.1-2
-
-
-def lr_against_curvature_applies(probe: Probe) -> bool:
-    """Plain gradient steps with a known lr on a finite model whose curvature can be measured."""
-    return bool(probe.lr) and probe.optimizer not in ADAPTIVE and probe.finite \
-        and probe.sharpness is not None
+BLOWN_UP = 1e3          # weight scale RMS*sqrt(fan_in) 100x past bad-initialization's "far off"
+                        # (10): weights that grew this far in training have left the region where
+                        # their curvature says anything about the lr a fresh run can take
 
 
 def unsettled(probe: Probe) -> bool:
@@ -32,26 +25,41 @@ def unsettled(probe: Probe) -> bool:
     return oscillation(probe) is not None or not np.all(np.isfinite(probe.history))
 
 
-def check_unstable_learning_rate(probe: Probe) -> Finding | None:
-    if not lr_against_curvature_applies(probe):
-        return None
-    if not unsettled(probe):
-        return None
+def weight_scale(probe: Probe) -> float:
+    """The largest RMS*sqrt(fan_in) of any layer: 0.6-1.4 for fan-in scaled weights."""
+    return max((float(np.sqrt(np.mean(la.weight ** 2)) * np.sqrt(la.fan_in))
+                for la in probe.layers), default=0.0)
 
+
+def check_unstable_learning_rate(probe: Probe) -> Finding | None:
+    if not lr_against_curvature_applies(probe) or not unsettled(probe):
+        return None
     lam = probe.sharpness()
     edge = EDGE * (1 + probe.momentum)  # heavy-ball momentum widens the stable range to 2(1+mu)
     if not np.isfinite(lam) or probe.lr * lam <= edge:
         return None
+    scale = weight_scale(probe)
+    found = (f"Found lr {probe.lr:.4g} x lambda_max {lam:.4g} = {probe.lr * lam:.3g} at the "
+             "run's last weights")
+    evidence = dict(failing_evidence(probe), lr=probe.lr, lambda_max=lam,
+                    lr_times_lambda=probe.lr * lam, momentum=probe.momentum, weight_scale=scale)
+    if scale > BLOWN_UP:
+        return unstable(f"{found}, which have grown to scale {scale:.3g} (RMS*sqrt(fan_in); "
+                        "fan-in scaled weights sit near 1): a bound computed there would say "
+                        "nothing about the lr a fresh run can take, so none is given.",
+                        evidence, "Lower the learning rate 10x at a time until the loss stops "
+                        "jumping and the weights stay near their initial scale.", edge)
+    return unstable(f"{found}; the edge is lr < {edge / lam:.4g}.",
+                    dict(evidence, stable_lr_below=edge / lam),
+                    f"Use a learning rate below {edge / lam:.3g} (or average the gradient over "
+                    "the batch, which divides the effective step by the batch size).", edge)
+
+
+def unstable(found: str, evidence: dict, fix: str, edge: float) -> Finding:
     return Finding(
         "unstable-learning-rate", "error",
         f"The learning rate is above the stability edge of gradient descent (lr x largest Hessian "
-        f"eigenvalue > {edge:g}), so steps overshoot. Found lr {probe.lr:.4g} x lambda_max "
-        f"{lam:.4g} = {probe.lr * lam:.3g}; the edge is lr < {edge / lam:.4g}.",
-        dict(failing_evidence(probe), lr=probe.lr, lambda_max=lam, lr_times_lambda=probe.lr * lam,
-             stable_lr_below=edge / lam, momentum=probe.momentum),
-        f"Use a learning rate below {edge / lam:.3g} (or average the gradient over the batch, "
-        "which divides the effective step by the batch size).",
-        None)
+        f"eigenvalue > {edge:g}), so steps overshoot. {found}", evidence, fix, None)
 
 
 def check_learning_rate_too_small(probe: Probe) -> Finding | None:

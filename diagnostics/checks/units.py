@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import failing_evidence, training_failing
+from diagnostics.checks.evidence import failing_evidence, training_failing, unless_lr_tiny
 from diagnostics.probe import Probe, REGRESSION_LOSSES
 from diagnostics.report import Finding
 
@@ -45,7 +45,8 @@ def check_dead_relu(probe: Probe) -> Finding | None:
         f"get no gradient. Found dead units per layer: {per_layer}.",
         dict(failing_evidence(probe), dead={n: {"dead": d, "width": w, "share": round(d / w, 4)}
                                              for n, (d, w) in dead.items()}),
-        "Use LeakyReLU/ELU, He init with a small positive bias, or a smaller learning rate.",
+        "Use LeakyReLU/ELU, He init with a small positive bias"
+        + unless_lr_tiny(probe, ", or a smaller learning rate") + ".",
         worst)
 
 

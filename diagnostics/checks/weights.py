@@ -51,7 +51,7 @@ def check_bad_initialization(probe: Probe) -> Finding | None:
         "The weights (judged as they are now, which for a fresh model is its initialisation) break "
         f"the fan-in scaled, zero-mean pattern training needs. Found {'; '.join(found)}."
         + (f" After {grown} training steps that scale may come from the training (a large "
-           "learning rate) rather than the initialisation." if grown else ""),
+           "learning rate, or weight decay) rather than the initialisation." if grown else ""),
         dict(failing_evidence(probe), constant_layers=const, one_sign=sign and sign[0],
              scale=off, expected_scale=[SCALE_LOW, SCALE_HIGH], trained_steps=grown),
         "Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for ReLU), "
