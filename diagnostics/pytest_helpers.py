@@ -6,11 +6,13 @@ from diagnostics.diagnose import diagnose
 
 
 def assert_healthy(model, X, y, **kw):
-    """Fail when diagnose() finds any error; the message is the full report."""
+    """Fail when diagnose() finds any error, or the run failed (a history given and the loss no
+    better than a constant's); the message is the full report."""
     __tracebackhide__ = True
     report = diagnose(model, X, y, **kw)
     if not report.ok:
-        raise AssertionError(f"diagnose() found {len(report.errors)} error(s):\n{report}")
+        why = f"{len(report.errors)} error(s)" if report.errors else "a run that learned nothing"
+        raise AssertionError(f"diagnose() found {why}:\n{report}")
     return report
 
 

@@ -248,7 +248,7 @@ def health_figure(outcomes) -> Figure:
     names = [o.run_name for o in outcomes]
     width = 0.8 / len(outcomes)
     for j, o in enumerate(outcomes):
-        layers = layer_health(o.result)
+        layers = layer_health(o.report)
         x = np.arange(len(layers)) + (j - (len(outcomes) - 1) / 2) * width
         color = run_color(names, o.run_name)
         sick = not all(np.isfinite(l.grad_norm) for l in layers)

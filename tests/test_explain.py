@@ -1,0 +1,132 @@
+"""diagnostics/explain.py: checks measure once, the tables decide cause and consequence, and the
+report leads with the cause whatever the severities."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import importlib
+import sys
+from diagnostics import CODES, Finding, Report, diagnose
+from diagnostics.explain import EXPLAINS, PRECEDENCE, RULED_OUT_BY, explain, rank
+from cases.report.health import layer_health
+
+diagnose_module = importlib.import_module("diagnostics.diagnose")   # the package re-exports
+                                                                    # the function of that name
+
+
+def f(code, severity="warning", **evidence):
+    return Finding(code, severity, f"{code} message.", evidence, f"fix for {code}.")
+
+
+def test_every_code_has_its_place_and_every_row_can_fire():
+    assert sorted(PRECEDENCE) == sorted(CODES) and len(set(PRECEDENCE)) == len(PRECEDENCE)
+    for row in EXPLAINS:
+        for symptom in row.symptoms:   # a symptom before its cause could never be explained
+            assert rank(row.cause) < rank(symptom), (row.cause, symptom)
+    for row in RULED_OUT_BY:
+        assert row.code in CODES and set(row.by) <= set(CODES) and row.code not in row.by
+
+
+def test_a_cause_leads_its_consequences_whatever_their_severities():
+    found = explain([f("non-finite", "error"), f("loss-plateau"), f("unscaled-data", "warning")])
+    assert [x.code for x in found] == ["unscaled-data", "non-finite", "loss-plateau"]
+    assert found[0].explains == ("non-finite", "loss-plateau") and found[0].is_cause
+    assert {x.explained_by for x in found[1:]} == {"unscaled-data"}
+
+
+def test_an_error_group_outranks_a_warning_that_explains_nothing():
+    found = explain([f("generalization-gap"), f("unscaled-data"), f("non-finite", "error")])
+    assert [x.code for x in found] == ["unscaled-data", "non-finite", "generalization-gap"]
+    assert Report(found).causes == [found[0], found[2]]
+
+
+def test_a_chain_hangs_under_its_root():
+    found = explain([f("constant-output", "error"), f("dead-relu", "error"),
+                     f("unstable-learning-rate", "error")])
+    assert [x.code for x in found] == ["unstable-learning-rate", "dead-relu", "constant-output"]
+    assert [x.explained_by for x in found] == [None, "unstable-learning-rate",
+                                                 "unstable-learning-rate"]
+
+
+def test_weights_grown_in_training_follow_the_lr_but_a_constant_init_is_its_own_cause():
+    grown = f("bad-initialization", trained_steps=500, constant_layers=[], one_sign=None)
+    const = f("bad-initialization", "error", trained_steps=500, constant_layers=["0"])
+    assert explain([grown, f("unstable-learning-rate", "error")])[1].explained_by == \
+        "unstable-learning-rate"
+    assert all(x.is_cause for x in explain([const, f("unstable-learning-rate", "error")]))
+
+
+def test_diagnoses_of_exclusion_give_way():
+    assert [x.code for x in explain([f("learned-nothing"), f("dead-relu")])] == ["dead-relu"]
+    assert [x.code for x in explain([f("low-capacity", "error"), f("constant-output", "error")])] \
+        == ["low-capacity", "constant-output"]
+    # single-class-output yields only to an error of the model, not to a warning
+    kept = explain([f("single-class-output", "error"), f("saturated-activation", "warning")])
+    assert "single-class-output" in [x.code for x in kept]
+    assert [x.code for x in explain([f("single-class-output", "error"),
+                                     f("saturated-activation", "error")])] == \
+        ["saturated-activation"]
+
+
+def test_the_verdict_names_the_cause_and_one_fix():
+    report = Report(explain([f("non-finite", "error"), f("unscaled-data")]), failing=True)
+    line = str(report).splitlines()[0]
+    assert line == ("diagnose: training failed: unscaled-data (explains non-finite). "
+                    "Try first: fix for unscaled-data.")
+    assert "follows from it: ERROR non-finite" in str(report)
+    assert report.to_dict()["causes"] == ["unscaled-data"] and not report.ok
+    assert str(Report()).splitlines()[0] == "diagnose: ok: nothing looks wrong" and Report().ok
+
+
+def test_a_failed_run_is_never_ok_even_with_warnings_only():
+    assert not Report([f("learned-nothing")], failing=True).ok
+    assert Report([f("learned-nothing")], failing=False).ok
+
+
+# ----------------------------------------------------------------- on real models
+def dead_net():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 1))
+    with torch.no_grad():
+        net[0].bias.fill_(-50.0)     # every hidden unit dead on unit-scale inputs
+    return net
+
+
+def test_each_check_runs_once_per_call(monkeypatch):
+    """Counted wherever a check can be reached: the registry and every diagnostics module that
+    imports it, so a check that called another would count twice."""
+    calls = {}
+    def counted(check):
+        def wrapper(probe):
+            calls[check.__name__] = calls.get(check.__name__, 0) + 1
+            return check(probe)
+        return wrapper
+    wrapped = {c: counted(c) for c in diagnose_module.CHECKS}
+    for name, module in list(sys.modules.items()):
+        for attr, value in list(vars(module).items()) if name.startswith("diagnostics") else ():
+            if callable(value) and value in wrapped:
+                monkeypatch.setattr(module, attr, wrapped[value])
+    monkeypatch.setattr(diagnose_module, "CHECKS", tuple(wrapped.values()))
+    X = np.random.default_rng(0).standard_normal((64, 3))
+    diagnose(dead_net(), X, X[:, :1], history=np.linspace(1, 0.9, 100), lr=0.1)
+    assert len(calls) == len(CODES) and set(calls.values()) == {1}, calls
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_model_at_the_constant_predictor_with_a_history_is_not_ok(seed):
+    rng = np.random.default_rng(seed)
+    X, y = rng.standard_normal((64, 3)), rng.standard_normal((64, 1))
+    report = diagnose(dead_net(), X, y, history=np.full(100, float(np.var(y))), lr=0.1)
+    assert report.failing and not report.ok and report.causes[0].code == "dead-relu"
+
+
+def test_the_layer_figure_reads_diagnose_s_own_counts():
+    X = np.random.default_rng(0).standard_normal((64, 3))
+    report = diagnose(dead_net(), X, X[:, :1], history=np.full(100, 1.0), lr=0.1)
+    health = layer_health(report)
+    dead = next(x for x in report.findings if x.code == "dead-relu").evidence["dead"]
+    assert health[0].name == "0 Linear(3->16)" and health[0].kind == "dead"
+    assert health[0].dead_share == dead["0 Linear(3->16)"]["share"] == 1.0
+    assert health[1].kind == "" and np.isnan(health[1].dead_share)
