@@ -37,7 +37,9 @@ PRECEDENCE = (
 )
 
 # groups of symptoms that many causes produce
-STUCK = ("loss-plateau", "constant-output")            # the run does not learn
+STUCK = ("loss-plateau", "constant-output", "loss-oscillation")   # the run does not learn: its
+                        # loss sits flat, or jumps around a level (a constant prediction's losses
+                        # on one-row batches swing with the targets)
 UNITS = ("dead-relu", "saturated-activation", "vanishing-gradient")  # units stop passing signal
 BLOWUP = ("non-finite", "exploding-gradient", "loss-oscillation")    # steps overshoot
 
@@ -48,10 +50,17 @@ def always(cause: Finding, symptom: Finding) -> bool:
 
 def grown_in_training(cause: Finding, symptom: Finding) -> bool:
     """bad-initialization only for the scale of weights the history shows were trained: a
-    constant or one-sign init is a cause of its own, whatever happened in training."""
+    constant or one-sign init is a cause of its own, whatever the learning rate did."""
     ev = symptom.evidence
     return symptom.code != "bad-initialization" or (
         bool(ev.get("trained_steps")) and not ev.get("constant_layers") and not ev.get("one_sign"))
+
+
+def trained(cause: Finding, symptom: Finding) -> bool:
+    """bad-initialization of weights the history shows were trained: weight decay that outweighs
+    the data pulls them to zero, and at lr x wd = 1 sets each to -lr x its gradient (constant or
+    one-signed layers included)."""
+    return symptom.code != "bad-initialization" or bool(symptom.evidence.get("trained_steps"))
 
 
 @dataclass(frozen=True)
@@ -70,11 +79,11 @@ EXPLAINS = (
              + ("unstable-learning-rate", "bad-initialization"), grown_in_training),
     Explains("frozen-parameters", STUCK + UNITS + ("learning-rate-too-small",)),
     # label-sorted batches: each class in turn pulls the model its way
-    Explains("single-class-output", STUCK + ("dead-relu", "loss-oscillation", "generalization-gap")),
+    Explains("single-class-output", STUCK + ("dead-relu", "generalization-gap")),
     Explains("unscaled-data", STUCK + UNITS + BLOWUP + ("unstable-learning-rate",
              "learning-rate-too-small", "bad-initialization"), grown_in_training),
     Explains("excessive-weight-decay", STUCK + UNITS + ("unstable-learning-rate",
-             "learning-rate-too-small", "bad-initialization"), grown_in_training),
+             "learning-rate-too-small", "bad-initialization", "exploding-gradient"), trained),
     Explains("decayed-learning-rate", STUCK + ("learning-rate-too-small",)),
     Explains("unstable-learning-rate", STUCK + UNITS + BLOWUP + ("bad-initialization",),
              grown_in_training),
@@ -87,8 +96,7 @@ EXPLAINS = (
     Explains("dead-relu", STUCK + ("vanishing-gradient",)),
     Explains("vanishing-gradient", STUCK),
     Explains("non-finite", ("loss-oscillation", "loss-plateau")),
-    Explains("loss-oscillation", ()),
-    Explains("constant-output", ("loss-plateau",)),
+    Explains("constant-output", ("loss-plateau", "loss-oscillation")),
     Explains("learned-nothing", ("loss-plateau",)),
 )
 

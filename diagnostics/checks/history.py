@@ -14,6 +14,10 @@ MIN_DROP = 0.05         # the second half of the window must be 5% below the fir
 ANTICORRELATED = -0.3   # lag-1 autocorrelation: up-down-up (GD overshoot) is < 0, batch noise ~ 0
 MIN_SWING = 0.02        # an up-down oscillation must move the loss by 2% of its level (std/mean)
 CHAOTIC_SWING = 0.1     # swings of 10% of the level with no progress: chaotic, whatever the pattern
+OVERSHOOT_FIX = "Lower the learning rate (below 2 / sharpness) or average the gradient over the batch."
+NOT_THE_STEP_FIX = ("The steps are already tiny against the curvature at the last weights (lr x "
+                    "lambda_max < 0.01), so the swings are the batches' noise (or a chaotic orbit "
+                    "caught at a flat point): look at the cause above; larger batches smooth them.")
 FLAT = 0.02             # a plateau: the window adds under 2% of the run's whole drop
 
 
@@ -62,10 +66,9 @@ def oscillation(probe: Probe) -> dict | None:
 
 
 def check_loss_oscillation(probe: Probe) -> Finding | None:
-    """Steps that overshoot; not where lr x lambda_max shows them tiny (then the swings are the
-    batches' noise, and lowering the lr would contradict the numbers)."""
+    """Steps that overshoot, or batches too noisy to show progress."""
     ev = oscillation(probe)
-    if ev is None or lr_already_tiny(probe):
+    if ev is None:
         return None
     return Finding(
         "loss-oscillation", "warning",
@@ -74,7 +77,7 @@ def check_loss_oscillation(probe: Probe) -> Finding | None:
         f"{ev['lag1_autocorrelation']:.2f}, swing {ev['relative_swing']:.1%} of the level, "
         f"{ev['distinct_values']} distinct values, trend {ev['trend']:+.1%}.",
         ev,
-        "Lower the learning rate (below 2 / sharpness) or average the gradient over the batch.",
+        OVERSHOOT_FIX if not lr_already_tiny(probe) else NOT_THE_STEP_FIX,
         None)
 
 
