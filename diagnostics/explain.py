@@ -33,7 +33,7 @@ PRECEDENCE = (
     # what those do to the gradients and the units
     "exploding-gradient", "saturated-activation", "dead-relu", "vanishing-gradient",
     # what the run shows
-    "non-finite", "loss-oscillation", "constant-output", "learned-nothing", "loss-plateau",
+    "non-finite", "constant-output", "loss-oscillation", "learned-nothing", "loss-plateau",
 )
 
 # groups of symptoms that many causes produce
