@@ -85,7 +85,7 @@ def test_a_wide_he_relu_net_on_noise_labels_is_not_vanishing():
     assert "vanishing-gradient" not in diagnose(mlp, X, y, loss="cross_entropy").codes
 
 
-# ----------------------------------------------------------------- excessive-weight-decay (the `decayed` model is trained once, in conftest.py)
+# ----------------------------------------------------------------- excessive-weight-decay
 @pytest.mark.parametrize("kind", KINDS)
 def test_huge_weight_decay_is_excessive(decayed, kind):
     model, opt, X, y = decayed

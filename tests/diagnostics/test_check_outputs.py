@@ -74,7 +74,7 @@ def test_a_one_unit_softmax_is_a_loss_target_mismatch(kind):
     assert finding(report, "loss-target-mismatch").evidence["output_width"] == 1
 
 
-# ----------------------------------------------------------------- loss-target-mismatch: a loss that broadcasts (n, 1) against (n,)
+# ----------------------------------------------------------------- loss-target-mismatch: broadcasting
 def mean_predictor(kind, y):
     """A 1-16-1 tanh net whose last layer outputs mean(y) whatever the input: where training a
     loss on (n, 1) outputs against (n,) targets ends (every output against every target)."""
