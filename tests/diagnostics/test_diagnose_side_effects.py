@@ -15,39 +15,32 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.nn import functional as F
 
 from cases.backends.numpy_mlp import MLP
 from cases.backends.torch_train import from_numpy
 from diagnostics import Report, diagnose, sharpness
 from diagnostics.inputs import MAX_ROWS, SUBSAMPLE_SEED
 
+from diagnose_helpers import Functional
+
 HIDDEN = ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu")
 HEADS = ("identity", "sigmoid", "tanh", "relu", "softmax")
 LOSSES = ("mse", "half_mse", "cross_entropy", "bce", "bce_with_logits", "hinge", "custom")
 PROPERTY = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-FUNCTIONS = {"identity": lambda z: z, "relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
-             "elu": F.elu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-             "gelu": lambda z: F.gelu(z, approximate="tanh"), "softmax": lambda z: z.softmax(1)}
 
 
-class Functional(nn.Module):
+class WithSideEffects(Functional):
     """Activations as function calls inside forward, a dropout and a buffer for good measure."""
 
     def __init__(self, sizes, acts):
-        super().__init__()
-        self.linears = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+        super().__init__(sizes, acts)
         self.drop = nn.Dropout(0.5)
-        self.acts = acts
         self.register_buffer("calls", torch.zeros(()))
 
     def forward(self, x):
         self.calls += 1                              # a forward with a side effect on a buffer
-        x = self.drop(x)
-        for lin, act in zip(self.linears, self.acts):
-            x = FUNCTIONS[act](lin(x))
-        return x
+        return super().forward(self.drop(x))
 
 
 # ----------------------------------------------------------------- snapshots of what must not change
@@ -96,7 +89,7 @@ def calls(draw):
     rng = np.random.default_rng(seed)
     mlp = MLP.init(sizes, acts, draw(st.sampled_from(("torch_default", "randn", "zeros", "he"))),
                    rng, dtype=dtype)
-    model = as_kind(mlp, kind, draw)
+    model = drawn_model(mlp, kind, draw)
     n = draw(st.integers(1, 40))
     X = rng.standard_normal((n, d_in)) * draw(st.sampled_from((1e-3, 1.0, 1e3)))
     loss = draw(st.sampled_from(LOSSES))
@@ -113,14 +106,14 @@ def calls(draw):
     return model, X, y, kw
 
 
-def as_kind(mlp: MLP, kind: str, draw):
+def drawn_model(mlp: MLP, kind: str, draw):
     if kind == "numpy":
         return mlp
     dtype = torch.float32 if mlp.dtype == np.float32 else torch.float64
     if kind == "sequential":
         model = from_numpy(mlp, dtype=dtype)
     else:
-        model = Functional(mlp.sizes, mlp.activations).to(dtype)
+        model = WithSideEffects(mlp.sizes, mlp.activations).to(dtype)
     model.train(draw(st.booleans()))
     params = list(model.parameters())
     if draw(st.booleans()):                      # a .grad left over from the caller's last step
@@ -198,7 +191,7 @@ def test_sharpness_leaves_the_model_as_it_was(call):
 def test_a_model_with_a_dropout_reads_the_same_in_train_mode():
     """Dropout would make every call differ: the probe runs a copy in eval mode."""
     torch.manual_seed(0)
-    model = Functional((3, 16, 2), ("relu", "identity")).double().train()
+    model = WithSideEffects((3, 16, 2), ("relu", "identity")).double().train()
     X, y = np.random.default_rng(0).standard_normal((50, 3)), np.arange(50) % 2
     assert same_report(diagnose(model, X, y, loss="cross_entropy"),
                        diagnose(model.eval(), X, y, loss="cross_entropy"))

@@ -1,0 +1,211 @@
+"""What the diagnostics tests share: models in three kinds, the data sets, the loops people write.
+
+A numpy MLP is run as itself, as an nn.Sequential and as a custom module whose forward calls its
+activations as functions (`as_kind`); the torch loops train the way a user writes them (`train`).
+Fixtures that train a model once per session are in conftest.py beside this module.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from cases.backends.numpy_mlp import MLP, Cache
+from cases.backends.torch_train import from_numpy, to_numpy
+
+KINDS = ("numpy", "sequential", "functional")
+TORCH_KINDS = ("sequential", "functional")
+SEEDS = (0, 1, 2)
+RTOL = 1e-6            # float64 everywhere: the evidence and the recomputation differ by rounding
+
+FUNCTIONS = {"identity": lambda z: z, "relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
+             "elu": F.elu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+             "gelu": lambda z: F.gelu(z, approximate="tanh"),
+             "softmax": lambda z: torch.softmax(z, dim=1)}
+
+
+# ----------------------------------------------------------------- one MLP, three kinds of model
+class Functional(nn.Module):
+    """Linear layers in a ModuleList, the activations as function calls inside forward."""
+
+    def __init__(self, sizes, acts):
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+        self.acts = acts
+
+    @classmethod
+    def copy_of(cls, mlp: MLP) -> "Functional":
+        """The numpy MLP's weights in float64."""
+        model = cls(mlp.sizes, mlp.activations).double()
+        with torch.no_grad():
+            for lin, W, b in zip(model.linears, mlp.W, mlp.b):
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+                lin.bias.copy_(torch.from_numpy(b))
+        return model
+
+    def forward(self, x):
+        for lin, act in zip(self.linears, self.acts):
+            x = FUNCTIONS[act](lin(x))
+        return x
+
+
+def as_kind(mlp: MLP, kind: str):
+    if kind == "numpy":
+        return mlp
+    return from_numpy(mlp, dtype=torch.float64) if kind == "sequential" else Functional.copy_of(mlp)
+
+
+def layer_name(kind: str, mlp: MLP, i: int) -> str:
+    if kind == "numpy":
+        return f"layer{i}"
+    if kind == "functional":
+        return f"linears.{i}"
+    seq = from_numpy(mlp)   # nn.Sequential numbers the activation modules too
+    return str([j for j, m in enumerate(seq) if isinstance(m, nn.Linear)][i])
+
+
+def net(sizes, acts, init="torch_default", seed=0) -> MLP:
+    return MLP.init(sizes, acts, init, np.random.default_rng(seed))
+
+
+# ----------------------------------------------------------------- evidence recomputed here
+def forward_cache(mlp: MLP, X) -> Cache:
+    cache = Cache()
+    mlp.forward(X, cache)
+    return cache
+
+
+def rms(a) -> float:
+    return float(np.sqrt(np.mean(np.square(a))))
+
+
+def weight_grads(mlp: MLP, X, y, loss="mse"):
+    """d(mean loss)/dW per layer by torch autograd on a float64 copy, as (fan_out, fan_in)."""
+    seq = from_numpy(mlp, dtype=torch.float64)
+    out = seq(torch.from_numpy(X))
+    yt = torch.from_numpy(y)
+    L = F.cross_entropy(out, yt) if loss == "cross_entropy" else F.mse_loss(out, yt.reshape(out.shape))
+    lins = [m for m in seq if isinstance(m, nn.Linear)]
+    gs = torch.autograd.grad(L, [p for m in lins for p in (m.weight, m.bias)])
+    return [g.numpy() for g in gs[0::2]], [g.numpy() for g in gs[1::2]]
+
+
+def finding(report, code):
+    found = [f for f in report.findings if f.code == code]
+    assert found, f"{code} not reported:\n{report}"
+    return found[0]
+
+
+# ----------------------------------------------------------------- data (numpy, float64)
+def sin_data(n=200):
+    x = np.linspace(-np.pi, np.pi, n)[:, None]
+    return x, np.sin(x)
+
+
+def digits_data():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    return d.data / 16.0, d.target.astype(np.int64)
+
+
+def xor_data(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    corners = rng.integers(0, 2, (n, 2))
+    X = corners * 2.0 - 1 + 0.1 * rng.standard_normal((n, 2))
+    return X, (corners[:, 0] ^ corners[:, 1]).astype(np.int64)
+
+
+def chaotic_history(level, n=1500, drift=0.03):
+    """Seed 002's bifurcation: a logistic-map loss (std/mean ~0.5) whose run falls only 3%."""
+    x = np.empty(n)
+    x[0] = 0.3
+    for t in range(1, n):
+        x[t] = 3.9 * x[t - 1] * (1 - x[t - 1])
+    return level * (1 - drift * np.linspace(0, 1, n)) * (0.5 + x)
+
+
+# ----------------------------------------------------------------- training the numpy MLP in torch
+def fit(mlp: MLP, X, y, loss, steps, lr=0.01):
+    """Adam on the full batch in torch; the trained weights back as a numpy MLP, and the history."""
+    model = as_kind(mlp, "sequential")
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    objective = F.cross_entropy if loss == "cross_entropy" else F.mse_loss
+    history = []
+    for _ in range(steps):
+        opt.zero_grad()
+        L = objective(model(Xt), yt)
+        L.backward()
+        opt.step()
+        history.append(float(L.detach()))
+    return to_numpy(model, mlp.activations), np.array(history), lr
+
+
+def train_steps(model, opt, Xt, yt, steps):
+    for _ in range(steps):
+        opt.zero_grad()
+        F.mse_loss(model(Xt), yt).backward()
+        opt.step()
+
+
+HEALTHY = {
+    "digits": lambda: (net((64, 32, 10), ("relu", "identity")), *digits_data(), "cross_entropy", 300),
+    "sin": lambda: (net((1, 32, 32, 1), ("tanh", "tanh", "identity")), *sin_data(), "mse", 1500),
+    "xor": lambda: (net((2, 16, 2), ("relu", "identity")), *xor_data(), "cross_entropy", 300),
+}
+
+
+# ----------------------------------------------------------------- the loops people write (torch)
+def sin2x_tensors(n=200):
+    x = torch.linspace(-3, 3, n)[:, None]
+    return x, torch.sin(2 * x)
+
+
+def digits_tensors():
+    X, y = digits_data()
+    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+
+
+def relu_net(fan_in: int, fan_out: int, width: int = 32) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(fan_in, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                         nn.Linear(width, fan_out))
+
+
+def train(model, X, y, loss_fn, opt, steps, batch=None, zero_grad=True, seed=0):
+    """The loop people write; zero_grad=False is the bug. Returns the per-step losses."""
+    g, history = torch.Generator().manual_seed(seed), []
+    for _ in range(steps):
+        rows = torch.randint(0, len(X), (batch,), generator=g) if batch else slice(None)
+        if zero_grad:
+            opt.zero_grad()
+        loss = loss_fn(model(X[rows]), y[rows])
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    return history
+
+
+LOOPS = {   # name: (data, loss name, optimizer, steps, batch)
+    "sin-full-batch-sgd": (sin2x_tensors, "mse", lambda p: torch.optim.SGD(p, lr=0.01), 2000, None),
+    "sin-full-batch-adam": (sin2x_tensors, "mse", lambda p: torch.optim.Adam(p, lr=1e-3), 500, None),
+    "digits-batch-32-adam": (digits_tensors, "cross_entropy",
+                             lambda p: torch.optim.Adam(p, lr=1e-3), 1000, 32),
+}
+HEALTHY_LOOPS = {
+    "sin-one-row-sgd": (sin2x_tensors, "mse", lambda p: torch.optim.SGD(p, lr=0.01), 3000, 1),
+    "digits-batch-10-sgd": (digits_tensors, "cross_entropy",
+                            lambda p: torch.optim.SGD(p, lr=0.1), 1500, 10),
+    "digits-one-row-adam": (digits_tensors, "cross_entropy",
+                            lambda p: torch.optim.Adam(p, lr=1e-2), 1500, 1),
+}
+LOSS_FNS = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
+
+
+def trained(loop, seed, zero_grad=True):
+    data, loss, make_opt, steps, batch = loop
+    X, y = data()
+    torch.manual_seed(seed)
+    model = relu_net(X.shape[1], 1 if loss == "mse" else 10)
+    opt = make_opt(model.parameters())
+    history = train(model, X, y, LOSS_FNS[loss], opt, steps, batch, zero_grad, seed)
+    return model, X, y, loss, history, opt

@@ -1,0 +1,104 @@
+"""diagnostics/checks/gradients.py: exploding-gradient, vanishing-gradient, excessive-weight-decay.
+"""
+
+import numpy as np
+import pytest
+
+from cases.backends.numpy_mlp import MLP
+from cases.backends.torch_train import to_numpy
+from diagnostics import assert_diagnosed, diagnose
+
+from diagnose_helpers import (KINDS, RTOL, as_kind, digits_data, finding, layer_name, net, rms,
+                              sin_data, weight_grads)
+
+
+# ----------------------------------------------------------------- exploding-gradient
+def exploding_net() -> MLP:
+    """Six relu layers at 3x He scale: signal and gradient triple at every layer."""
+    mlp = net((1,) + (64,) * 6 + (1,), ("relu",) * 6 + ("identity",), init="he")
+    mlp.W = [3 * W for W in mlp.W]
+    return mlp
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradients_larger_than_the_weights_are_exploding(kind):
+    X, y = sin_data()
+    mlp, lr = exploding_net(), 0.1
+    f = finding(diagnose(as_kind(mlp, kind), X, y, lr=lr), "exploding-gradient")
+    gW, _ = weight_grads(mlp, X, y)
+    steps = [lr * rms(g.T) / rms(W) for g, W in zip(gW, mlp.W)]
+    names = [layer_name(kind, mlp, i) for i in range(len(mlp.W))]
+    assert f.evidence["relative_step"] == pytest.approx(dict(zip(names, steps)), rel=RTOL)
+    assert f.layer == names[int(np.argmax(steps))] and max(steps) > 1
+    assert f.evidence["growth"] == pytest.approx(rms(gW[0]) / rms(gW[-1]), rel=RTOL)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_same_net_at_a_small_lr_is_not_exploding(kind):
+    X, y = sin_data()
+    mlp = exploding_net()
+    gW, _ = weight_grads(mlp, X, y)
+    lr = 0.5 / max(rms(g.T) / rms(W) for g, W in zip(gW, mlp.W))
+    assert "exploding-gradient" not in diagnose(as_kind(mlp, kind), X, y, lr=lr).codes
+
+
+# ----------------------------------------------------------------- vanishing-gradient
+def deep_sigmoid() -> MLP:
+    return net((64,) + (32,) * 8 + (10,), ("sigmoid",) * 8 + ("identity",))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_deep_sigmoid_stack_has_vanishing_gradients(kind):
+    X, y = digits_data()
+    mlp = deep_sigmoid()
+    f = finding(diagnose(as_kind(mlp, kind), X, y, loss="cross_entropy"), "vanishing-gradient")
+    gW, _ = weight_grads(mlp, X, y, "cross_entropy")
+    assert f.evidence["ratio"] == pytest.approx(rms(gW[0]) / rms(gW[-1]), rel=RTOL)
+    assert f.layer == layer_name(kind, mlp, 0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_two_sigmoid_layers_that_learned_nothing_shrink_the_gradient_every_layer(kind):
+    """Seed 003's course report: 64-100-100-10 sigmoid that learned nothing; at Xavier init each
+    layer keeps ~1/6 of the gradient, 1/40 over two layers (so the 1/100 overall rule misses it)."""
+    X, y = digits_data()
+    mlp = net((64, 100, 100, 10), ("sigmoid", "sigmoid", "identity"), init="xavier")
+    f = finding(diagnose(as_kind(mlp, kind), X, y, loss="cross_entropy"), "vanishing-gradient")
+    gW, _ = weight_grads(mlp, X, y, "cross_entropy")
+    assert rms(gW[0]) / rms(gW[-1]) > 1e-2                     # not caught by the overall ratio
+    assert f.evidence["per_layer"] == pytest.approx((rms(gW[0]) / rms(gW[-1])) ** 0.5, rel=RTOL)
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "elu"])
+def test_fresh_relu_tanh_elu_stacks_keep_their_gradient(act):
+    X, y = digits_data()
+    for seed in range(3):
+        mlp = net((64, 100, 100, 10), (act, act, "identity"), seed=seed)
+        assert "vanishing-gradient" not in diagnose(mlp, X, y, loss="cross_entropy").codes
+
+
+def test_a_wide_he_relu_net_on_noise_labels_is_not_vanishing():
+    """Its gradient reads 0.14 per layer (row statistics of noise labels) and it trains fine."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((500, 784)), rng.integers(0, 10, 500)
+    mlp = net((784, 256, 256, 10), ("relu", "relu", "identity"), init="he")
+    assert "vanishing-gradient" not in diagnose(mlp, X, y, loss="cross_entropy").codes
+
+
+# ----------------------------------------------------------------- excessive-weight-decay
+@pytest.mark.parametrize("kind", KINDS)
+def test_huge_weight_decay_is_excessive(decayed, kind):
+    model, opt, X, y = decayed
+    mlp = to_numpy(model, ("tanh", "identity"))
+    f = finding(diagnose(as_kind(mlp, kind), X, y, lr=0.1, weight_decay=1.0),
+                "excessive-weight-decay")
+    gW, gb = weight_grads(mlp, X, y)
+    pull = np.sqrt(sum(np.sum(p ** 2) for p in mlp.parameters()))
+    push = np.sqrt(sum(np.sum(g ** 2) for g in gW + gb))
+    assert f.evidence["decay_pull"] == pytest.approx(pull, rel=RTOL)
+    assert f.evidence["data_gradient"] == pytest.approx(push, rel=RTOL)
+
+
+def test_the_weight_decay_is_read_from_the_optimizer(decayed):
+    model, opt, X, y = decayed
+    assert_diagnosed(model, X, y, "excessive-weight-decay", optimizer=opt)

@@ -1,0 +1,83 @@
+"""diagnostics/checks/history.py: loss-oscillation, loss-plateau (see also the capacity tests),
+generalization-gap; and a history kept as loss tensors.
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from diagnostics import diagnose
+
+from diagnose_helpers import (KINDS, RTOL, SEEDS, as_kind, chaotic_history, digits_tensors, finding,
+                              net, relu_net, sin2x_tensors, sin_data, train)
+
+
+# ----------------------------------------------------------------- loss-oscillation
+def oscillating_history(level, n=400, seed=0):
+    """Gradient descent past the edge: the loss jumps up and down around a level, no trend."""
+    rng = np.random.default_rng(seed)
+    return level * (1 + 0.3 * (-1) ** np.arange(n) + 0.05 * rng.standard_normal(n))
+
+
+def lag1(w):
+    d = w - w.mean()
+    return float(np.dot(d[:-1], d[1:]) / np.dot(d, d))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_up_down_history_without_trend_is_oscillation(kind):
+    X, y = sin_data()
+    history = oscillating_history(0.8 * y.var())
+    report = diagnose(as_kind(net((1, 16, 1), ("tanh", "identity")), kind), X, y, history=history)
+    f = finding(report, "loss-oscillation")
+    assert f.evidence["window"] == 200
+    assert f.evidence["lag1_autocorrelation"] == pytest.approx(lag1(history[-200:]), rel=RTOL)
+    assert "loss-plateau" not in report.codes
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_chaotic_history_whose_drop_is_within_its_noise_is_oscillation(kind):
+    X, y = sin_data()
+    history = chaotic_history(0.8 * y.var())
+    report = diagnose(as_kind(net((1, 16, 1), ("tanh", "identity")), kind), X, y, history=history)
+    assert finding(report, "loss-oscillation").evidence["lag1_autocorrelation"] < -0.3
+
+
+# ----------------------------------------------------------------- generalization-gap
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_model_that_memorised_100_rows_is_named_on_held_out_rows_only(seed):
+    X, y = digits_tensors()
+    rows = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    train_rows, held_out = rows[:100], rows[100:]
+    torch.manual_seed(seed)
+    model = relu_net(64, 10, width=256)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    history = train(model, X[train_rows], y[train_rows], F.cross_entropy, opt, 600)
+    f = finding(diagnose(model, X[held_out], y[held_out], loss="cross_entropy", history=history,
+                         optimizer=opt), "generalization-gap")
+    assert f.evidence["gap"] >= 20 and f.evidence["loss_ratio"] >= 0.1
+    on_train = diagnose(model, X[train_rows], y[train_rows], loss="cross_entropy",
+                        history=history, optimizer=opt)
+    assert on_train.codes == set(), str(on_train)
+
+
+# ----------------------------------------------------------------- the history as loops keep it
+def test_a_history_of_loss_tensors_reads_as_their_values_and_notes_the_kept_graphs():
+    X, y = sin2x_tensors()
+    torch.manual_seed(0)
+    model = relu_net(1, 1)
+    opt, kept = torch.optim.Adam(model.parameters(), lr=1e-2), []
+    for _ in range(100):
+        opt.zero_grad()
+        loss = F.mse_loss(model(X), y)
+        loss.backward()
+        opt.step()
+        kept.append(loss)                       # the graph of every step stays alive
+    as_floats = diagnose(model, X, y, history=[t.item() for t in kept], optimizer=opt)
+    as_tensors = diagnose(model, X, y, history=kept, optimizer=opt)
+    assert as_tensors.findings == as_floats.findings
+    assert any("loss.item()" in note for note in as_tensors.notes)
+    assert not any("loss.item()" in note for note in as_floats.notes)
+    with pytest.raises(TypeError, match="one-element tensors"):
+        diagnose(model, X, y, history=[torch.ones(2)] * 30)

@@ -1,0 +1,195 @@
+"""diagnostics/checks/loop.py: accumulated-gradient, optimizer-mismatch, no-gradient-path,
+frozen-parameters: the bugs of a hand-written training loop, trained here as people write them.
+
+Each bug is trained over three seeds where training is involved and must be named; the same
+loop without the bug must not be. The evidence is recomputed here: each row's gradient by
+torch.func, not by the probe's formula.
+"""
+
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+from torch.nn import functional as F
+
+from diagnostics import diagnose
+from diagnostics.checks.loop import ACCUMULATED, UNREACHED_SHARE
+
+from diagnose_helpers import (LOOPS, LOSS_FNS, SEEDS, digits_tensors, finding, relu_net,
+                              sin2x_tensors, train, trained)
+
+def row_gradient_norms(model, X, y, loss: str) -> torch.Tensor:
+    """Each row's own loss gradient norm over every parameter, by torch.func."""
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    def row_loss(p, x, t):
+        return LOSS_FNS[loss](functional_call(model, p, (x[None],)), t[None])
+    per_row = vmap(grad(row_loss), in_dims=(None, 0, 0))(params, X, y)
+    return torch.sqrt(sum(g.reshape(len(X), -1).pow(2).sum(1) for g in per_row.values()))
+
+
+# ----------------------------------------------------------------- accumulated-gradient
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("loop", list(LOOPS))
+def test_a_loop_that_never_zeroes_the_gradient_is_named(loop, seed):
+    model, X, y, loss, history, opt = trained(LOOPS[loop], seed, zero_grad=False)
+    f = finding(diagnose(model, X, y, loss=loss, history=history, optimizer=opt),
+                "accumulated-gradient")
+    stored = torch.sqrt(sum(p.grad.double().pow(2).sum() for p in model.parameters()))
+    largest = row_gradient_norms(model, X, y, loss).max()
+    assert f.evidence["stored_grad_norm"] == pytest.approx(stored.item(), rel=1e-4)
+    assert f.evidence["largest_row_grad_norm"] == pytest.approx(largest.item(), rel=1e-3)
+    assert (f.evidence["stored_grad_norm"] >= ACCUMULATED * f.evidence["largest_row_grad_norm"]
+            or f.evidence["unreached_share"] >= UNREACHED_SHARE)
+    assert "zero_grad()" in f.fix
+
+
+def test_a_summed_loss_is_named_with_the_batch_size_as_the_ratio():
+    X, y = sin2x_tensors()
+    torch.manual_seed(0)
+    model = relu_net(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+    history = train(model, X, y, lambda o, t: F.mse_loss(o, t, reduction="sum"), opt, 300)
+    f = finding(diagnose(model, X, y, history=history, optimizer=opt), "accumulated-gradient")
+    ratio = f.evidence["stored_grad_norm"] / f.evidence["batch_grad_norm"]
+    assert ratio == pytest.approx(len(X), rel=0.05)   # the one step since moved it a little
+
+
+def test_a_shared_layer_or_a_custom_loss_leaves_the_check_silent_not_guessing():
+    X, y = sin2x_tensors()
+    torch.manual_seed(0)
+    lin = nn.Linear(8, 8)
+    shared = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), lin, nn.Tanh(), lin, nn.Tanh(),
+                           nn.Linear(8, 1))
+    plain = relu_net(1, 1)
+    for model in (shared, plain):
+        for p in model.parameters():
+            p.grad = torch.full_like(p, 1e3)     # far above any row's gradient
+    assert "accumulated-gradient" in diagnose(plain, X, y).codes
+    assert "accumulated-gradient" not in diagnose(shared, X, y).codes
+    assert "accumulated-gradient" not in diagnose(plain, X, y, loss=F.mse_loss).codes
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("layer", ["dropout", "batch-norm"])
+def test_a_model_that_trains_differently_from_eval_leaves_the_check_silent(layer, seed):
+    # the .grad of a train-mode forward (dropout's masks, batch statistics) is not bounded by the
+    # eval-mode rows' gradients: a healthy dropout loop on sin reached 2.2x before this was skipped
+    X, y = sin2x_tensors()
+    torch.manual_seed(seed)
+    middle = nn.Dropout(0.5) if layer == "dropout" else nn.BatchNorm1d(64)
+    model = nn.Sequential(nn.Linear(1, 64), nn.ReLU(), middle, nn.Linear(64, 64), nn.ReLU(),
+                          nn.Linear(64, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    history = train(model, X, y, F.mse_loss, opt, 300, batch=4, zero_grad=False, seed=seed)
+    report = diagnose(model, X, y, history=history, optimizer=opt)
+    assert "accumulated-gradient" not in report.codes
+    assert model.training                      # the caller's mode is left as it was
+
+
+# ----------------------------------------------------------------- optimizer-mismatch
+@pytest.mark.parametrize("seed", SEEDS)
+def test_an_optimizer_of_another_model_is_named(seed):
+    X, y = sin2x_tensors()
+    torch.manual_seed(seed)
+    model, other = relu_net(1, 1), relu_net(1, 1)      # e.g. a notebook cell run twice
+    opt = torch.optim.Adam(other.parameters(), lr=1e-3)
+    history = train(model, X, y, F.mse_loss, opt, 300)
+    report = diagnose(model, X, y, history=history, optimizer=opt)
+    f = finding(report, "optimizer-mismatch")
+    assert f.severity == "error"
+    assert f.evidence["missing"] == [n for n, _ in model.named_parameters()]
+    assert report.findings[0].code == "optimizer-mismatch"
+    assert "accumulated-gradient" not in report.codes     # the same cause, named once
+
+
+def test_an_optimizer_missing_one_layer_names_that_layer():
+    X, y = sin2x_tensors()
+    torch.manual_seed(0)
+    model = relu_net(1, 1)
+    opt = torch.optim.SGD([*model[0].parameters(), *model[2].parameters()], lr=0.05)
+    history = train(model, X, y, F.mse_loss, opt, 300)
+    f = finding(diagnose(model, X, y, history=history, optimizer=opt), "optimizer-mismatch")
+    assert f.evidence["missing"] == ["4.weight", "4.bias"] and f.evidence["trainable"] == 6
+
+
+def test_an_optimizer_of_this_model_moved_to_float64_afterwards_is_no_mismatch():
+    X, y = sin2x_tensors()
+    torch.manual_seed(0)
+    model = relu_net(1, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.double()                    # in place: the optimizer still holds the same tensors
+    history = train(model, X.double(), y.double(), F.mse_loss, opt, 300)
+    report = diagnose(model, X, y, history=history, optimizer=opt)
+    assert "optimizer-mismatch" not in report.codes, str(report)
+    model[4].requires_grad_(False)    # frozen on purpose and left out: no mismatch either
+    frozen = torch.optim.Adam([*model[0].parameters(), *model[2].parameters()], lr=1e-2)
+    assert "optimizer-mismatch" not in diagnose(model, X, y, optimizer=frozen).codes
+
+
+# ----------------------------------------------------------------- no-gradient-path
+class CutForward(nn.Module):
+    """A forward pass that detaches the first layer's activations (or, cut="output", the output),
+    and optionally holds a layer it never calls."""
+
+    def __init__(self, cut="hidden", unused=False):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(64, 32), nn.Linear(32, 32), nn.Linear(32, 10)
+        self.spare = nn.Linear(32, 32) if unused else None
+        self.cut = cut
+
+    def forward(self, x):
+        h = F.relu(self.a(x))
+        h = h.detach() if self.cut == "hidden" else h
+        out = self.c(F.relu(self.b(h)))
+        return out.detach() if self.cut == "output" else out
+
+
+@pytest.mark.parametrize("cut, unused, severity, expected_cut, expected_unused", [
+    ("hidden", False, "error", ["a.weight", "a.bias"], []),
+    ("output", False, "error", ["a.weight", "a.bias", "b.weight", "b.bias", "c.weight", "c.bias"],
+     []),
+    (None, True, "info", [], ["spare.weight", "spare.bias"]),
+], ids=["detached-activations", "detached-output", "a-module-never-called"])
+def test_parameters_the_loss_does_not_reach_are_named(cut, unused, severity, expected_cut,
+                                                      expected_unused):
+    X, y = digits_tensors()
+    torch.manual_seed(0)
+    f = finding(diagnose(CutForward(cut, unused), X, y, loss="cross_entropy"), "no-gradient-path")
+    assert f.severity == severity
+    assert f.evidence["cut"] == expected_cut and f.evidence["unused"] == expected_unused
+    assert f.layer == ("a" if expected_cut else None)
+
+
+def test_a_forward_pass_without_a_cut_has_no_gradient_path_finding():
+    X, y = digits_tensors()
+    torch.manual_seed(0)
+    assert "no-gradient-path" not in diagnose(CutForward(cut=None), X, y, loss="cross_entropy").codes
+
+
+# ----------------------------------------------------------------- frozen-parameters
+def frozen_run(seed: int, features: str):
+    """Everything but the head frozen: at its random init ("random"), or after 300 Adam steps of
+    the whole net, with a fresh head ("pretrained", the fine-tuning people do on purpose)."""
+    X, y = digits_tensors()
+    torch.manual_seed(seed)
+    model = relu_net(64, 10)
+    if features == "pretrained":
+        train(model, X, y, F.cross_entropy, torch.optim.Adam(model.parameters(), lr=1e-2), 300,
+              batch=32, seed=seed)
+        model[4].reset_parameters()
+    for p in [*model[0].parameters(), *model[2].parameters()]:
+        p.requires_grad_(False)
+    opt = torch.optim.SGD(model[4].parameters(), lr=0.1)
+    history = train(model, X, y, F.cross_entropy, opt, 300, batch=32, seed=seed)
+    return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_failing_run_with_most_parameters_frozen_is_named(seed):
+    report = frozen_run(seed, "random")
+    f = finding(report, "frozen-parameters")
+    assert f.evidence["frozen"] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert f.evidence["frozen_share"] == pytest.approx(1 - 330 / 3466)
+    assert "learning-rate-too-small" not in report.codes    # the curvature is small for this cause
+    # the same freezing over features trained first fits well: a choice, not named
+    assert frozen_run(seed, "pretrained").codes == set()

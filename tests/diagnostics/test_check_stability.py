@@ -1,0 +1,146 @@
+"""diagnostics/checks/stability.py: unstable-learning-rate, learning-rate-too-small,
+decayed-learning-rate; and sharpness() against the full Hessian.
+"""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from cases.backends.numpy_mlp import MLP
+from cases.config import RunConfig, run
+from diagnostics import diagnose, sharpness
+from diagnostics.checks.stability import DECAYED
+
+from diagnose_helpers import FUNCTIONS, KINDS, SEEDS, as_kind, finding, net, sin2x_tensors, sin_data
+
+# the probe's lambda_max (exact up to 64 parameters, else Lanczos) against the full Hessian's
+EIG_RTOL = 2e-2
+
+
+# ----------------------------------------------------------------- unstable-learning-rate
+def exact_sharpness(mlp: MLP, X, y) -> float:
+    """The largest eigenvalue of the full Hessian of the MSE, from torch.autograd.functional."""
+    sizes = mlp.sizes
+    shapes = [(o, i) for i, o in zip(sizes[:-1], sizes[1:])]
+    flat = torch.cat([torch.from_numpy(np.r_[W.T.ravel(), b]) for W, b in zip(mlp.W, mlp.b)])
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def loss(theta):
+        h, k = Xt, 0
+        for (o, i), act in zip(shapes, mlp.activations):
+            W = theta[k:k + o * i].reshape(o, i)
+            b = theta[k + o * i:k + o * i + o]
+            k += o * i + o
+            h = FUNCTIONS[act](h @ W.T + b)
+        return F.mse_loss(h, yt)
+    H = torch.autograd.functional.hessian(loss, flat)
+    return float(torch.linalg.eigvalsh(H)[-1])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_lr_above_2_over_lambda_max_is_unstable(kind):
+    X, y = sin_data(50)
+    mlp = net((1, 4, 1), ("tanh", "identity"))
+    lam = exact_sharpness(mlp, X, y)
+    lr = 3.0 / lam
+    f = finding(diagnose(as_kind(mlp, kind), X, y, lr=lr), "unstable-learning-rate")
+    assert f.evidence["lambda_max"] == pytest.approx(lam, rel=EIG_RTOL)
+    assert f.evidence["stable_lr_below"] == pytest.approx(2 / lam, rel=EIG_RTOL)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_lambda_max_of_a_larger_net_matches_the_full_hessian(kind):
+    X, y = sin_data(50)
+    mlp = net((1, 16, 16, 1), ("tanh", "tanh", "identity"))     # 321 parameters: Lanczos
+    assert sharpness(as_kind(mlp, kind), X, y) == pytest.approx(exact_sharpness(mlp, X, y),
+                                                                rel=1e-3)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_lr_below_the_edge_is_not_unstable(kind):
+    X, y = sin_data(50)
+    mlp = net((1, 4, 1), ("tanh", "identity"))
+    lr = 1.0 / exact_sharpness(mlp, X, y)
+    assert "unstable-learning-rate" not in diagnose(as_kind(mlp, kind), X, y, lr=lr).codes
+
+
+def test_the_optimizer_gives_lr_and_momentum_widens_the_edge():
+    X, y = sin_data(50)
+    mlp = net((1, 4, 1), ("tanh", "identity"))
+    lam = exact_sharpness(mlp, X, y)
+    model = as_kind(mlp, "sequential")
+    plain = torch.optim.SGD(model.parameters(), lr=3.0 / lam)
+    heavy = torch.optim.SGD(model.parameters(), lr=3.0 / lam, momentum=0.9)
+    adam = torch.optim.Adam(model.parameters(), lr=3.0 / lam)
+    assert "unstable-learning-rate" in diagnose(model, X, y, optimizer=plain).codes
+    assert "unstable-learning-rate" not in diagnose(model, X, y, optimizer=heavy).codes
+    assert "unstable-learning-rate" not in diagnose(model, X, y, optimizer=adam).codes
+
+
+# ----------------------------------------------------------------- learning-rate-too-small
+def crawling_run(lr: float):
+    """A 1-20-1 tanh net trained 300 full-batch SGD steps on sin: at lr 1e-4 it learns nothing."""
+    return run(RunConfig(data="sin_points", sizes=(1, 20, 1), activation="tanh", lr=lr, steps=300))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_run_that_crawls_far_below_the_edge_has_a_learning_rate_too_small(kind):
+    r = crawling_run(1e-4)
+    X, y = r.data.X, r.data.y.reshape(-1, 1)
+    lam = exact_sharpness(r.model, X, y)
+    f = finding(diagnose(as_kind(r.model, kind), X, y, history=r.history, lr=1e-4),
+                "learning-rate-too-small")
+    assert f.severity == "warning" and 1e-4 * lam < 0.01
+    assert f.evidence["lambda_max"] == pytest.approx(lam, rel=EIG_RTOL)
+
+
+def test_the_same_run_at_a_fitting_lr_or_without_a_history_is_not_too_small():
+    r = crawling_run(0.3)
+    X, y = r.data.X, r.data.y
+    assert "learning-rate-too-small" not in diagnose(r.model, X, y, history=r.history, lr=0.3).codes
+    slow = crawling_run(1e-4)
+    assert "learning-rate-too-small" not in diagnose(slow.model, X, y, lr=1e-4).codes  # fresh-like
+    assert "learning-rate-too-small" not in diagnose(slow.model, X, y, history=slow.history).codes
+
+
+# ----------------------------------------------------------------- decayed-learning-rate
+def scheduled_run(seed: int, schedule: str):
+    """1000 steps on sin(2x); StepLR(10, 0.1) decays the lr to 1e-101 within 1000 steps."""
+    X, y = sin2x_tensors()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 1))
+    opt = (torch.optim.SGD(model.parameters(), lr=0.1) if schedule.startswith("step")
+           else torch.optim.Adam(model.parameters(), lr=1e-2))
+    sched = {"step-10": lambda: torch.optim.lr_scheduler.StepLR(opt, 10, gamma=0.1),
+             "step-300": lambda: torch.optim.lr_scheduler.StepLR(opt, 300, gamma=0.5),
+             "cosine-to-0": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(opt, 1000)}[schedule]()
+    history = []
+    for _ in range(1000):
+        opt.zero_grad()
+        loss = F.mse_loss(model(X), y)
+        loss.backward()
+        opt.step()
+        sched.step()
+        history.append(loss.item())
+    return diagnose(model, X, y, history=history, optimizer=opt), (model, X, y, history, opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_schedule_that_decays_the_lr_to_nothing_before_the_fit_is_named(seed):
+    report, (model, X, y, history, opt) = scheduled_run(seed, "step-10")
+    f = finding(report, "decayed-learning-rate")
+    assert f.evidence["initial_lr"] == 0.1 and f.evidence["lr_share"] < 1e-90
+    assert f.evidence["loss_ratio"] >= 0.1
+    for share, named in ((DECAYED / 2, True), (DECAYED * 2, False)):   # the same failing model
+        opt.param_groups[0]["lr"] = 0.1 * share
+        again = diagnose(model, X, y, history=history, optimizer=opt)
+        assert ("decayed-learning-rate" in again.codes) == named
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("schedule", ["step-300", "cosine-to-0"])
+def test_a_milder_schedule_or_one_that_ends_after_the_fit_is_not_named(schedule, seed):
+    report, _ = scheduled_run(seed, schedule)
+    assert "decayed-learning-rate" not in report.codes, str(report)

@@ -1,0 +1,47 @@
+"""diagnostics/checks/weights.py: bad-initialization.
+"""
+
+import numpy as np
+import pytest
+
+from diagnostics import diagnose
+
+from diagnose_helpers import (KINDS, RTOL, as_kind, digits_data, finding, layer_name, net, rms,
+                              sin_data)
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_all_positive_uniform_init_is_bad(kind):
+    X, y = sin_data()
+    mlp = net((1, 16, 16, 1), ("relu", "relu", "identity"), init="uniform01")
+    f = finding(diagnose(as_kind(mlp, kind), X, y), "bad-initialization")
+    assert f.evidence["one_sign"] == "positive"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_zero_init_is_constant_weights(kind):
+    X, y = sin_data()
+    mlp = net((1, 16, 1), ("tanh", "identity"), init="zeros")
+    f = finding(diagnose(as_kind(mlp, kind), X, y), "bad-initialization")
+    assert f.severity == "error"
+    assert f.evidence["constant_layers"] == [layer_name(kind, mlp, i) for i in range(2)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_scale_far_from_fan_in_is_bad_when_training_fails(kind):
+    X, y = digits_data()
+    mlp = net((64, 32, 10), ("relu", "identity"), init="randn")   # N(0, 1): 8x the fan-in scale
+    mlp.W[1] *= 100
+    f = finding(diagnose(as_kind(mlp, kind), X, y, loss="cross_entropy"), "bad-initialization")
+    name = layer_name(kind, mlp, 1)
+    assert f.evidence["scale"][name] == pytest.approx(rms(mlp.W[1]) * np.sqrt(32), rel=RTOL)
+    assert f.evidence["trained_steps"] == 0 and "learning rate" not in f.fix
+
+
+def test_a_scale_far_off_after_training_may_come_from_the_learning_rate():
+    X, y = digits_data()
+    mlp = net((64, 32, 10), ("relu", "identity"), init="randn")
+    mlp.W[1] *= 100
+    history = np.full(60, 2.3)                    # 60 steps that learned nothing
+    f = finding(diagnose(mlp, X, y, loss="cross_entropy", history=history), "bad-initialization")
+    assert f.evidence["trained_steps"] == 60 and "lower the learning rate" in f.fix
+    assert "After 60 training steps" in f.message
