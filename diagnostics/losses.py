@@ -15,7 +15,8 @@ def torch_loss(name: str):
     def bce(out, y):
         # outputs outside [0, 1] are a finding, not a crash; torch's BCELoss clamps each log at
         # -100, so a float32 output of exactly 1.0 (a confident, healthy classifier) stays finite
-        return F.binary_cross_entropy(out.clamp(0, 1), y)
+        # targets outside [0, 1] are clamped here too: loss-target-mismatch names them
+        return F.binary_cross_entropy(out.clamp(0, 1), y.clamp(0, 1))
     return {
         "mse": F.mse_loss,
         "half_mse": lambda out, y: 0.5 * ((out - y) ** 2).sum() / out.shape[0],

@@ -113,7 +113,8 @@ class Report:
         state = "training failed" if self.failing else \
             "errors found" if self.errors else "warnings only"
         more = len(self.causes) - 1
-        explains = f" (explains {', '.join(first.explains)})" if first.explains else ""
+        explains = f", which explains {len(first.explains)} other finding(s)" if first.explains \
+            else ""
         others = f"; {more} other cause(s) below" if more else ""
         return f"{state}: {first.code}{explains}{others}. Try first: {first.fix}"
 

@@ -32,4 +32,12 @@ def check_non_finite(probe: Probe) -> Finding | None:
         f"Training produced NaN or Inf values, so it diverged. Found {where}.", evidence,
         "Lower the learning rate (or clip gradients), and check the inputs and the loss for "
         "overflow (log of 0, exp of large values).",
-        evidence["first_parameter"])
+        layer_of(probe, evidence["first_parameter"]))
+
+
+def layer_of(probe: Probe, parameter: str | None) -> str | None:
+    """The layer, named as the user wrote it, that holds this parameter."""
+    if parameter is None:
+        return None
+    path = parameter.rpartition(".")[0]
+    return next((la.name for la in probe.layers if la.path == path), parameter)

@@ -30,6 +30,9 @@ EXPLODE_RATIO = 1e2     # first layer's RMS gradient 100x the last's: it grows l
 MAX_RELATIVE_STEP = 1.0  # lr * |grad| > |weights|: one step would move a layer by more than its size
 DECAY_DOMINATES = 0.5   # decay pull at least half the data gradient's...
 DECAY_LEARNED_LITTLE = 0.5  # ...while the loss is still half a constant predictor's
+FORGETS = 0.1           # lr * wd: each step multiplies the weights by 1 - lr*wd, so at 0.1 they keep
+                        # ~10 steps of what they learned (at lr*wd = 1: nothing). Healthy decay
+                        # sits at lr*wd ~ 1e-5 to 1e-3
 DECAY_HORIZON = 1.0     # lr * wd * steps: decoupled decay has shrunk the weights by e^-1 at most
 
 
@@ -135,16 +138,19 @@ def check_excessive_weight_decay(probe: Probe) -> Finding | None:
     if wd <= 0 or not names or not probe.finite or not decay_had_time(probe):
         return None
     pull, push = decay_against_data(probe, names)
-    share = pull / max(push, 1e-300)
-    if share < DECAY_DOMINATES or probe.loss_ratio < DECAY_LEARNED_LITTLE:
+    share, forgets = pull / max(push, 1e-300), (probe.lr or 0.0) * wd
+    if (share < DECAY_DOMINATES and forgets < FORGETS) or probe.loss_ratio < DECAY_LEARNED_LITTLE:
         return None
     against = "Adam's normalised step" if probe.decoupled_decay else "a data gradient"
     return Finding(
         "excessive-weight-decay", "error",
         f"Weight decay {wd:g} pulls the weights to zero harder than the data pulls them to fit, "
         f"so the model learns little. Found decay pull {pull:.3g} against {against} of "
-        f"{push:.3g} (ratio {share:.3g}), loss at {probe.loss_ratio:.0%} of a constant "
-        "predictor's.",
+        f"{push:.3g} (ratio {share:.3g})"
+        + (f"; lr x wd = {forgets:.3g}: each step keeps {max(1 - forgets, 0):.0%} of the weights"
+           if forgets >= FORGETS else "")
+        + f", loss at {probe.loss_ratio:.0%} of a constant predictor's.",
         dict(failing_evidence(probe), weight_decay=wd, decay_pull=float(pull),
-             data_gradient=float(push), ratio=float(share), decoupled=probe.decoupled_decay),
+             data_gradient=float(push), ratio=float(share), decoupled=probe.decoupled_decay,
+             lr_times_wd=forgets),
         "Lower the weight decay (typical values are 1e-5 to 1e-2).", None)

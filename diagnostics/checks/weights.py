@@ -53,7 +53,8 @@ def check_bad_initialization(probe: Probe) -> Finding | None:
         + (f" After {grown} training steps that scale may come from the training (a large "
            "learning rate, or weight decay) rather than the initialisation." if grown else ""),
         dict(failing_evidence(probe), constant_layers=const, one_sign=sign and sign[0],
-             scale=off, expected_scale=[SCALE_LOW, SCALE_HIGH], trained_steps=grown),
+             scale=off, expected_scale=[SCALE_LOW, SCALE_HIGH],
+             trained_steps=trained_steps(probe)),
         "Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for ReLU), "
         "not zeros, constants or uniform [0, 1)" + ("; if the weights grew in training, lower the "
                                                     "learning rate." if grown else "."),

@@ -55,13 +55,26 @@ def as_kind(mlp: MLP, kind: str):
     return from_numpy(mlp, dtype=torch.float64) if kind == "sequential" else Functional.copy_of(mlp)
 
 
-def layer_name(kind: str, mlp: MLP, i: int) -> str:
-    if kind == "numpy":
-        return f"layer{i}"
+def module_path(kind: str, mlp: MLP, i: int) -> str:
+    """The module path of layer i's Linear, as its parameters are named."""
     if kind == "functional":
         return f"linears.{i}"
-    seq = from_numpy(mlp)   # nn.Sequential numbers the activation modules too
+    seq = from_numpy(mlp)   # the numpy MLP's to_torch() is this Sequential
     return str([j for j, m in enumerate(seq) if isinstance(m, nn.Linear)][i])
+
+
+def layer_name(kind: str, mlp: MLP, i: int) -> str:
+    """How diagnose() names layer i: as the user wrote it (module path and shape), or by number,
+    role, width and activation for the numpy MLP (read through its to_torch())."""
+    fan_in, fan_out = mlp.sizes[i], mlp.sizes[i + 1]
+    if kind == "numpy":
+        role = "output" if i == len(mlp.W) - 1 else "hidden"
+        return f"layer {i + 1} ({role}, {fan_out} {mlp.activations[i]})"
+    if kind == "functional":
+        return f"linears.{i} Linear({fan_in}->{fan_out})"
+    seq = from_numpy(mlp)   # nn.Sequential numbers the activation modules too
+    index = [j for j, m in enumerate(seq) if isinstance(m, nn.Linear)][i]
+    return f"{index} Linear({fan_in}->{fan_out})"
 
 
 def net(sizes, acts, init="torch_default", seed=0) -> MLP:

@@ -6,7 +6,7 @@ import pytest
 
 from diagnostics import diagnose
 
-from diagnose_helpers import KINDS, as_kind, finding, layer_name, net, sin_data
+from diagnose_helpers import KINDS, as_kind, finding, layer_name, module_path, net, sin_data
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -17,7 +17,8 @@ def test_nan_parameters_are_non_finite(kind):
     f = finding(diagnose(as_kind(mlp, kind), X, y), "non-finite")
     assert f.severity == "error" and f.evidence["parameters"] == 3
     assert f.evidence["outputs"] == len(X)
-    assert f.evidence["first_parameter"] == f"{layer_name(kind, mlp, 1)}.weight"
+    assert f.evidence["first_parameter"] == f"{module_path(kind, mlp, 1)}.weight"
+    assert f.layer == layer_name(kind, mlp, 1)
 
 
 def test_a_nan_in_the_history_gives_its_first_step():

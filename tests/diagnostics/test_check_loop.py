@@ -157,7 +157,7 @@ def test_parameters_the_loss_does_not_reach_are_named(cut, unused, severity, exp
     f = finding(diagnose(CutForward(cut, unused), X, y, loss="cross_entropy"), "no-gradient-path")
     assert f.severity == severity
     assert f.evidence["cut"] == expected_cut and f.evidence["unused"] == expected_unused
-    assert f.layer == ("a" if expected_cut else None)
+    assert f.layer == ("a Linear(64->32)" if expected_cut else None)   # as the user wrote it
 
 
 def test_a_forward_pass_without_a_cut_has_no_gradient_path_finding():

@@ -73,8 +73,8 @@ def test_diagnoses_of_exclusion_give_way():
 def test_the_verdict_names_the_cause_and_one_fix():
     report = Report(explain([f("non-finite", "error"), f("unscaled-data")]), failing=True)
     line = str(report).splitlines()[0]
-    assert line == ("diagnose: training failed: unscaled-data (explains non-finite). "
-                    "Try first: fix for unscaled-data.")
+    assert line == ("diagnose: training failed: unscaled-data, which explains 1 other "
+                    "finding(s). Try first: fix for unscaled-data.")
     assert "follows from it: ERROR non-finite" in str(report)
     assert report.to_dict()["causes"] == ["unscaled-data"] and not report.ok
     assert str(Report()).splitlines()[0] == "diagnose: ok: nothing looks wrong" and Report().ok
