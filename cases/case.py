@@ -11,7 +11,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Callable
 
-from cases.config import RunConfig, RunResult, run
+from cases.config import RunConfig, RunResult
+from cases.runner import load_data, run
 
 COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -75,7 +76,6 @@ class Case:
 
 def training_targets(result: RunResult):
     """The training inputs and targets exactly as the run's loss saw them."""
-    from cases.config import load_data
     _, X, y, _, _ = load_data(result.config)
     return X, y
 

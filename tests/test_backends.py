@@ -6,7 +6,8 @@ import torch
 
 from cases.backends import numpy_mlp, torch_train
 from cases.backends.numpy_mlp import MLP, Cache, loss_and_grad
-from cases.config import RunConfig, run
+from cases.config import RunConfig
+from cases.runner import run
 
 GRAD_RTOL = 1e-6      # float64 backprop vs autograd: differences are rounding, ~1e-14
 PARITY_RTOL = 1e-8    # 50 float64 steps: rounding grows, but stays far below this

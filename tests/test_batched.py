@@ -7,7 +7,8 @@ import torch
 from cases.backends import batched
 from cases.backends.batched import run_batched
 from cases.backends.numpy_mlp import activate, activation_backward
-from cases.config import RunConfig, run
+from cases.config import RunConfig
+from cases.runner import run
 
 # seed 002's net: 41 points, full batch, summed-loss gradient, all-positive init, lr decay
 SEED_002 = RunConfig(data="sin_grid", sizes=(1, 4, 2, 2, 1),

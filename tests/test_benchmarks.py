@@ -19,7 +19,8 @@ import torch
 
 from cases.backends import numpy_train, reference, torch_train
 from cases.backends.batched import run_batched
-from cases.config import RunConfig, load_data, run
+from cases.config import RunConfig
+from cases.runner import load_data, run
 
 HAS_CUDA = torch.cuda.is_available()
 

@@ -12,9 +12,10 @@ digits stand-in (numpy), measured over seeds 0-2.
 import numpy as np
 import pytest
 
+from cases.backends.schedule import batch_schedule
 from cases.case import diagnose_result
-from cases.config import batch_schedule, load_data, run
 from cases.digits_course import CASE
+from cases.runner import load_data, run
 from cases.report.casefigs import GRID_ACTIVATIONS, GRID_DEPTHS, GRID_LOSSES, grid_config
 
 REPORT_EPOCHS = 50            # the report's max_epoch

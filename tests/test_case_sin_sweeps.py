@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from cases import sin_activations, sin_deep_collapse
-from cases.config import run
+from cases.runner import run
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh")
 SEEDS = (0, 1, 2, 3, 4)

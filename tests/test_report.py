@@ -176,7 +176,7 @@ def test_run_case_judges_every_run_in_order():
 
 
 def test_a_sweep_spread_over_processes_gives_each_run_as_alone_in_order():
-    from cases.config import run
+    from cases.runner import run
     from cases.report.casefigs import run_in_processes
 
     class Quiet:

@@ -20,7 +20,9 @@ from torch import nn
 
 from cases.backends import numpy_mlp, torch_backward, torch_train
 from cases.backends.numpy_mlp import MLP
-from cases.config import RunConfig, initial_model, load_data, run
+from cases.backends.schedule import initial_model
+from cases.config import RunConfig
+from cases.runner import load_data, run
 from test_benchmarks import TINY, WORKLOADS  # the benchmarked workloads, tests/ is on the path
 
 SIZES = (3, 5, 4, 3)       # two hidden layers: the gradient goes through a hidden activation twice

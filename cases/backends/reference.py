@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from cases.backends import torch_train
-from cases.config import batch_schedule, initial_model, lr_at
+from cases.backends.schedule import batch_schedule, initial_model, lr_at
 
 NUMPY_ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh")
 LOSSES = ("mse", "cross_entropy")

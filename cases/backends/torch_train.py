@@ -23,6 +23,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from cases.backends.numpy_mlp import MLP
+from cases.backends.schedule import (batch_schedule, initial_model, lr_at, new_curve, record,
+                                     record_steps)
 from cases.backends.torch_backward import manual_backward_for
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -204,7 +206,6 @@ class Run:
     """One training run's tensors, update, batches and curve, shared by the loops below."""
 
     def __init__(self, cfg, X, y, Xt, yt, model, record_curve: bool):
-        from cases.config import batch_schedule, initial_model, record_steps
         self.cfg, self.dev, dt = cfg, check_device(cfg.device), DTYPES[cfg.dtype]
         self.net = model if model is not None else from_numpy(initial_model(cfg), self.dev, dt)
         self.X, self.y, self.Xt, self.yt = (as_tensor(a, self.dev, dt) for a in (X, y, Xt, yt))
@@ -214,7 +215,7 @@ class Run:
         self.steps, self.next_batch = batch_schedule(len(self.X), cfg)
         self.full_batch = cfg.batch_size is None or cfg.batch_size >= len(self.X)
         self.marks = set(record_steps(self.steps).tolist()) if record_curve else set()
-        self.curve = {"step": [], "train": [], "test": []}
+        self.curve = new_curve()
 
     def batch(self, t):
         """(xb, yb) of step t: the whole set, or a copy of the rows batch_schedule picks."""
@@ -226,7 +227,6 @@ class Run:
     def record_curve_at(self, t) -> None:
         """The full train and test losses, at the marked steps (before that step's update)."""
         if t in self.marks:
-            from cases.backends.numpy_train import record
             record(self.curve, t, self.full_loss(self.X, self.y), self.full_loss(self.Xt, self.yt))
 
     def full_loss(self, A, B) -> float:
@@ -247,7 +247,6 @@ def manual_loop(run, manual) -> tuple:
     safe here: its tensors never leave the loop, and in-place updates of the module's
     ordinary parameters are allowed in it.
     """
-    from cases.config import lr_at
     cfg, history = run.cfg, np.empty(run.steps)
     with torch.inference_mode():
         for t in range(run.steps):
@@ -264,7 +263,6 @@ def manual_loop(run, manual) -> tuple:
 def autograd_loop(run) -> tuple:
     """The steps with autograd's gradients: any module and loss, any device. Returns
     (history, whether every step ran)."""
-    from cases.config import lr_at
     cfg, losses = run.cfg, torch.empty(run.steps, dtype=torch.float64, device=run.dev)
     every = 1 if run.dev.type == "cpu" else GPU_CHECK_EVERY
     for t in range(run.steps):
@@ -282,7 +280,6 @@ def autograd_loop(run) -> tuple:
 def layerwise_loop(run) -> tuple:
     """Seed 002's interleaved backward and update (:func:`layerwise_step`). Returns (history,
     whether every step ran)."""
-    from cases.config import lr_at
     cfg, losses = run.cfg, torch.empty(run.steps, dtype=torch.float64, device=run.dev)
     for t in range(run.steps):
         xb, yb = run.batch(t)

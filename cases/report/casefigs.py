@@ -15,7 +15,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import numpy as np
 
 from cases.backends.batched import run_batched
-from cases.config import RunConfig, load_data, run
+from cases.config import RunConfig
+from cases.runner import load_data, run
 from cases.report import figures
 from cases.report.blocks import Table
 
