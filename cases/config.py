@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cases.backends import numpy_mlp
+from cases.backends import numpy_mlp, numpy_ops
 
 BACKENDS = ("numpy", "torch")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -69,15 +69,15 @@ class RunConfig:
         need(self.backend in BACKENDS, "backend", self.backend, BACKENDS)
         need(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, OPTIMIZERS)
         need(self.dtype in DTYPES, "dtype", self.dtype, DTYPES)
-        need(self.loss in numpy_mlp.LOSSES, "loss", self.loss, numpy_mlp.LOSSES)
+        need(self.loss in numpy_ops.LOSSES, "loss", self.loss, numpy_ops.LOSSES)
         need(self.init in numpy_mlp.INITS, "init", self.init, numpy_mlp.INITS)
         need(self.targets in TARGETS, "targets", self.targets, TARGETS)
-        need(self.out_activation in numpy_mlp.OUTPUT_ACTIVATIONS, "out_activation",
-             self.out_activation, numpy_mlp.OUTPUT_ACTIVATIONS)
+        need(self.out_activation in numpy_ops.OUTPUT_ACTIVATIONS, "out_activation",
+             self.out_activation, numpy_ops.OUTPUT_ACTIVATIONS)
         need(len(self.sizes) >= 2 and min(self.sizes) > 0, "sizes", self.sizes,
              "at least two positive widths")
         for a in self.hidden_activations:
-            need(a in numpy_mlp.HIDDEN_ACTIVATIONS, "activation", a, numpy_mlp.HIDDEN_ACTIVATIONS)
+            need(a in numpy_ops.HIDDEN_ACTIVATIONS, "activation", a, numpy_ops.HIDDEN_ACTIVATIONS)
         need(self.batch_size is None or self.batch_size >= 1, "batch_size", self.batch_size,
              "None (full batch) or a positive int")
         need(self.lr > 0, "lr", self.lr, "a positive float")

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from cases import data as datasets
-from cases.backends import numpy_mlp
+from cases.backends import numpy_ops
 from cases.config import RunConfig, RunResult, accuracy, predict
 
 
@@ -75,7 +75,7 @@ def finish(cfg, ds, model, history, curve, X, y, Xt, yt) -> RunResult:
     out, out_t = predict(model, X), predict(model, Xt)
     def loss(o, t):
         with np.errstate(all="ignore"):  # a diverged run's loss is inf or nan: that is its result
-            return float(numpy_mlp.loss_and_grad(cfg.loss, o, t, cfg.hinge_margin)[0])
+            return float(numpy_ops.loss_and_grad(cfg.loss, o, t, cfg.hinge_margin)[0])
     r = RunResult(cfg, model, np.asarray(history, dtype=np.float64), curve, loss(out, y),
                   loss(out_t, yt), data=ds)
     r.diverged = not (np.all(np.isfinite(r.history)) and np.isfinite(r.train_loss))

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from cases.backends import numpy_mlp, torch_train
-from cases.backends.numpy_mlp import MLP, Cache, loss_and_grad
+from cases.backends import numpy_ops, torch_train
+from cases.backends.numpy_mlp import MLP, Cache
+from cases.backends.numpy_ops import loss_and_grad
 from cases.config import RunConfig
 from cases.runner import run
 
@@ -44,7 +45,7 @@ def numpy_and_autograd_grads(net, X, y, loss):
                          [m.bias.grad.numpy() for m in linears])
 
 
-@pytest.mark.parametrize("act", numpy_mlp.HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("act", numpy_ops.HIDDEN_ACTIVATIONS)
 @pytest.mark.parametrize("loss,head", LOSS_HEADS, ids=[f"{l}-{h}" for l, h in LOSS_HEADS])
 def test_backward_matches_autograd(act, loss, head):
     rng = np.random.default_rng(1)
@@ -54,6 +55,34 @@ def test_backward_matches_autograd(act, loss, head):
     assert abs(L - Lt) <= GRAD_RTOL * abs(Lt)
     for g, gt in zip(dW + db, dWt + dbt):
         assert relative_error(g, gt) < GRAD_RTOL
+
+
+TO_TORCH_ATOL = 1e-12   # float64: the same ops in another library, rounding apart (~1e-16)
+
+
+@pytest.mark.parametrize("act", numpy_ops.HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("head", numpy_ops.OUTPUT_ACTIVATIONS)
+def test_to_torch_computes_the_numpy_forward(act, head):
+    rng = np.random.default_rng(3)
+    net = MLP.init((3, 6, 5, 4), (act, act, head), "torch_default", rng, slope=0.2)
+    X = 2 * rng.standard_normal((13, 3))
+    module = net.to_torch()
+    assert isinstance(module, torch.nn.Sequential) and next(module.parameters()).dtype == \
+        torch.float64
+    with torch.no_grad():
+        out = module(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(out, net.forward(X), rtol=0, atol=TO_TORCH_ATOL)
+
+
+def test_to_torch_takes_the_dtype_and_leaves_the_numpy_weights_alone():
+    net = MLP.init((2, 3, 1), ("relu", "identity"), "he", np.random.default_rng(0))
+    before = [p.copy() for p in net.parameters()]
+    module = net.to_torch(dtype=torch.float32)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(1.0)
+    assert next(module.parameters()).dtype == torch.float32
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.parameters()))
 
 
 def test_backward_matches_finite_differences():

@@ -6,7 +6,7 @@ import torch
 
 from cases.backends import batched
 from cases.backends.batched import run_batched
-from cases.backends.numpy_mlp import activate, activation_backward
+from cases.backends.numpy_ops import activate, activation_backward
 from cases.config import RunConfig
 from cases.runner import run
 

@@ -35,7 +35,7 @@ import numpy as np
 from cases import runner
 from cases.backends import numpy_train, schedule
 from cases.config import RunConfig
-from cases.backends.numpy_mlp import activate, activation_backward
+from cases.backends.numpy_ops import activate, activation_backward, loss_and_grad
 
 SHARED_FIELDS = ("backend", "sizes", "loss", "optimizer", "momentum", "weight_decay", "betas",
                  "eps", "batch_size", "steps", "epochs", "mean_gradient", "layerwise_update",
@@ -97,7 +97,8 @@ def leaky_factor(z, slope):
 
 
 def activate_fast(name, z, slope):
-    """numpy_mlp.activate, bit for bit, with cheaper ops where they give the same bits."""
+    """numpy_ops.activate, bit for bit, with cheaper ops where they give the same bits (a speed
+    path, not a second definition: every other case falls through to numpy_ops)."""
     f = leaky_factor(z, slope) if name == "leaky_relu" else None
     if f is not None:
         return z * f                                  # z * 1.0 = z, z * slope = slope * z exactly
@@ -169,23 +170,6 @@ def forward(W, b, groups, X):
         zs.append(z)
         hs.append(forward_act(gr, z))
     return hs[-1], zs, hs
-
-
-def loss_and_grad(name, out, y):
-    """Per-model mean losses (K,) and d loss / d out, the formulas of numpy_mlp.loss_and_grad."""
-    n = out.shape[1]
-    if name == "mse":
-        d = out - y
-        return np.mean(d * d, axis=(1, 2)), 2 * d / (n * out.shape[2])
-    if name == "half_mse":
-        d = out - y
-        return 0.5 * np.sum(d * d, axis=(1, 2)) / n, d / n
-    zmax = out.max(axis=2, keepdims=True)                # cross_entropy on index targets
-    logp = out - zmax - np.log(np.exp(out - zmax).sum(axis=2, keepdims=True))
-    k, rows = np.arange(len(out))[:, None], np.arange(n)[None, :]
-    g = np.exp(logp)
-    g[k, rows, y] -= 1
-    return -logp[k, rows, y].mean(axis=1), g / n
 
 
 def sum_over_samples(g):
@@ -322,37 +306,26 @@ def record(curves, t, train_losses, test_losses, stopped):
 # ---------------------------------------------------------------- torch
 
 
-def torch_activation(name, slope):
-    import torch
-    from torch.nn import functional as F
-    return {"identity": lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid,
-            "tanh": torch.tanh, "elu": F.elu, "softmax": lambda z: torch.softmax(z, dim=-1),
-            "leaky_relu": lambda z: F.leaky_relu(z, slope),
-            "gelu": lambda z: F.gelu(z, approximate="tanh")}[name]
-
-
 def torch_forward(W, b, groups, X):
     import torch
+    from cases.backends.torch_modules import activation_function
     h = X
     for Wi, bi, gr in zip(W, b, groups):
         z = torch.baddbmm(bi, h, Wi)
         if gr[0][2] is None:
-            h = torch_activation(gr[0][0], gr[0][1])(z)
+            h = activation_function(gr[0][0], gr[0][1])(z)
         else:                                   # index_put keeps autograd through every group
             h = torch.empty_like(z)
             for name, slope, idx in gr:
-                h = h.index_put((idx,), torch_activation(name, slope)(z[idx]))
+                h = h.index_put((idx,), activation_function(name, slope)(z[idx]))
     return h
 
 
 def torch_losses(name, out, y):
-    """Per-model mean losses (K,), torch_train.loss_fn's definitions."""
-    from torch.nn import functional as F
-    if name == "mse":
-        return F.mse_loss(out, y, reduction="none").mean(dim=(1, 2))
-    if name == "half_mse":
-        return 0.5 * ((out - y) ** 2).sum(dim=(1, 2)) / out.shape[1]
-    return F.cross_entropy(out.transpose(1, 2), y, reduction="none").mean(dim=1)
+    """Per-model mean losses (K,): torch_train.loss_fn's definition mapped over the models."""
+    import torch
+    from cases.backends.torch_train import loss_fn
+    return torch.vmap(loss_fn(name))(out, y)
 
 
 def torch_step(cfg, params, groups, X, y, momentum_buf):

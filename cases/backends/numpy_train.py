@@ -12,7 +12,8 @@ import math
 
 import numpy as np
 
-from cases.backends.numpy_mlp import Cache, activation_backward, loss_and_grad
+from cases.backends.numpy_mlp import Cache
+from cases.backends.numpy_ops import activation_backward, loss_and_grad
 from cases.backends.schedule import (batch_schedule, initial_model, lr_at, new_curve, record,
                                      record_steps)
 

@@ -15,6 +15,7 @@ elsewhere; the update is :class:`Update`, torch.optim's rules.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -23,50 +24,18 @@ from torch import nn
 from torch.nn import functional as F
 
 from cases.backends.numpy_mlp import MLP
+from cases.backends.numpy_ops import LOSSES
 from cases.backends.schedule import (batch_schedule, initial_model, lr_at, new_curve, record,
                                      record_steps)
 from cases.backends.torch_backward import manual_backward_for
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-ACTIVATION_MODULES = {   # factories: only the module asked for is built
-    "relu": lambda slope: nn.ReLU(),
-    "leaky_relu": lambda slope: nn.LeakyReLU(slope),
-    "elu": lambda slope: nn.ELU(),
-    "sigmoid": lambda slope: nn.Sigmoid(),
-    "tanh": lambda slope: nn.Tanh(),
-    "gelu": lambda slope: nn.GELU(approximate="tanh"),
-    "softmax": lambda slope: nn.Softmax(dim=1),
-}
-
-
-def activation_module(name: str, slope: float = 0.01) -> nn.Module | None:
-    """The module of activation ``name``; None for identity."""
-    return None if name == "identity" else ACTIVATION_MODULES[name](slope)
-
-
-def build_module(sizes, activations, slope: float = 0.01, device=None,
-                 dtype=None) -> nn.Sequential:
-    """Linear, activation, Linear, activation, ... ; identity activations are left out."""
-    layers = []
-    for d_in, d_out, act in zip(sizes[:-1], sizes[1:], activations):
-        layers.append(nn.Linear(d_in, d_out, device=device, dtype=dtype))
-        module = activation_module(act, slope)
-        if module is not None:
-            layers.append(module)
-    return nn.Sequential(*layers)
+from cases.backends.torch_modules import DTYPES, build_module  # noqa: F401 (build_module: the
+                                                               # tests build modules through here)
+from diagnostics.losses import hinge, torch_loss
 
 
 def from_numpy(net: MLP, device="cpu", dtype=torch.float64) -> nn.Sequential:
-    """A torch copy of a numpy MLP (weights transposed to nn.Linear's (out, in))."""
-    module = build_module(net.sizes, net.activations, net.slope, device, dtype)
-    linears = [m for m in module if isinstance(m, nn.Linear)]
-    with torch.no_grad():
-        for lin, W, b in zip(linears, net.W, net.b):
-            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
-            lin.bias.copy_(torch.from_numpy(b))
-    return module
+    """A torch copy of a numpy MLP: ``net.to_torch(dtype, device)``."""
+    return net.to_torch(dtype, device)
 
 
 def to_numpy(module: nn.Sequential, activations, slope: float = 0.01) -> MLP:
@@ -78,18 +47,21 @@ def to_numpy(module: nn.Sequential, activations, slope: float = 0.01) -> MLP:
 
 
 def loss_fn(name: str, margin: float = 1.0):
-    """(out, y) -> mean loss, the same definitions as numpy_mlp.loss_and_grad."""
-    if name == "mse":
-        return F.mse_loss
-    if name == "half_mse":
-        return lambda out, y: 0.5 * ((out - y) ** 2).sum() / out.shape[0]
-    if name == "cross_entropy":
-        return F.cross_entropy
-    if name == "hinge":  # torch divides by the number of classes; the numpy loss does not
-        return lambda out, y: F.multi_margin_loss(out, y, margin=margin) * out.shape[1]
+    """(out, y) -> mean loss: diagnostics' torch definitions (diagnostics/losses.py), the same
+    as numpy_ops.loss_and_grad's. bce alone is torch's own BCELoss (see BCE below)."""
     if name == "bce":
-        return F.binary_cross_entropy
-    raise ValueError(f"loss {name!r} is unknown")
+        return BCE
+    if name == "hinge":
+        return functools.partial(hinge, margin=margin)
+    if name not in LOSSES:
+        raise ValueError(f"loss {name!r} is unknown; accepted: {LOSSES}")
+    return torch_loss(name)
+
+
+# diagnostics' bce clamps the probabilities at 1e-12 (as numpy_ops does); the torch backend keeps
+# BCELoss, whose log is clamped at -100, because torch_backward's hand-written kernels reproduce
+# BCELoss bit for bit. Within (1e-12, 1 - 1e-12) the two agree to rounding.
+BCE = F.binary_cross_entropy
 
 
 def make_optimizer(cfg, params):
