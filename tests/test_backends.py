@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from cases.backends import numpy_ops, torch_train
+from cases.backends import numpy_ops, reference, torch_train
 from cases.backends.numpy_mlp import MLP, Cache
 from cases.backends.numpy_ops import loss_and_grad
 from cases.config import RunConfig
-from cases.runner import run
+from cases.runner import load_data, run
 
 GRAD_RTOL = 1e-6      # float64 backprop vs autograd: differences are rounding, ~1e-14
 PARITY_RTOL = 1e-8    # 50 float64 steps: rounding grows, but stays far below this
@@ -177,7 +177,6 @@ def test_cuda_is_refused_clearly_without_a_gpu():
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_trace_matches_cpu():
     cfg = RunConfig(data="sin_points", sizes=(1, 16, 1), activation="tanh", steps=50,
                     backend="torch")
@@ -193,3 +192,24 @@ def test_bad_config_names_the_field_and_what_is_accepted(field, value):
     spec[field] = value
     with pytest.raises(ValueError, match=rf"RunConfig\.{field} = .* accepted"):
         RunConfig(**spec)
+
+
+REFERENCE_RTOL = 1e-10   # the same float64 math in another order of ops: rounding, ~1e-15
+REFERENCE_CONFIGS = {
+    "sgd-mse-relu-full": dict(data="sin_points", sizes=(1, 16, 1), activation="relu", lr=0.05,
+                              steps=60),
+    "adamw-ce-leaky-minibatch": dict(data="noisy_spiral3", sizes=(2, 12, 3), activation="leaky_relu",
+                                     loss="cross_entropy", optimizer="adamw", lr=0.01,
+                                     weight_decay=0.01, batch_size=64, steps=60),
+}
+
+
+@pytest.mark.parametrize("spec", REFERENCE_CONFIGS.values(), ids=REFERENCE_CONFIGS)
+def test_the_reference_loops_train_what_the_backends_train(spec):
+    """reference.py's bare loops are the deliberate copies of the math: they must stay equal."""
+    cfg = RunConfig(**spec)
+    _, X, y, _, _ = load_data(cfg)
+    np.testing.assert_allclose(reference.numpy_loop(cfg, X, y), run(cfg).history,
+                               rtol=REFERENCE_RTOL)
+    np.testing.assert_allclose(reference.torch_loop(cfg, X, y),
+                               run(cfg.replace(backend="torch")).history, rtol=REFERENCE_RTOL)

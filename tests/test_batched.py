@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from cases.backends import batched
 from cases.backends.batched import run_batched
@@ -125,7 +124,6 @@ def test_torch_path_equals_sequential_torch_runs_to_rounding():
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_batched_sweep_of_4096_models_trains():
     configs = [SEED_002.replace(backend="torch", device="cuda", seed=s, steps=200)
                for s in range(4096)]
