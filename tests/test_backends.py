@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from cases.backends import numpy_ops, reference, torch_train
+from cases.backends import numpy_ops, reference, torch_modules, torch_train
 from cases.backends.numpy_mlp import MLP, Cache
 from cases.backends.numpy_ops import loss_and_grad
 from cases.config import RunConfig
@@ -163,7 +163,7 @@ def test_divergence_stops_the_run_in_both_backends():
 
 
 def test_torch_module_is_plain_sequential_like_users_write():
-    mod = torch_train.build_module((2, 4, 3, 2), ("leaky_relu", "leaky_relu", "tanh"))
+    mod = torch_modules.build_module((2, 4, 3, 2), ("leaky_relu", "leaky_relu", "tanh"))
     kinds = [type(m).__name__ for m in mod]
     assert kinds == ["Linear", "LeakyReLU", "Linear", "LeakyReLU", "Linear", "Tanh"]
 

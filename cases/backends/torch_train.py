@@ -4,7 +4,9 @@ The module is a plain ``nn.Sequential`` of ``nn.Linear`` and activation
 modules, so what ``diagnose()`` sees is what a user would write. The initial
 weights are copied from the numpy backend's seeded init, so both backends
 start from the same point; torch's own RNG decides nothing (nn.Linear's own
-init draws from it, and is overwritten).
+init draws from it, and is overwritten). The modules are built by
+torch_modules.py (``MLP.to_torch``), the losses are diagnostics/losses.py's
+(:func:`loss_fn`).
 
 On the CPU, :func:`train` takes its gradients from the hand-written backward of
 cases/backends/torch_backward.py (autograd's kernels without autograd's engine,
@@ -28,8 +30,7 @@ from cases.backends.numpy_ops import LOSSES
 from cases.backends.schedule import (batch_schedule, initial_model, lr_at, new_curve, record,
                                      record_steps)
 from cases.backends.torch_backward import manual_backward_for
-from cases.backends.torch_modules import DTYPES, build_module  # noqa: F401 (build_module: the
-                                                               # tests build modules through here)
+from cases.backends.torch_modules import DTYPES
 from diagnostics.losses import hinge, torch_loss
 
 
@@ -39,7 +40,7 @@ def from_numpy(net: MLP, device="cpu", dtype=torch.float64) -> nn.Sequential:
 
 
 def to_numpy(module: nn.Sequential, activations, slope: float = 0.01) -> MLP:
-    """A numpy copy of a module built by :func:`build_module`."""
+    """A numpy copy of a module built by torch_modules.build_module (or ``MLP.to_torch``)."""
     linears = [m for m in module if isinstance(m, nn.Linear)]
     W = [lin.weight.detach().cpu().numpy().T.copy() for lin in linears]
     b = [lin.bias.detach().cpu().numpy().copy() for lin in linears]
