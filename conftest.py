@@ -10,12 +10,24 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
+    skip_cuda = None if cuda_available() else pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if skip_cuda is not None and "cuda" in item.keywords:
+            item.add_marker(skip_cuda)
     if config.getoption("--runslow") or "slow" in (config.option.markexpr or ""):
         return
     skip = pytest.mark.skip(reason="a long sweep: run with --runslow or -m slow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return False
+    return torch.cuda.is_available()
 
 
 @pytest.fixture(autouse=True)

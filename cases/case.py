@@ -11,7 +11,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Callable
 
-from cases.config import RunConfig, RunResult, run
+from cases.config import RunConfig, RunResult
+from cases.runner import load_data, run
 
 COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -31,6 +32,26 @@ class Threshold:
 
 
 @dataclass(frozen=True)
+class Sweep:
+    """Runs that vary a case's configuration: one ``(label, changes)`` per point, where
+    ``changes`` are RunConfig fields. The report draws them; tests check what they show."""
+    points: tuple                    # ((label, {field: value, ...}), ...)
+
+    @classmethod
+    def over(cls, field_name: str, values) -> "Sweep":
+        """One point per value of one field, labelled by the value."""
+        return cls(tuple((v, {field_name: v}) for v in values))
+
+    @property
+    def labels(self) -> tuple:
+        return tuple(label for label, _ in self.points)
+
+    def configs(self, base: RunConfig, **overrides) -> list:
+        """``base`` with each point's changes (then ``overrides``) applied, in order."""
+        return [base.replace(**{**changes, **overrides}) for _, changes in self.points]
+
+
+@dataclass(frozen=True)
 class Case:
     id: str                          # "spiral-capacity": test ids and snapshot names start here
     source: str                      # the seed document, e.g. "seeds/000_78c6cc70311e787f.txt"
@@ -45,7 +66,12 @@ class Case:
     seeds: tuple = (0, 1, 2)
     backends: tuple = ("numpy", "torch")
     loss_for_diagnose: object = None       # the loss diagnose() is told, when not cfg.loss
-    extra: dict = field(default_factory=dict)
+    slow_runs: frozenset = frozenset()     # (run name, backend) pairs tested only with --runslow
+    chaotic_runs: frozenset = frozenset()  # runs whose trace one ulp decides after a few dozen
+                                           # steps: snapshotted by cases.trace.summarize_chaotic
+    sweeps: dict = field(default_factory=dict)   # name -> Sweep, e.g. "activations", "lr"
+    figures: tuple = ()              # the report's figures of this case only, by name (the
+                                     # drawing code: cases.report.casefigs.FIGURES)
 
     @property
     def runs(self) -> tuple:
@@ -75,7 +101,6 @@ class Case:
 
 def training_targets(result: RunResult):
     """The training inputs and targets exactly as the run's loss saw them."""
-    from cases.config import load_data
     _, X, y, _, _ = load_data(result.config)
     return X, y
 

@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from cases import registry
+from cases import registry, user_files
+from cases.errors import UsageError
 from cases.progress import Progress
 
 PROG = "mlp-casebook"
@@ -26,10 +27,6 @@ EXIT_OK, EXIT_NOT_AS_DOCUMENTED, EXIT_USAGE = 0, 1, 2
 BACKENDS = ("numpy", "torch")
 DEFAULT_OUT = "casebook"
 MAX_LISTED = 5   # runs named in the summary line; the table above has them all
-
-
-class UsageError(Exception):
-    """Bad usage or bad input: reported in one line with exit code 2."""
 
 
 # ----------------------------------------------------------------- the parser
@@ -208,7 +205,6 @@ def cmd_report(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
-    from cases.report import user_files
     model = user_files.load_model(args.model, args.weights, args.trust_pickle, args.device)
     X, y = user_files.load_arrays(args.data)
     history = user_files.load_history(args.history) if args.history else None

@@ -1,29 +1,26 @@
 """One description of a training run for both backends, and what a run returns.
 
 >>> cfg = RunConfig(data="sin_points", sizes=(1, 50, 1), activation="tanh", lr=0.01, steps=200)
->>> result = run(cfg)                       # numpy backend by default
->>> result.history.shape
-(200,)
->>> run(cfg.replace(backend="torch")).train_loss  # same math in torch  # doctest: +SKIP
+>>> cfg.replace(backend="torch").backend
+'torch'
+
+``cases.runner.run(cfg)`` trains it and returns a :class:`RunResult`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from cases import data as datasets
-from cases.backends import numpy_mlp
+from cases.backends import numpy_mlp, numpy_ops
 
 BACKENDS = ("numpy", "torch")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DTYPES = ("float32", "float64")
 TARGETS = ("auto", "index", "onehot", "value")
-CURVE_POINTS = 100  # full train/test evaluations recorded per run: enough for a smooth figure
 
 
 @dataclass(frozen=True)
@@ -72,15 +69,15 @@ class RunConfig:
         need(self.backend in BACKENDS, "backend", self.backend, BACKENDS)
         need(self.optimizer in OPTIMIZERS, "optimizer", self.optimizer, OPTIMIZERS)
         need(self.dtype in DTYPES, "dtype", self.dtype, DTYPES)
-        need(self.loss in numpy_mlp.LOSSES, "loss", self.loss, numpy_mlp.LOSSES)
+        need(self.loss in numpy_ops.LOSSES, "loss", self.loss, numpy_ops.LOSSES)
         need(self.init in numpy_mlp.INITS, "init", self.init, numpy_mlp.INITS)
         need(self.targets in TARGETS, "targets", self.targets, TARGETS)
-        need(self.out_activation in numpy_mlp.OUTPUT_ACTIVATIONS, "out_activation",
-             self.out_activation, numpy_mlp.OUTPUT_ACTIVATIONS)
+        need(self.out_activation in numpy_ops.OUTPUT_ACTIVATIONS, "out_activation",
+             self.out_activation, numpy_ops.OUTPUT_ACTIVATIONS)
         need(len(self.sizes) >= 2 and min(self.sizes) > 0, "sizes", self.sizes,
              "at least two positive widths")
         for a in self.hidden_activations:
-            need(a in numpy_mlp.HIDDEN_ACTIVATIONS, "activation", a, numpy_mlp.HIDDEN_ACTIVATIONS)
+            need(a in numpy_ops.HIDDEN_ACTIVATIONS, "activation", a, numpy_ops.HIDDEN_ACTIVATIONS)
         need(self.batch_size is None or self.batch_size >= 1, "batch_size", self.batch_size,
              "None (full batch) or a positive int")
         need(self.lr > 0, "lr", self.lr, "a positive float")
@@ -145,92 +142,6 @@ class RunResult:
     def predict(self, X) -> np.ndarray:
         """The trained model's output (after its output activation) on X, as numpy."""
         return predict(self.model, np.asarray(X, dtype=self.config.np_dtype))
-
-
-# ----------------------------------------------------------------- data, targets
-def encode_targets(cfg: RunConfig, ds: datasets.Dataset):
-    """Training targets as the loss wants them: indices, one-hot, or a value column."""
-    mode = cfg.targets
-    if mode == "auto":
-        mode = ("index" if cfg.loss in ("cross_entropy", "hinge") else "onehot") \
-            if ds.task == "classification" else "value"
-    def enc(y):
-        if mode == "index" or ds.task == "regression":
-            return y if ds.task == "classification" else y.astype(cfg.dtype)
-        if mode == "onehot":
-            return np.eye(ds.n_classes, dtype=cfg.dtype)[y]
-        return y.astype(cfg.dtype)[:, None]  # "value": the label itself as a regression target
-    return enc(ds.y), enc(ds.y_test)
-
-
-def load_data(cfg: RunConfig):
-    ds = datasets.load(cfg.data, cfg.seed, **dict(cfg.data_kwargs))
-    y, y_test = encode_targets(cfg, ds)
-    return ds, ds.X.astype(cfg.dtype), y, ds.X_test.astype(cfg.dtype), y_test
-
-
-def batch_schedule(n: int, cfg: RunConfig):
-    """(steps, next_batch): index arrays, one per step, reshuffled every epoch."""
-    bs = cfg.batch_size or n
-    per_epoch = -(-n // bs)
-    steps = cfg.epochs * per_epoch if cfg.epochs else cfg.steps
-    if bs >= n:
-        full = np.arange(n)
-        return steps, lambda t: full
-    rng = np.random.default_rng([cfg.seed, 2])
-    order = []
-    def next_batch(t):
-        k = t % per_epoch
-        if k == 0:
-            order[:] = [rng.permutation(n)]
-        return order[0][k * bs:(k + 1) * bs]
-    return steps, next_batch
-
-
-def record_steps(steps: int) -> np.ndarray:
-    """About CURVE_POINTS log-spaced steps in [0, steps], first and last included."""
-    pts = np.unique(np.round(np.geomspace(1, steps + 1, CURVE_POINTS)).astype(int) - 1)
-    return pts
-
-
-def lr_at(cfg: RunConfig, t: int) -> float:
-    if cfg.lr_decay_every:
-        return cfg.lr * cfg.lr_decay ** (t // cfg.lr_decay_every)
-    return cfg.lr
-
-
-# ------------------------------------------------------------------------- run
-def run(cfg: RunConfig, model=None) -> RunResult:
-    """Train ``cfg`` on its backend; ``model`` (same backend) replaces the seeded init."""
-    start = time.perf_counter()
-    ds, X, y, Xt, yt = load_data(cfg)
-    if cfg.backend == "numpy":
-        from cases.backends import numpy_train as backend
-    else:
-        from cases.backends import torch_train as backend
-    model, history, curve = backend.train(cfg, X, y, Xt, yt, model)
-    result = finish(cfg, ds, model, history, curve, X, y, Xt, yt)
-    result.seconds = time.perf_counter() - start
-    return result
-
-
-def initial_model(cfg: RunConfig) -> numpy_mlp.MLP:
-    """The seeded initial weights both backends start from."""
-    return numpy_mlp.MLP.init(cfg.sizes, cfg.activations, cfg.init,
-                              np.random.default_rng([cfg.seed, 1]), cfg.np_dtype, cfg.leaky_slope)
-
-
-def finish(cfg, ds, model, history, curve, X, y, Xt, yt) -> RunResult:
-    out, out_t = predict(model, X), predict(model, Xt)
-    def loss(o, t):
-        with np.errstate(all="ignore"):  # a diverged run's loss is inf or nan: that is its result
-            return float(numpy_mlp.loss_and_grad(cfg.loss, o, t, cfg.hinge_margin)[0])
-    r = RunResult(cfg, model, np.asarray(history, dtype=np.float64), curve, loss(out, y),
-                  loss(out_t, yt), data=ds)
-    r.diverged = not (np.all(np.isfinite(r.history)) and np.isfinite(r.train_loss))
-    if ds.task == "classification":
-        r.train_acc, r.test_acc = accuracy(out, ds.y), accuracy(out_t, ds.y_test)
-    return r
 
 
 def accuracy(out: np.ndarray, labels: np.ndarray) -> float:

@@ -1,54 +1,30 @@
 """Seed 001, part 1: sin(x) from 10 points, one sample per step, SGD at lr 0.1: the loss goes to NaN.
 
-Source: ../shared/seeds/001_cd65e02b94befa74.txt (a CSDN post, PyTorch). The
-author draws 10 of the 50 points of ``np.linspace(-pi, pi)`` (float32) with
-``random.sample``, fits y = sin(x) with a [1, 50, 1] net (ReLU, LeakyReLU,
-ELU, Sigmoid or Tanh in the middle, torch's default ``nn.Linear`` init),
-"10000 iterations, lr 0.1, one training sample fed at a time", MSE loss, and
-compares the five fits. The post shows no optimizer line.
+Source: seeds/001_cd65e02b94befa74.txt, a CSDN post (PyTorch). The author fits sin(x) through
+10 of the 50 float32 points of ``linspace(-pi, pi)`` with a [1, 50, 1] net, one sample per step,
+lr 0.1, MSE, and compares ReLU, LeakyReLU, ELU, Sigmoid and Tanh. The post shows no optimizer.
 
-What goes wrong. Read as written with ``torch.optim.SGD`` (batch of one, MSE
-mean over that one sample = its squared error, float32), the run diverges to
-NaN within 15 steps for ReLU, LeakyReLU, ELU and Tanh in every seed, and for
-Sigmoid in most. Mechanism: the per-sample curvature of the loss in the
-output layer alone is 2 * (||h||^2 + 1), and with U(-1, 1) first-layer
-weights and biases a 50-unit ReLU layer at x = pi has ||h||^2 ~ 50 (pi^2 + 1)/6
-~ 90, so lr * curvature ~ 18 >> 2: each step overshoots the sample it fits,
-by more on every step. Bounded activations (Sigmoid, Tanh) keep ||h|| <= 7 and
-diverge later or, for Sigmoid, sometimes not at all.
+Read literally with ``torch.optim.SGD``, the run diverges to NaN within 15 steps. Mechanism: the
+per-sample curvature of the output layer is 2(|h|^2 + 1), ~180 at x = pi for 50 ReLU units with
+U(-1, 1) first-layer weights, so lr 0.1 overshoots every sample by ~17x (the edge is lr x
+curvature = 2). Bounded activations keep |h| small and diverge later, Sigmoid not always.
 
-Which reading is encoded. ``failing`` is the literal reading above (the
-data set ``sin_points``: 10 sorted random indices of the float32 grid; x as a
-(1, 1) batch; SGD; the order of the 10 samples reshuffled every epoch). The
-author reports no NaN, so the author cannot have run this: the measured
-reading under which the post's pictures hold is Adam at lr 0.1 (no run
-diverges in any seed; the fits are rough, the training points stay off the
-curve, and LeakyReLU's right end flies off, seed 0 test MSE 28, all three
-things the author remarks on), and the same Adam-at-0.1 reading is the one
-under which part 2's deep nets collapse (see ``sin_deep_collapse``).
-tests/test_case_sin_sweeps.py measures both readings over activations x seeds.
-The fix is the ordinary one for a step past the stability edge: lr 0.01.
-
-Measured (numpy = torch bit-for-bit here, float32): failing ReLU NaN at step
-14, 10, 10, 8, 9 (seeds 0-4); fix lr 0.01 after 2000 steps train MSE 0.0042,
-0.013, 0.0017, 0.0018, 0.003 (seeds 0-4), threshold 0.05 (worst 0.013, ~4x
-margin); a constant output would score ~0.45.
-
-Reduced for the default suite: 2000 steps instead of the post's 10000 (the
-failing run stops at its first NaN anyway; at 10000 steps the fix reaches
-train MSE <= 0.0015). Torch at 2000 per-sample steps costs ~5 s.
+Fix ``lower-lr``: lr 0.01. The author's no-NaN pictures match Adam at lr 0.1 instead, the
+reading under which part 2 collapses (``sin_deep_collapse``); tests/test_case_sin_sweeps.py
+measures both readings over the five activations x seeds. Measurements: README, "Seed 001".
 """
 
 import math
 
-from cases.case import Case, Threshold
+from cases.case import Case, Sweep, Threshold
 from cases.config import RunConfig
 
 POST_LR = 0.1            # "学习率调成0.1"
 FIX_LR = 0.01            # 10x lower: lr * per-sample curvature ~ 1.8, inside the edge 2
-STEPS = 2000             # the post ran 10000; 2000 already fits (see the docstring)
+STEPS = 2000             # the post ran 10000; 2000 already fits (README, "Seed 001")
 FIT_MSE = 0.05           # fixed: worst measured 0.013; the failing run is NaN (counted as inf)
 DIVERGED_MSE = 1e3       # failing: a finite run never scores above ~5 here, a diverged one is inf
+POST_ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh")   # the five the post compares
 
 
 def train_mse_or_inf(result) -> float:
@@ -76,4 +52,6 @@ CASE = Case(
     expected_codes=frozenset({"non-finite"}),
     metric=train_mse_or_inf,
     seeds=(0, 1, 2),
+    sweeps={"activations": Sweep.over("activation", POST_ACTIVATIONS)},
+    figures=("activation-fits",),
 )

@@ -1,6 +1,7 @@
 """A run as plain data a reviewer can read: its loss trace, final metrics, findings, and a sparkline.
 
->>> from cases.config import RunConfig, run
+>>> from cases.config import RunConfig
+>>> from cases.runner import run
 >>> result = run(RunConfig(data="sin_points", sizes=(1, 20, 1), activation="tanh", steps=300))
 >>> summary = summarize(result, "sin-demo[numpy]", codes=())
 >>> sorted(summary)

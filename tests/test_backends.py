@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from cases.backends import numpy_mlp, torch_train
-from cases.backends.numpy_mlp import MLP, Cache, loss_and_grad
-from cases.config import RunConfig, run
+from cases.backends import numpy_ops, reference, torch_modules, torch_train
+from cases.backends.numpy_mlp import MLP, Cache
+from cases.backends.numpy_ops import loss_and_grad
+from cases.config import RunConfig
+from cases.runner import load_data, run
 
 GRAD_RTOL = 1e-6      # float64 backprop vs autograd: differences are rounding, ~1e-14
 PARITY_RTOL = 1e-8    # 50 float64 steps: rounding grows, but stays far below this
@@ -43,7 +45,7 @@ def numpy_and_autograd_grads(net, X, y, loss):
                          [m.bias.grad.numpy() for m in linears])
 
 
-@pytest.mark.parametrize("act", numpy_mlp.HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("act", numpy_ops.HIDDEN_ACTIVATIONS)
 @pytest.mark.parametrize("loss,head", LOSS_HEADS, ids=[f"{l}-{h}" for l, h in LOSS_HEADS])
 def test_backward_matches_autograd(act, loss, head):
     rng = np.random.default_rng(1)
@@ -53,6 +55,34 @@ def test_backward_matches_autograd(act, loss, head):
     assert abs(L - Lt) <= GRAD_RTOL * abs(Lt)
     for g, gt in zip(dW + db, dWt + dbt):
         assert relative_error(g, gt) < GRAD_RTOL
+
+
+TO_TORCH_ATOL = 1e-12   # float64: the same ops in another library, rounding apart (~1e-16)
+
+
+@pytest.mark.parametrize("act", numpy_ops.HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("head", numpy_ops.OUTPUT_ACTIVATIONS)
+def test_to_torch_computes_the_numpy_forward(act, head):
+    rng = np.random.default_rng(3)
+    net = MLP.init((3, 6, 5, 4), (act, act, head), "torch_default", rng, slope=0.2)
+    X = 2 * rng.standard_normal((13, 3))
+    module = net.to_torch()
+    assert isinstance(module, torch.nn.Sequential) and next(module.parameters()).dtype == \
+        torch.float64
+    with torch.no_grad():
+        out = module(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(out, net.forward(X), rtol=0, atol=TO_TORCH_ATOL)
+
+
+def test_to_torch_takes_the_dtype_and_leaves_the_numpy_weights_alone():
+    net = MLP.init((2, 3, 1), ("relu", "identity"), "he", np.random.default_rng(0))
+    before = [p.copy() for p in net.parameters()]
+    module = net.to_torch(dtype=torch.float32)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(1.0)
+    assert next(module.parameters()).dtype == torch.float32
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.parameters()))
 
 
 def test_backward_matches_finite_differences():
@@ -133,7 +163,7 @@ def test_divergence_stops_the_run_in_both_backends():
 
 
 def test_torch_module_is_plain_sequential_like_users_write():
-    mod = torch_train.build_module((2, 4, 3, 2), ("leaky_relu", "leaky_relu", "tanh"))
+    mod = torch_modules.build_module((2, 4, 3, 2), ("leaky_relu", "leaky_relu", "tanh"))
     kinds = [type(m).__name__ for m in mod]
     assert kinds == ["Linear", "LeakyReLU", "Linear", "LeakyReLU", "Linear", "Tanh"]
 
@@ -147,7 +177,6 @@ def test_cuda_is_refused_clearly_without_a_gpu():
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_trace_matches_cpu():
     cfg = RunConfig(data="sin_points", sizes=(1, 16, 1), activation="tanh", steps=50,
                     backend="torch")
@@ -163,3 +192,24 @@ def test_bad_config_names_the_field_and_what_is_accepted(field, value):
     spec[field] = value
     with pytest.raises(ValueError, match=rf"RunConfig\.{field} = .* accepted"):
         RunConfig(**spec)
+
+
+REFERENCE_RTOL = 1e-10   # the same float64 math in another order of ops: rounding, ~1e-15
+REFERENCE_CONFIGS = {
+    "sgd-mse-relu-full": dict(data="sin_points", sizes=(1, 16, 1), activation="relu", lr=0.05,
+                              steps=60),
+    "adamw-ce-leaky-minibatch": dict(data="noisy_spiral3", sizes=(2, 12, 3), activation="leaky_relu",
+                                     loss="cross_entropy", optimizer="adamw", lr=0.01,
+                                     weight_decay=0.01, batch_size=64, steps=60),
+}
+
+
+@pytest.mark.parametrize("spec", REFERENCE_CONFIGS.values(), ids=REFERENCE_CONFIGS)
+def test_the_reference_loops_train_what_the_backends_train(spec):
+    """reference.py's bare loops are the deliberate copies of the math: they must stay equal."""
+    cfg = RunConfig(**spec)
+    _, X, y, _, _ = load_data(cfg)
+    np.testing.assert_allclose(reference.numpy_loop(cfg, X, y), run(cfg).history,
+                               rtol=REFERENCE_RTOL)
+    np.testing.assert_allclose(reference.torch_loop(cfg, X, y),
+                               run(cfg.replace(backend="torch")).history, rtol=REFERENCE_RTOL)

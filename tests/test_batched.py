@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-import torch
 
 from cases.backends import batched
 from cases.backends.batched import run_batched
-from cases.backends.numpy_mlp import activate, activation_backward
-from cases.config import RunConfig, run
+from cases.backends.numpy_ops import activate, activation_backward
+from cases.config import RunConfig
+from cases.runner import run
 
 # seed 002's net: 41 points, full batch, summed-loss gradient, all-positive init, lr decay
 SEED_002 = RunConfig(data="sin_grid", sizes=(1, 4, 2, 2, 1),
@@ -124,7 +124,6 @@ def test_torch_path_equals_sequential_torch_runs_to_rounding():
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_batched_sweep_of_4096_models_trains():
     configs = [SEED_002.replace(backend="torch", device="cuda", seed=s, steps=200)
                for s in range(4096)]

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from cases.backends.numpy_mlp import MLP
+from cases.backends.schedule import initial_model
 from cases.bifurcation import (CASE, CHAOTIC, SETTLED, WINDOW, WINDOWS, distinct_in_window,
                                distinct_losses)
-from cases.config import initial_model, load_data, run
+from cases.runner import load_data, run
 from diagnostics import sharpness
 
 SEEDS = (0, 1, 2)

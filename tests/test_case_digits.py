@@ -1,9 +1,8 @@
 """Seed 003 beyond its two cases: the report's grid, the batch-size comparison, Euclidean at lr 1.
 
 The grid is the report's basic experiment: 0/1/2 hidden layers of 100 units x
-Sigmoid/ReLU/GeLU x Euclidean/SoftmaxCE/Hinge at SGD lr 1e-2, batch 10, built
-with the report figure's own ``grid_config`` so the test checks what the figure
-shows. The full grid at the report's 50 epochs is slow; the default suite keeps
+Sigmoid/ReLU/GeLU x Euclidean/SoftmaxCE/Hinge at SGD lr 1e-2, batch 10: the case's
+own ``sweeps["grid"]``, which the report's table draws, so the test checks what it shows. The full grid at the report's 50 epochs is slow; the default suite keeps
 the cheap part that tells the story (2 Sigmoid layers: Hinge learns where
 SoftmaxCE and Euclidean do not). Numbers quoted are test accuracies on the 8x8
 digits stand-in (numpy), measured over seeds 0-2.
@@ -12,12 +11,12 @@ digits stand-in (numpy), measured over seeds 0-2.
 import numpy as np
 import pytest
 
+from cases.backends.schedule import batch_schedule
 from cases.case import diagnose_result
-from cases.config import batch_schedule, load_data, run
-from cases.digits_course import CASE
-from cases.report.casefigs import GRID_ACTIVATIONS, GRID_DEPTHS, GRID_LOSSES, grid_config
+from cases.digits_course import CASE, GRID_EPOCHS
+from cases.runner import load_data, run
 
-REPORT_EPOCHS = 50            # the report's max_epoch
+REPORT_EPOCHS = GRID_EPOCHS   # the report's max_epoch
 SEEDS = (0, 1, 2)
 # The report: every cell trains except 2_Sigmoid_SoftmaxCE and 2_Sigmoid_Euclidean.
 UNTRAINABLE = {(2, "sigmoid", "SoftmaxCE"), (2, "sigmoid", "Euclidean")}
@@ -29,17 +28,18 @@ ROUGHER = 5.0                 # batch 10's loss trace at least 5x rougher than b
 COMPARED_STEPS = 300          # the report zooms in on the first 300 steps
 
 
+GRID = dict(CASE.sweeps["grid"].points)   # the report table's cells: (depth, activation, loss
+                                            # name) -> its changes of the failing run
+
+
 def grid_cells():
-    for d in GRID_DEPTHS:
-        for a in (GRID_ACTIVATIONS if d else GRID_ACTIVATIONS[:1]):  # no hidden layer: moot
-            for name in GRID_LOSSES:
-                yield d, a, name
+    return list(GRID)
 
 
-def cell_accuracy(depth, activation, loss_name, seed, **changes) -> float:
-    cfg = grid_config(CASE.config("failing", "numpy", seed, **changes), depth, activation,
-                      GRID_LOSSES[loss_name])
-    return run(cfg).test_acc
+def cell_accuracy(depth, activation, loss_name, seed, epochs=CASE.failing.epochs) -> float:
+    changes = GRID[(depth, activation, loss_name)]
+    return run(CASE.config("failing", "numpy", seed).replace(**{**changes, "epochs": epochs})
+               ).test_acc
 
 
 @pytest.mark.slow

@@ -16,8 +16,7 @@ def case_params():
         for backend in case.backends:
             for run_name in case.runs:
                 for k, seed in enumerate(case.seeds):
-                    slow = (backend != "numpy" and k > 0) or (run_name, backend) in \
-                        case.extra.get("slow_runs", ())
+                    slow = (backend != "numpy" and k > 0) or (run_name, backend) in case.slow_runs
                     marks = [pytest.mark.slow] if slow else []
                     yield pytest.param(case, backend, run_name, seed, marks=marks,
                                        id=f"{case.id}[{backend}-{run_name}-seed{seed}]")

@@ -17,7 +17,7 @@ from cases.cli import EXIT_OK, main
 from cases.config import RunConfig
 from cases.progress import Progress
 from cases.report import figures, write_report
-from cases.report.casefigs import CASE_FIGURES
+from cases.report.casefigs import FIGURES
 from cases.report.runs import run_case
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -148,10 +148,11 @@ def test_report_command_exits_0_and_prints_the_files(tmp_path, monkeypatch, caps
     assert "index.html" in out and f"wrote 5 files to {tmp_path}" in out
 
 
-def test_every_case_figure_hook_names_a_registered_case():
-    """A renamed case must not silently lose its figures."""
-    ids = {c.id for c in registry.CASES}
-    assert set(CASE_FIGURES) <= ids, set(CASE_FIGURES) - ids
+def test_every_figure_a_case_names_is_drawn_and_every_drawing_is_used():
+    """A misspelt figure name fails here, not in the middle of a report; an unused one is dead."""
+    named = {(c.id, name) for c in registry.CASES for name in c.figures}
+    assert not {n for _, n in named} - set(FIGURES), [p for p in named if p[1] not in FIGURES]
+    assert set(FIGURES) <= {n for _, n in named}, set(FIGURES) - {n for _, n in named}
 
 
 def test_progress_bar_is_quiet_off_a_terminal_and_draws_on_one():
@@ -176,7 +177,7 @@ def test_run_case_judges_every_run_in_order():
 
 
 def test_a_sweep_spread_over_processes_gives_each_run_as_alone_in_order():
-    from cases.config import run
+    from cases.runner import run
     from cases.report.casefigs import run_in_processes
 
     class Quiet:

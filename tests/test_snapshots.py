@@ -7,7 +7,7 @@ log-spaced steps, final metrics, the finding codes and a sparkline. Numbers
 may move by ``syrupy_tolerance.REL_TOL`` (float noise); anything else fails.
 Runs on CUDA are not snapshotted: a GPU's kernels sum in another order, and
 the chaotic failing runs would need a tolerance of their own. A run a case lists
-in ``extra["chaotic_runs"]`` (seed 002's failing run: one ulp grows to O(1) within
+in ``Case.chaotic_runs`` (seed 002's failing run: one ulp grows to O(1) within
 60 steps) keeps only its first ``cases.trace.CHAOS_HORIZON`` steps and the codes
 the case requires, which rounding cannot change.
 
@@ -27,7 +27,7 @@ def snapshot_params():
     for case in CASES:
         for backend in (b for b in SNAPSHOT_BACKENDS if b in case.backends):
             for run_name in case.runs:
-                slow = (run_name, backend) in case.extra.get("slow_runs", ())
+                slow = (run_name, backend) in case.slow_runs
                 yield pytest.param(case, backend, run_name, id=f"{case.id}[{backend}-{run_name}]",
                                    marks=[pytest.mark.slow] if slow else [])
 
@@ -41,7 +41,7 @@ def snapshot(snapshot):
 def test_loss_trace(case, backend, run_name, snapshot):
     result = case.run(run_name, backend, case.seeds[0], device="cpu")
     run_id = f"{case.id}[{backend}-{run_name}]"
-    if run_name in case.extra.get("chaotic_runs", ()):
+    if run_name in case.chaotic_runs:
         required = set(case.expected_codes) & set(finding_codes(result, case.loss_for_diagnose))
         assert summarize_chaotic(result, run_id, required) == snapshot
     else:

@@ -18,9 +18,11 @@ import pytest
 import torch
 from torch import nn
 
-from cases.backends import numpy_mlp, torch_backward, torch_train
+from cases.backends import numpy_ops, torch_backward, torch_train
 from cases.backends.numpy_mlp import MLP
-from cases.config import RunConfig, initial_model, load_data, run
+from cases.backends.schedule import initial_model
+from cases.config import RunConfig
+from cases.runner import load_data, run
 from test_benchmarks import TINY, WORKLOADS  # the benchmarked workloads, tests/ is on the path
 
 SIZES = (3, 5, 4, 3)       # two hidden layers: the gradient goes through a hidden activation twice
@@ -30,7 +32,7 @@ SLOPE = 0.1                # a leaky slope unlike the default, so a wrong one wo
 PARITY_RTOL = 1e-8         # torch vs numpy backend over a short float64 run (test_backends')
 
 # each covered loss with the output activations it is used with
-LOSS_HEADS = [("mse", head) for head in numpy_mlp.OUTPUT_ACTIVATIONS] + \
+LOSS_HEADS = [("mse", head) for head in numpy_ops.OUTPUT_ACTIVATIONS] + \
              [("bce", "sigmoid"), ("bce", "softmax")] + \
              [("cross_entropy", head) for head in ("identity", "softmax")]
 VARIANTS = list(itertools.product((torch.float64, torch.float32), ("set", "minibatch", "one"),
@@ -83,7 +85,7 @@ def autograd_and_manual(module, loss, x, y, mean, grad_off):
 
 
 @pytest.mark.parametrize("loss, head", LOSS_HEADS, ids=["-".join(pair) for pair in LOSS_HEADS])
-@pytest.mark.parametrize("act", numpy_mlp.HIDDEN_ACTIVATIONS)
+@pytest.mark.parametrize("act", numpy_ops.HIDDEN_ACTIVATIONS)
 def test_gradients_equal_autograd_bit_for_bit(act, loss, head):
     for dtype, batch, mean, grad_off in VARIANTS:
         module = module_with_kinks(act, head, dtype)

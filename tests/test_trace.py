@@ -13,7 +13,8 @@ import pytest
 from syrupy.terminal import disable_color
 
 from cases import trace
-from cases.config import RunConfig, run
+from cases.config import RunConfig
+from cases.runner import run
 from cases.trace import round_sig, sparkline, summarize, trace_steps
 from syrupy_tolerance import LEVEL_TOL, REL_TOL, TolerantAmberExtension
 
@@ -227,7 +228,8 @@ def test_written_snapshot_passes_noise_and_fails_a_change(snapshot_project, demo
 
 
 def test_a_chaotic_run_keeps_only_what_rounding_cannot_change():
-    from cases.config import RunConfig, run
+    from cases.config import RunConfig
+    from cases.runner import run
     from cases.trace import CHAOS_HORIZON, summarize_chaotic
     result = run(RunConfig(data="sin_points", sizes=(1, 8, 1), activation="tanh", steps=200))
     summary = summarize_chaotic(result, "demo[numpy-failing]", {"loss-oscillation"})

@@ -1,7 +1,7 @@
 """Train K independent models of one architecture at once, for the casebook's sweeps.
 
 >>> cfgs = [cfg.replace(seed=s, lr=lr) for s in range(8) for lr in (0.1, 0.3)]  # doctest: +SKIP
->>> results = run_batched(cfgs)     # one RunResult per config, as cases.config.run gives
+>>> results = run_batched(cfgs)     # one RunResult per config, as cases.runner.run gives
 
 The numpy path stacks every model's weights on a leading model axis:
 ``W[i]`` has shape (K, d_in, d_out) and one ``np.matmul`` on (K, n, d_in) x
@@ -9,7 +9,7 @@ The numpy path stacks every model's weights on a leading model axis:
 same BLAS routine with the same sizes for every matrix of a stack as for one
 2-D matrix, and the elementwise ops are the backend's own functions in the
 backend's order, so each model's loss trace is bit-for-bit its sequential
-``cases.config.run`` (it has to be: the seed 002 traces are chaotic, an
+``cases.runner.run`` (it has to be: the seed 002 traces are chaotic, an
 error of one ulp grows to O(1) within 40000 steps).
 
 What may differ between the models: seed (weights and data), init, lr and its
@@ -32,9 +32,10 @@ import time
 
 import numpy as np
 
-from cases import config as runs
-from cases.backends import numpy_train
-from cases.backends.numpy_mlp import activate, activation_backward
+from cases import runner
+from cases.backends import numpy_train, schedule
+from cases.config import RunConfig
+from cases.backends.numpy_ops import activate, activation_backward, loss_and_grad
 
 SHARED_FIELDS = ("backend", "sizes", "loss", "optimizer", "momentum", "weight_decay", "betas",
                  "eps", "batch_size", "steps", "epochs", "mean_gradient", "layerwise_update",
@@ -47,7 +48,7 @@ VARYING = "seed, init, lr, lr_decay, lr_decay_every, activation, out_activation,
 def check_configs(configs) -> list:
     """The configs as a list, or a ValueError naming the first field that differs."""
     configs = list(configs)
-    if not configs or not all(isinstance(c, runs.RunConfig) for c in configs):
+    if not configs or not all(isinstance(c, RunConfig) for c in configs):
         raise TypeError(f"configs must be a non-empty sequence of RunConfig; got {configs!r:.200}")
     first = configs[0]
     for i, c in enumerate(configs[1:], 1):
@@ -65,7 +66,7 @@ def check_configs(configs) -> list:
 
 def load_stacked(configs):
     """Every model's data, stacked on a leading model axis (seeds may draw different data)."""
-    loaded = [runs.load_data(c) for c in configs]
+    loaded = [runner.load_data(c) for c in configs]
     shapes = {tuple(a.shape for a in ld[1:]) for ld in loaded}
     if len(shapes) > 1:
         raise ValueError(f"run_batched needs data of one shape for every model; got {shapes}")
@@ -96,7 +97,8 @@ def leaky_factor(z, slope):
 
 
 def activate_fast(name, z, slope):
-    """numpy_mlp.activate, bit for bit, with cheaper ops where they give the same bits."""
+    """numpy_ops.activate, bit for bit, with cheaper ops where they give the same bits (a speed
+    path, not a second definition: every other case falls through to numpy_ops)."""
     f = leaky_factor(z, slope) if name == "leaky_relu" else None
     if f is not None:
         return z * f                                  # z * 1.0 = z, z * slope = slope * z exactly
@@ -170,23 +172,6 @@ def forward(W, b, groups, X):
     return hs[-1], zs, hs
 
 
-def loss_and_grad(name, out, y):
-    """Per-model mean losses (K,) and d loss / d out, the formulas of numpy_mlp.loss_and_grad."""
-    n = out.shape[1]
-    if name == "mse":
-        d = out - y
-        return np.mean(d * d, axis=(1, 2)), 2 * d / (n * out.shape[2])
-    if name == "half_mse":
-        d = out - y
-        return 0.5 * np.sum(d * d, axis=(1, 2)) / n, d / n
-    zmax = out.max(axis=2, keepdims=True)                # cross_entropy on index targets
-    logp = out - zmax - np.log(np.exp(out - zmax).sum(axis=2, keepdims=True))
-    k, rows = np.arange(len(out))[:, None], np.arange(n)[None, :]
-    g = np.exp(logp)
-    g[k, rows, y] -= 1
-    return -logp[k, rows, y].mean(axis=1), g / n
-
-
 def sum_over_samples(g):
     """(K, n, w) -> (K, w) in the order of one model's (n, w).sum(axis=0)."""
     if g.shape[2] == 1:              # numpy sums one contiguous column pairwise
@@ -229,14 +214,14 @@ def lr_schedule(configs):
     current = {}
     def lrs(t):
         if not current or any(t % e == 0 for e in everys):
-            current["lr"] = np.array([runs.lr_at(c, t) for c in configs])
+            current["lr"] = np.array([schedule.lr_at(c, t) for c in configs])
         return current["lr"]
     return lrs
 
 
 # ---------------------------------------------------------------- the loop
 def run_batched(configs, backend: str | None = None, *, record_curve: bool = True) -> list:
-    """Train every config at once; one ``RunResult`` per config, equal to ``cases.config.run``'s.
+    """Train every config at once; one ``RunResult`` per config, equal to ``cases.runner.run``'s.
 
     ``seconds`` of each result is the batch's wall time divided by K. ``record_curve=False``
     skips the curve's ~100 full-set evaluations (numpy path), as numpy_train.train's option:
@@ -250,7 +235,7 @@ def run_batched(configs, backend: str | None = None, *, record_curve: bool = Tru
         raise ValueError(f"backend must be 'numpy' or 'torch'; got {backend!r}")
     start = time.perf_counter()
     sets, X, y, Xt, yt = load_stacked(configs)
-    nets = [runs.initial_model(c) for c in configs]
+    nets = [schedule.initial_model(c) for c in configs]
     W = [np.stack([net.W[i] for net in nets]) for i in range(len(nets[0].W))]
     b = [np.stack([net.b[i] for net in nets]) for i in range(len(nets[0].b))]
     history, curves, stopped = train_numpy(configs, W, b, X, y, Xt, yt, record_curve)
@@ -258,7 +243,7 @@ def run_batched(configs, backend: str | None = None, *, record_curve: bool = Tru
     results = []
     for k, (cfg, ds, net) in enumerate(zip(configs, sets, nets)):
         net.W, net.b = stopped.get(k) or ([w[k] for w in W], [v[k] for v in b])
-        r = runs.finish(cfg, ds, net, history[k], curves[k], X[k], y[k], Xt[k], yt[k])
+        r = runner.finish(cfg, ds, net, history[k], curves[k], X[k], y[k], Xt[k], yt[k])
         r.seconds = seconds
         results.append(r)
     return results
@@ -270,9 +255,9 @@ def train_numpy(configs, W, b, X, y, Xt, yt, record_curve=True):
     groups = [activation_groups(configs, i) for i in range(len(W))]
     params = [p for Wb in zip(W, b) for p in Wb]
     opt, lrs = numpy_train.make_optimizer(cfg, params), lr_schedule(configs)
-    steps = runs.batch_schedule(X.shape[1], cfg)[0]
-    marks = set(runs.record_steps(steps).tolist()) if record_curve else set()
-    losses, curves, stopped = np.empty((steps, K)), [curve() for _ in configs], {}
+    steps = schedule.batch_schedule(X.shape[1], cfg)[0]
+    marks = set(schedule.record_steps(steps).tolist()) if record_curve else set()
+    losses, curves, stopped = np.empty((steps, K)), [schedule.new_curve() for _ in configs], {}
     full = lambda A, B: loss_and_grad(cfg.loss, forward(W, b, groups, A)[0], B)[0]  # noqa
     with np.errstate(all="ignore"):    # overflow is a finding of a run, not an error here
         for t in range(steps):
@@ -310,10 +295,6 @@ def stop_diverged(L, t, W, b, stopped):
             stopped[int(k)] = (([w[k].copy() for w in W], [v[k].copy() for v in b]), t)
 
 
-def curve() -> dict:
-    return {"step": [], "train": [], "test": []}
-
-
 def record(curves, t, train_losses, test_losses, stopped):
     for k, c in enumerate(curves):
         if k not in stopped:
@@ -325,37 +306,26 @@ def record(curves, t, train_losses, test_losses, stopped):
 # ---------------------------------------------------------------- torch
 
 
-def torch_activation(name, slope):
-    import torch
-    from torch.nn import functional as F
-    return {"identity": lambda z: z, "relu": torch.relu, "sigmoid": torch.sigmoid,
-            "tanh": torch.tanh, "elu": F.elu, "softmax": lambda z: torch.softmax(z, dim=-1),
-            "leaky_relu": lambda z: F.leaky_relu(z, slope),
-            "gelu": lambda z: F.gelu(z, approximate="tanh")}[name]
-
-
 def torch_forward(W, b, groups, X):
     import torch
+    from cases.backends.torch_modules import activation_function
     h = X
     for Wi, bi, gr in zip(W, b, groups):
         z = torch.baddbmm(bi, h, Wi)
         if gr[0][2] is None:
-            h = torch_activation(gr[0][0], gr[0][1])(z)
+            h = activation_function(gr[0][0], gr[0][1])(z)
         else:                                   # index_put keeps autograd through every group
             h = torch.empty_like(z)
             for name, slope, idx in gr:
-                h = h.index_put((idx,), torch_activation(name, slope)(z[idx]))
+                h = h.index_put((idx,), activation_function(name, slope)(z[idx]))
     return h
 
 
 def torch_losses(name, out, y):
-    """Per-model mean losses (K,), torch_train.loss_fn's definitions."""
-    from torch.nn import functional as F
-    if name == "mse":
-        return F.mse_loss(out, y, reduction="none").mean(dim=(1, 2))
-    if name == "half_mse":
-        return 0.5 * ((out - y) ** 2).sum(dim=(1, 2)) / out.shape[1]
-    return F.cross_entropy(out.transpose(1, 2), y, reduction="none").mean(dim=1)
+    """Per-model mean losses (K,): torch_train.loss_fn's definition mapped over the models."""
+    import torch
+    from cases.backends.torch_train import loss_fn
+    return torch.vmap(loss_fn(name))(out, y)
 
 
 def torch_step(cfg, params, groups, X, y, momentum_buf):
@@ -395,7 +365,7 @@ def run_batched_torch(configs) -> list:
     dev, dt = torch_train.check_device(cfg.device), torch_train.DTYPES[cfg.dtype]
     sets, X, y, Xt, yt = load_stacked(configs)
     as_t = lambda a: torch.as_tensor(a, device=dev, dtype=dt if a.dtype.kind == "f" else None)  # noqa
-    nets = [runs.initial_model(c) for c in configs]
+    nets = [schedule.initial_model(c) for c in configs]
     params = [as_t(np.stack([net.W[i] for net in nets])).requires_grad_()
               for i in range(len(nets[0].W))]
     params += [as_t(np.stack([net.b[i] for net in nets])[:, None, :]).requires_grad_()
@@ -403,7 +373,7 @@ def run_batched_torch(configs) -> list:
     groups = [[(nm, sl, None if idx is None else torch.as_tensor(idx, device=dev))
                for nm, sl, idx in activation_groups(configs, i)] for i in range(len(nets[0].W))]
     step = torch_step(cfg, params, groups, as_t(X), as_t(y), [None] * len(params))
-    lrs, steps = lr_schedule(configs), runs.batch_schedule(X.shape[1], cfg)[0]
+    lrs, steps = lr_schedule(configs), schedule.batch_schedule(X.shape[1], cfg)[0]
     losses = torch.empty((steps, len(configs)), dtype=torch.float64, device=dev)
     for t in range(steps):
         losses[t] = step(torch.as_tensor(lrs(t), device=dev, dtype=dt)[:, None, None])
@@ -414,7 +384,7 @@ def run_batched_torch(configs) -> list:
         net.W = [p[k].detach().cpu().numpy() for p in params[:len(net.W)]]
         net.b = [p[k, 0].detach().cpu().numpy() for p in params[len(net.W):]]
         h = torch_train.truncate_at_nonfinite(history[:, k])
-        r = runs.finish(c, ds, net, h, curve(), X[k], y[k], Xt[k], yt[k])
+        r = runner.finish(c, ds, net, h, schedule.new_curve(), X[k], y[k], Xt[k], yt[k])
         r.seconds = seconds
         results.append(r)
     return results

@@ -16,95 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-HIDDEN_ACTIVATIONS = ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu")
-OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "tanh", "relu", "softmax")
-LOSSES = ("mse", "half_mse", "cross_entropy", "hinge", "bce")
+from cases.backends.numpy_ops import activate, activation_backward
+
 INITS = ("uniform01", "randn", "randn001", "zeros", "xavier", "he", "lecun", "torch_default")
-GELU_C = np.sqrt(2.0 / np.pi)  # tanh approximation of GELU, as torch's GELU(approximate="tanh")
-
-
-# ---------------------------------------------------------------- activations
-def activate(name: str, z: np.ndarray, slope: float = 0.01) -> np.ndarray:
-    """h = act(z) for one layer."""
-    if name == "identity":
-        return z
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, slope * z)
-    if name == "elu":
-        return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
-    if name == "sigmoid":
-        return 1 / (1 + np.exp(-z))  # exp overflows to inf below z = -709: 1/inf is the right 0
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "gelu":
-        return 0.5 * z * (1 + np.tanh(GELU_C * (z + 0.044715 * z**3)))
-    if name == "softmax":
-        e = np.exp(z - z.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    raise ValueError(f"activation {name!r} is unknown; accepted: {HIDDEN_ACTIVATIONS + ('softmax',)}")
-
-
-def activation_backward(name: str, z: np.ndarray, h: np.ndarray, g: np.ndarray,
-                        slope: float = 0.01) -> np.ndarray:
-    """dL/dz from dL/dh = g, given z and h = act(z)."""
-    if name == "identity":
-        return g
-    if name == "relu":
-        return g * (z > 0)
-    if name == "leaky_relu":
-        return g * np.where(z > 0, 1.0, slope).astype(z.dtype)
-    if name == "elu":
-        return g * np.where(z > 0, 1.0, h + 1)
-    if name == "sigmoid":
-        return g * h * (1 - h)
-    if name == "tanh":
-        return g * (1 - h * h)
-    if name == "gelu":
-        t = np.tanh(GELU_C * (z + 0.044715 * z**3))
-        dt = (1 - t * t) * GELU_C * (1 + 3 * 0.044715 * z * z)
-        return g * (0.5 * (1 + t) + 0.5 * z * dt)
-    if name == "softmax":  # Jacobian-vector product of softmax, row by row
-        return h * (g - (g * h).sum(axis=-1, keepdims=True))
-    raise ValueError(f"activation {name!r} is unknown")
-
-
-# --------------------------------------------------------------------- losses
-def loss_and_grad(name: str, out: np.ndarray, y: np.ndarray, margin: float = 1.0):
-    """Mean loss over the batch and its gradient with respect to ``out``.
-
-    ``out`` is the network's output after its output activation. ``y`` holds
-    class indices (n,) for cross_entropy and hinge, floats shaped like ``out``
-    otherwise. cross_entropy and hinge read ``out`` as logits/scores.
-    """
-    n = out.shape[0]
-    if name == "mse":  # torch.nn.MSELoss: mean over every element
-        d = out - y
-        return np.mean(d * d), 2 * d / d.size
-    if name == "half_mse":  # 1/2 sum over outputs, mean over samples
-        d = out - y
-        return 0.5 * np.sum(d * d) / n, d / n
-    if name == "cross_entropy":
-        zmax = out.max(axis=1, keepdims=True)
-        logp = out - zmax - np.log(np.exp(out - zmax).sum(axis=1, keepdims=True))
-        rows = np.arange(n)
-        g = np.exp(logp)
-        g[rows, y] -= 1
-        return -logp[rows, y].mean(), g / n
-    if name == "hinge":  # multi-class hinge: sum_{j != y} max(0, margin + s_j - s_y)
-        rows = np.arange(n)
-        m = margin + out - out[rows, y][:, None]
-        m[rows, y] = 0
-        active = (m > 0).astype(out.dtype)
-        g = active.copy()
-        g[rows, y] = -active.sum(axis=1)
-        return np.maximum(m, 0).sum() / n, g / n
-    if name == "bce":  # binary cross-entropy on probabilities, as torch.nn.BCELoss
-        p = np.clip(out, 1e-12, 1 - 1e-12)
-        loss = -(y * np.log(p) + (1 - y) * np.log1p(-p))
-        return loss.mean(), (p - y) / (p * (1 - p)) / out.size
-    raise ValueError(f"loss {name!r} is unknown; accepted: {LOSSES}")
 
 
 # ---------------------------------------------------------------------- inits
@@ -193,6 +107,20 @@ class MLP:
 
     __call__ = forward
 
+    def to_torch(self, dtype=None, device="cpu"):
+        """The same network as a ``torch.nn.Sequential`` of ``nn.Linear`` and activation modules
+        (weights transposed to nn.Linear's (out, in)); ``dtype`` None is torch.float64."""
+        import torch                                      # only a torch copy needs torch
+        from cases.backends.torch_modules import build_module
+        dtype = torch.float64 if dtype is None else dtype
+        module = build_module(self.sizes, self.activations, self.slope, device, dtype)
+        linears = [m for m in module if isinstance(m, torch.nn.Linear)]
+        with torch.no_grad():
+            for lin, W, b in zip(linears, self.W, self.b):
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+                lin.bias.copy_(torch.from_numpy(b))
+        return module
+
     def backward(self, cache: Cache, dout: np.ndarray):
         """Gradients (dW, db, dz) per layer from dL/d(output) = dout."""
         L = len(self.W)
@@ -206,13 +134,6 @@ class MLP:
             if i:
                 g = g @ self.W[i].T
         return dW, db, dz
-
-    def to_torch(self, dtype=None, device="cpu"):
-        """The same function as a torch.nn.Sequential (new tensors: this MLP is not touched);
-        how diagnose() reads a numpy MLP."""
-        import torch
-        from cases.backends.torch_train import from_numpy
-        return from_numpy(self, device, dtype or getattr(torch, np.dtype(self.dtype).name))
 
     def __repr__(self) -> str:
         return f"MLP(sizes={self.sizes}, activations={self.activations}, dtype={self.dtype})"

@@ -12,7 +12,10 @@ import math
 
 import numpy as np
 
-from cases.backends.numpy_mlp import Cache, activation_backward, loss_and_grad
+from cases.backends.numpy_mlp import Cache
+from cases.backends.numpy_ops import activation_backward, loss_and_grad
+from cases.backends.schedule import (batch_schedule, initial_model, lr_at, new_curve, record,
+                                     record_steps)
 
 
 def per_parameter(lr, params) -> list:
@@ -72,13 +75,12 @@ def train(cfg, X, y, Xt, yt, model=None, *, record_curve=True):
     ``record_curve=False`` skips the ~100 full-set evaluations of the curve
     (it stays empty): benchmarks time the steps alone with it.
     """
-    from cases.config import batch_schedule, initial_model, lr_at, record_steps
     net = model if model is not None else initial_model(cfg)
     params = net.parameters()
     opt = make_optimizer(cfg, params)
     steps, next_batch = batch_schedule(len(X), cfg)
     marks = set(record_steps(steps).tolist()) if record_curve else set()
-    history, curve = np.empty(steps), {"step": [], "train": [], "test": []}
+    history, curve = np.empty(steps), new_curve()
     full = lambda A, B: loss_and_grad(cfg.loss, net.forward(A), B, cfg.hinge_margin)[0]  # noqa
     full_batch = cfg.batch_size is None or cfg.batch_size >= len(X)  # no per-step copy of X
     with np.errstate(all="ignore"):  # overflow is a finding of the run, not an error here
@@ -121,8 +123,3 @@ def step_layerwise(net, cache, dout, lr):
         net.b[i] -= lr * g.sum(axis=0)
         g = g @ net.W[i].T
 
-
-def record(curve, t, train_loss, test_loss):
-    curve["step"].append(int(t))
-    curve["train"].append(float(train_loss))
-    curve["test"].append(float(test_loss))

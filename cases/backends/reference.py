@@ -10,6 +10,11 @@ Both start from the project's seeded initial weights and take the same
 batches, so their loss traces equal the backends' and a benchmark compares
 equal work. They cover what the benchmark workloads use (SGD or AdamW; mse or
 cross_entropy; identity, relu, leaky_relu, sigmoid, tanh) and refuse the rest.
+
+Deliberate copies: the activations, losses and updates are written out here again, as a user
+would write them, instead of taken from their one definition (numpy_ops.py, torch_modules.py,
+diagnostics/losses.py, numpy_train.py): a benchmark against the project's own functions would
+compare the project with itself. tests/test_backends.py checks that the traces stay equal.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import torch
 from torch.nn import functional as F
 
 from cases.backends import torch_train
-from cases.config import batch_schedule, initial_model, lr_at
+from cases.backends.schedule import batch_schedule, initial_model, lr_at
 
 NUMPY_ACTIVATIONS = ("identity", "relu", "leaky_relu", "sigmoid", "tanh")
 LOSSES = ("mse", "cross_entropy")

@@ -4,7 +4,9 @@ The module is a plain ``nn.Sequential`` of ``nn.Linear`` and activation
 modules, so what ``diagnose()`` sees is what a user would write. The initial
 weights are copied from the numpy backend's seeded init, so both backends
 start from the same point; torch's own RNG decides nothing (nn.Linear's own
-init draws from it, and is overwritten).
+init draws from it, and is overwritten). The modules are built by
+torch_modules.py (``MLP.to_torch``), the losses are diagnostics/losses.py's
+(:func:`loss_fn`).
 
 On the CPU, :func:`train` takes its gradients from the hand-written backward of
 cases/backends/torch_backward.py (autograd's kernels without autograd's engine,
@@ -15,6 +17,7 @@ elsewhere; the update is :class:`Update`, torch.optim's rules.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -23,52 +26,21 @@ from torch import nn
 from torch.nn import functional as F
 
 from cases.backends.numpy_mlp import MLP
+from cases.backends.numpy_ops import LOSSES
+from cases.backends.schedule import (batch_schedule, initial_model, lr_at, new_curve, record,
+                                     record_steps)
 from cases.backends.torch_backward import manual_backward_for
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-ACTIVATION_MODULES = {   # factories: only the module asked for is built
-    "relu": lambda slope: nn.ReLU(),
-    "leaky_relu": lambda slope: nn.LeakyReLU(slope),
-    "elu": lambda slope: nn.ELU(),
-    "sigmoid": lambda slope: nn.Sigmoid(),
-    "tanh": lambda slope: nn.Tanh(),
-    "gelu": lambda slope: nn.GELU(approximate="tanh"),
-    "softmax": lambda slope: nn.Softmax(dim=1),
-}
-
-
-def activation_module(name: str, slope: float = 0.01) -> nn.Module | None:
-    """The module of activation ``name``; None for identity."""
-    return None if name == "identity" else ACTIVATION_MODULES[name](slope)
-
-
-def build_module(sizes, activations, slope: float = 0.01, device=None,
-                 dtype=None) -> nn.Sequential:
-    """Linear, activation, Linear, activation, ... ; identity activations are left out."""
-    layers = []
-    for d_in, d_out, act in zip(sizes[:-1], sizes[1:], activations):
-        layers.append(nn.Linear(d_in, d_out, device=device, dtype=dtype))
-        module = activation_module(act, slope)
-        if module is not None:
-            layers.append(module)
-    return nn.Sequential(*layers)
+from cases.backends.torch_modules import DTYPES
+from diagnostics.losses import hinge, torch_loss
 
 
 def from_numpy(net: MLP, device="cpu", dtype=torch.float64) -> nn.Sequential:
-    """A torch copy of a numpy MLP (weights transposed to nn.Linear's (out, in))."""
-    module = build_module(net.sizes, net.activations, net.slope, device, dtype)
-    linears = [m for m in module if isinstance(m, nn.Linear)]
-    with torch.no_grad():
-        for lin, W, b in zip(linears, net.W, net.b):
-            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
-            lin.bias.copy_(torch.from_numpy(b))
-    return module
+    """A torch copy of a numpy MLP: ``net.to_torch(dtype, device)``."""
+    return net.to_torch(dtype, device)
 
 
 def to_numpy(module: nn.Sequential, activations, slope: float = 0.01) -> MLP:
-    """A numpy copy of a module built by :func:`build_module`."""
+    """A numpy copy of a module built by torch_modules.build_module (or ``MLP.to_torch``)."""
     linears = [m for m in module if isinstance(m, nn.Linear)]
     W = [lin.weight.detach().cpu().numpy().T.copy() for lin in linears]
     b = [lin.bias.detach().cpu().numpy().copy() for lin in linears]
@@ -76,18 +48,21 @@ def to_numpy(module: nn.Sequential, activations, slope: float = 0.01) -> MLP:
 
 
 def loss_fn(name: str, margin: float = 1.0):
-    """(out, y) -> mean loss, the same definitions as numpy_mlp.loss_and_grad."""
-    if name == "mse":
-        return F.mse_loss
-    if name == "half_mse":
-        return lambda out, y: 0.5 * ((out - y) ** 2).sum() / out.shape[0]
-    if name == "cross_entropy":
-        return F.cross_entropy
-    if name == "hinge":  # torch divides by the number of classes; the numpy loss does not
-        return lambda out, y: F.multi_margin_loss(out, y, margin=margin) * out.shape[1]
+    """(out, y) -> mean loss: diagnostics' torch definitions (diagnostics/losses.py), the same
+    as numpy_ops.loss_and_grad's. bce alone is torch's own BCELoss (see BCE below)."""
     if name == "bce":
-        return F.binary_cross_entropy
-    raise ValueError(f"loss {name!r} is unknown")
+        return BCE
+    if name == "hinge":
+        return functools.partial(hinge, margin=margin)
+    if name not in LOSSES:
+        raise ValueError(f"loss {name!r} is unknown; accepted: {LOSSES}")
+    return torch_loss(name)
+
+
+# diagnostics' bce clamps the probabilities at 1e-12 (as numpy_ops does); the torch backend keeps
+# BCELoss, whose log is clamped at -100, because torch_backward's hand-written kernels reproduce
+# BCELoss bit for bit. Within (1e-12, 1 - 1e-12) the two agree to rounding.
+BCE = F.binary_cross_entropy
 
 
 def make_optimizer(cfg, params):
@@ -204,7 +179,6 @@ class Run:
     """One training run's tensors, update, batches and curve, shared by the loops below."""
 
     def __init__(self, cfg, X, y, Xt, yt, model, record_curve: bool):
-        from cases.config import batch_schedule, initial_model, record_steps
         self.cfg, self.dev, dt = cfg, check_device(cfg.device), DTYPES[cfg.dtype]
         self.net = model if model is not None else from_numpy(initial_model(cfg), self.dev, dt)
         self.X, self.y, self.Xt, self.yt = (as_tensor(a, self.dev, dt) for a in (X, y, Xt, yt))
@@ -214,7 +188,7 @@ class Run:
         self.steps, self.next_batch = batch_schedule(len(self.X), cfg)
         self.full_batch = cfg.batch_size is None or cfg.batch_size >= len(self.X)
         self.marks = set(record_steps(self.steps).tolist()) if record_curve else set()
-        self.curve = {"step": [], "train": [], "test": []}
+        self.curve = new_curve()
 
     def batch(self, t):
         """(xb, yb) of step t: the whole set, or a copy of the rows batch_schedule picks."""
@@ -226,7 +200,6 @@ class Run:
     def record_curve_at(self, t) -> None:
         """The full train and test losses, at the marked steps (before that step's update)."""
         if t in self.marks:
-            from cases.backends.numpy_train import record
             record(self.curve, t, self.full_loss(self.X, self.y), self.full_loss(self.Xt, self.yt))
 
     def full_loss(self, A, B) -> float:
@@ -247,7 +220,6 @@ def manual_loop(run, manual) -> tuple:
     safe here: its tensors never leave the loop, and in-place updates of the module's
     ordinary parameters are allowed in it.
     """
-    from cases.config import lr_at
     cfg, history = run.cfg, np.empty(run.steps)
     with torch.inference_mode():
         for t in range(run.steps):
@@ -264,7 +236,6 @@ def manual_loop(run, manual) -> tuple:
 def autograd_loop(run) -> tuple:
     """The steps with autograd's gradients: any module and loss, any device. Returns
     (history, whether every step ran)."""
-    from cases.config import lr_at
     cfg, losses = run.cfg, torch.empty(run.steps, dtype=torch.float64, device=run.dev)
     every = 1 if run.dev.type == "cpu" else GPU_CHECK_EVERY
     for t in range(run.steps):
@@ -282,7 +253,6 @@ def autograd_loop(run) -> tuple:
 def layerwise_loop(run) -> tuple:
     """Seed 002's interleaved backward and update (:func:`layerwise_step`). Returns (history,
     whether every step ran)."""
-    from cases.config import lr_at
     cfg, losses = run.cfg, torch.empty(run.steps, dtype=torch.float64, device=run.dev)
     for t in range(run.steps):
         xb, yb = run.batch(t)

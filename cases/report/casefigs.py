@@ -1,9 +1,11 @@
-"""Figures only some cases have, by case id: the per-case hook of the report.
+"""Figures only some cases have, by figure name: the per-case hook of the report.
 
-Each function takes the case's :class:`~cases.report.context.CaseContext` and
-returns report blocks (figures, tables). A case without an entry still gets the
-generic section; adding a case needs no code here. Sweeps run on the numpy
-backend at the report's first seed, whatever backends the report shows.
+A case names its figures (``Case.figures``) and declares the sweeps they draw
+(``Case.sweeps``); each function here takes the case's
+:class:`~cases.report.context.CaseContext` and returns report blocks (figures,
+tables). A case without figures still gets the generic section; adding a case
+needs no code here. Sweeps run on the numpy backend at the report's first seed,
+whatever backends the report shows.
 """
 
 from __future__ import annotations
@@ -15,25 +17,14 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import numpy as np
 
 from cases.backends.batched import run_batched
-from cases.config import RunConfig, load_data, run
+from cases.config import RunConfig
+from cases.runner import load_data, run
 from cases.report import figures
 from cases.report.blocks import Table
 
-SIN_ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh")   # the five of seed 001
-ACTIVATION_COLORS = dict(zip(SIN_ACTIVATIONS + ("gelu",), figures.FIX_COLORS))
-BIFURCATION_LRS = np.linspace(0.02, 0.6, 59)  # around seed 002's lr 0.3: both sides of the edge
-BIFURCATION_STEPS = 3000   # constant-lr steps per sweep point: long enough to reach the attractor
+ACTIVATION_COLORS = dict(zip(("relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu"),
+                             figures.FIX_COLORS))
 BIFURCATION_TAIL = 64      # last losses drawn per lr: a period up to 64 shows as distinct points
-GRID_DEPTHS = (0, 1, 2)    # hidden layers of 100 units, as seed 003's report
-GRID_ACTIVATIONS = ("sigmoid", "relu", "gelu")
-GRID_LOSSES = {"Euclidean": "half_mse", "SoftmaxCE": "cross_entropy", "Hinge": "hinge"}
-GRID_WIDTH = 100
-GRID_EPOCHS = 50           # the course report's length: at the cases' 10 epochs 1-layer Sigmoid and
-                           # 2-layer Sigmoid + Hinge are still on their way (0.49, 0.48)
-LR_CURVE = (1e-3, 1e-2, 1e-1, 1.0)
-WD_CURVE = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
-BATCH_CURVE = (10, 50, 200)
-
 
 def sweep(configs, ctx, what: str) -> list:
     """Run every config (numpy); the progress bar names the sweep while it runs.
@@ -77,7 +68,7 @@ def activation_fits(ctx) -> list:
     axes = figures.panels(fig, len(runs))
     for ax, run_name in zip(axes, runs):
         base = sweep_base(ctx, run_name)
-        configs = [base.replace(activation=a) for a in SIN_ACTIVATIONS]
+        configs = ctx.case.sweeps["activations"].configs(base)
         results = sweep(configs, ctx, f"{run_name} across activations")
         draw_fits(ax, results, run_name)
     axes[0].legend(loc="lower right", fontsize=8)
@@ -133,12 +124,13 @@ def stability_edge(ctx, base: RunConfig) -> tuple:
 
 def lr_sweep_bifurcation(ctx) -> list:
     """Final losses against a constant lr: the period-doubling cascade, and 2/lambda_max."""
-    base = sweep_base(ctx).replace(lr_decay=1.0, lr_decay_every=0, steps=BIFURCATION_STEPS)
-    results = sweep([base.replace(lr=float(lr)) for lr in BIFURCATION_LRS], ctx, "lr sweep")
+    lrs = ctx.case.sweeps["lr"]
+    results = sweep(lrs.configs(sweep_base(ctx)), ctx, "lr sweep")
+    base = results[0].config
     edge, lam = stability_edge(ctx, base)
     fig = figures.new_figure("wide")
     ax = fig.subplots()
-    for lr, r in zip(BIFURCATION_LRS, results):
+    for lr, r in zip(lrs.labels, results):
         tail = r.history[-BIFURCATION_TAIL:]
         ax.scatter(np.full(len(tail), lr), tail, s=2, color="tab:blue", rasterized=True)
     ax.axvline(edge, color="tab:red", ls="--",
@@ -146,7 +138,7 @@ def lr_sweep_bifurcation(ctx) -> list:
     ax.axvline(ctx.case.failing.lr, color="black", ls=":", label=f"the post's lr {ctx.case.failing.lr:g}")
     ax.set(xlabel="learning rate (constant)", ylabel=f"last {BIFURCATION_TAIL} losses "
            f"({base.loss}, log)", yscale="log",
-           title=f"{BIFURCATION_STEPS} steps per lr, {base.summary().split(' init=')[0]}")
+           title=f"{base.steps} steps per lr, {base.summary().split(' init=')[0]}")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     return [ctx.figure(fig, "bifurcation", "The bifurcation diagram: for each constant learning "
@@ -157,26 +149,22 @@ def lr_sweep_bifurcation(ctx) -> list:
 
 
 # ----------------------------------------------------------------- seed 003: the grid
-def grid_config(base: RunConfig, depth: int, activation: str, loss: str) -> RunConfig:
-    sizes = (base.sizes[0],) + (GRID_WIDTH,) * depth + (base.sizes[-1],)
-    return base.replace(sizes=sizes, activation=activation, loss=loss, weight_decay=0.0)
-
-
 def digits_grid(ctx) -> list:
     """Test accuracy of every depth x activation x loss at the post's lr, batch and length."""
-    base = sweep_base(ctx).replace(epochs=GRID_EPOCHS)
-    keys = [(d, a, name) for d in GRID_DEPTHS for a in GRID_ACTIVATIONS for name in GRID_LOSSES
-            if d or a == GRID_ACTIVATIONS[0]]          # no hidden layer: the activation is moot
-    configs = [grid_config(base, d, a, GRID_LOSSES[name]) for d, a, name in keys]
-    acc = {k: r.test_acc for k, r in zip(keys, sweep(configs, ctx, "grid"))}
+    grid = ctx.case.sweeps["grid"]                  # labels (depth, activation, loss name)
+    results = sweep(grid.configs(sweep_base(ctx)), ctx, "grid")
+    acc = {k: r.test_acc for k, r in zip(grid.labels, results)}
+    depths, activations, losses = (tuple(dict.fromkeys(k[i] for k in grid.labels))
+                                   for i in range(3))
     rows = []
-    for d in GRID_DEPTHS:
-        for a in (GRID_ACTIVATIONS if d else ("none",)):
-            rows.append((str(d), a, *(f"{acc[(d, a if d else GRID_ACTIVATIONS[0], n)]:.3f}"
-                                      for n in GRID_LOSSES)))
-    return [Table(("hidden layers", "activation", *GRID_LOSSES), rows,
-                  caption=f"Test accuracy after {base.epochs} epochs, lr {base.lr:g}, batch "
-                  f"{base.batch_size}, hidden width {GRID_WIDTH} (numpy, seed {ctx.seed}); "
+    for d in depths:
+        for a in (activations if d else ("none",)):
+            rows.append((str(d), a, *(f"{acc[(d, a if d else activations[0], n)]:.3f}"
+                                      for n in losses)))
+    widest = max(results, key=lambda r: len(r.config.sizes)).config
+    return [Table(("hidden layers", "activation", *losses), rows,
+                  caption=f"Test accuracy after {widest.epochs} epochs, lr {widest.lr:g}, batch "
+                  f"{widest.batch_size}, hidden width {widest.sizes[1]} (numpy, seed {ctx.seed}); "
                   "chance is 0.1")]
 
 
@@ -196,11 +184,12 @@ def digits_curves(ctx) -> list:
     base = sweep_base(ctx, next(iter(ctx.case.fixes)))
     fig = figures.new_figure("wide")
     ax_lr, ax_wd, ax_bs = fig.subplots(1, 3, sharey=True)
-    curve_panel(ax_lr, sweep([base.replace(lr=v) for v in LR_CURVE], ctx, "lr curves"),
+    sweeps = ctx.case.sweeps
+    curve_panel(ax_lr, sweep(sweeps["lr"].configs(base), ctx, "lr curves"),
                 lambda c: f"lr {c.lr:g}")
-    curve_panel(ax_wd, sweep([base.replace(weight_decay=v) for v in WD_CURVE], ctx, "decay"),
+    curve_panel(ax_wd, sweep(sweeps["weight_decay"].configs(base), ctx, "decay"),
                 lambda c: f"wd {c.weight_decay:g}")
-    curve_panel(ax_bs, sweep([base.replace(batch_size=v) for v in BATCH_CURVE], ctx, "batch"),
+    curve_panel(ax_bs, sweep(sweeps["batch_size"].configs(base), ctx, "batch"),
                 lambda c: f"batch {c.batch_size}")
     ax_lr.set_ylabel(figures.loss_label(base) + " on the train set, log")
     for ax, t in ((ax_lr, "learning rate"), (ax_wd, "weight decay"), (ax_bs, "batch size")):
@@ -210,8 +199,10 @@ def digits_curves(ctx) -> list:
                        f"varies; the legend gives the test accuracy (numpy, seed {ctx.seed}).")]
 
 
-CASE_FIGURES = {
-    "sin-activations": (activation_fits,),
-    "bifurcation": (loss_trace_scatter, lr_sweep_bifurcation),
-    "digits-course": (digits_grid, digits_curves),
+FIGURES = {   # Case.figures names -> the function that draws them
+    "activation-fits": activation_fits,
+    "loss-trace-scatter": loss_trace_scatter,
+    "lr-sweep-bifurcation": lr_sweep_bifurcation,
+    "digits-grid": digits_grid,
+    "digits-curves": digits_curves,
 }

@@ -14,7 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from cases.case import Case, diagnose_result
-from cases.config import RunConfig, RunResult, run
+from cases.config import RunConfig, RunResult
+from cases.runner import run
 from cases.progress import Progress
 
 

@@ -1,8 +1,8 @@
 """The casebook's text: a front page, then one section per case.
 
 Every case gets the generic section (story, configurations, verdicts, loss
-curves, predictions, layer health, findings); the figure functions listed for
-its id in ``cases.report.casefigs.CASE_FIGURES`` add what only that case has.
+curves, predictions, layer health, findings); the figures a case names in
+``Case.figures`` (drawn by ``cases.report.casefigs.FIGURES``) add what only that case has.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import torch
 
 from cases.report import figures
 from cases.report.blocks import Code, Heading, Table, Text
-from cases.report.casefigs import CASE_FIGURES
+from cases.report.casefigs import FIGURES
 from cases.report.tables import OUTCOME_HEADER, outcome_rows
 
 TITLE = "mlp-casebook: how small MLPs fail to train, and the fixes"
@@ -49,7 +49,8 @@ def case_section(ctx) -> list:
                     "codes of diagnose() (errors first)")]
     for backend in dict.fromkeys(o.backend for o in ctx.outcomes):
         blocks += generic_figures(ctx, backend)
-    for make in CASE_FIGURES.get(case.id, ()):
+    for name in case.figures:
+        make = FIGURES[name]
         ctx.note(make.__name__.replace("_", " "))
         blocks += make(ctx)
     return blocks + findings(ctx)

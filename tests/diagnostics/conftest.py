@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from cases.config import RunConfig, run
+from cases.config import RunConfig
+from cases.runner import run
 from diagnose_helpers import HEALTHY, as_kind, fit, net, sin_data, train_steps
 
 

@@ -9,7 +9,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from cases.backends.numpy_mlp import MLP
-from cases.config import RunConfig, run
+from cases.config import RunConfig
+from cases.runner import run
 from diagnostics import diagnose, sharpness
 from diagnostics.checks.stability import DECAYED
 

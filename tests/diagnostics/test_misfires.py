@@ -27,7 +27,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from cases import sin_activations
-from cases.config import initial_model, run
+from cases.backends.schedule import initial_model
+from cases.runner import run
 from diagnostics import assert_healthy, diagnose, sharpness
 
 from diagnose_helpers import SEEDS, digits_data

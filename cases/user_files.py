@@ -1,6 +1,6 @@
 """The ``diagnose`` command's inputs: a user's model code, weights file, data and loss history.
 
-Every bad input becomes a :class:`~cases.cli.UsageError` naming the option,
+Every bad input becomes a :class:`~cases.errors.UsageError` naming the option,
 what was received and what is accepted. A weights file is opened with
 ``torch.load(weights_only=True)``, which refuses to build anything but
 tensors and plain containers; a file that needs more (a whole pickled module)
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cases.cli import UsageError
+from cases.errors import UsageError
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model")  # where checkpoints nest one
 
