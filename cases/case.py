@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from cases.config import RunConfig, RunResult, run
+from cases.sources import Source
 
 COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -33,7 +34,7 @@ class Threshold:
 @dataclass(frozen=True)
 class Case:
     id: str                          # "spiral-capacity": test ids and snapshot names start here
-    source: str                      # the seed document, e.g. "seeds/000_78c6cc70311e787f.txt"
+    source: Source                   # the document it comes from, cited (cases/sources.py)
     title: str
     story: str                       # two sentences for the report: what failed, and why
     failing: RunConfig

@@ -52,6 +52,7 @@ and the gradient RMS shrinks by under 0.3 per Sigmoid layer going back (here
 ~0.26; ReLU/tanh stacks keep 0.36-1.1). Both fixes come out with no error.
 """
 
+from cases import sources
 from cases.case import Case, Threshold
 from cases.config import RunConfig
 
@@ -68,7 +69,7 @@ FAILING = RunConfig(
 
 CASE = Case(
     id="digits-course",
-    source="seeds/003_b9af3eb51b934ee4.txt",
+    source=sources.SEED_003,
     title="Two Sigmoid hidden layers do not train at lr 1e-2 (MNIST course report)",
     story="A [100, 100] Sigmoid MLP with softmax cross-entropy, SGD lr 1e-2 and batch 10 stays at "
           "chance accuracy: each Sigmoid layer passes at most a quarter of the signal and of the "

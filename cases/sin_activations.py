@@ -41,6 +41,7 @@ train MSE <= 0.0015). Torch at 2000 per-sample steps costs ~5 s.
 
 import math
 
+from cases import sources
 from cases.case import Case, Threshold
 from cases.config import RunConfig
 
@@ -62,7 +63,7 @@ FAILING = RunConfig(
 
 CASE = Case(
     id="sin-activations",
-    source="seeds/001_cd65e02b94befa74.txt",
+    source=sources.SEED_001,
     title="sin(x) from 10 points: per-sample SGD at lr 0.1 diverges",
     story=("Fitting sin from 10 points one sample at a time with SGD at the post's lr 0.1 sends "
            "the loss to NaN within 15 steps for ReLU, LeakyReLU, ELU and Tanh: the per-sample "
