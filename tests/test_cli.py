@@ -196,6 +196,23 @@ def test_diagnose_prints_the_report_of_a_state_dict_model(user_files, capsys):
     assert code == (EXIT_OK if no_error else EXIT_NOT_AS_DOCUMENTED), out
 
 
+def test_a_model_without_weights_is_said_to_be_untrained(user_files, capsys):
+    """No --weights: the report's notes say the net is as the factory built it."""
+    argv = ["diagnose", "--model", "usernet:make_mlp", "--data", str(user_files["data"])]
+    _, fresh, _ = run_main(capsys, *argv)
+    _, trained, _ = run_main(capsys, *diagnose_argv(user_files))
+    assert fresh.startswith("diagnose:")
+    assert "note: no --weights: diagnosed the model as make_mlp() returned it" in fresh
+    assert "untrained" in fresh and "untrained" not in trained
+
+
+def test_diagnose_help_says_a_model_without_weights_is_untrained(capsys):
+    with pytest.raises(SystemExit):
+        main(["diagnose", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Without --weights" in text and "freshly initialised" in text
+
+
 def test_pickled_module_is_refused_before_anything_is_unpickled(user_files, capsys):
     code, out, err = run_main(capsys, "diagnose", "--weights", str(user_files["pickled"]),
                               "--data", str(user_files["data"]))
