@@ -186,7 +186,9 @@ def cmd_run(args) -> int:
     outcomes = []
     with Progress(run_count(cases, args.backend, args.seeds), "running") as bar:
         for case in cases:
-            outcomes += run_case(case, args.backend, args.seeds, args.device, bar)
+            judged = run_case(case, args.backend, args.seeds, args.device, bar)
+            bar.finished(case.id, len(judged))
+            outcomes += judged
     print(outcome_table(outcomes))
     return verdict(outcomes)
 

@@ -188,6 +188,33 @@ def test_progress_bar_is_quiet_off_a_terminal_and_draws_on_one():
     assert "3/3" in tty.getvalue() and tty.getvalue().endswith("\r\033[K")
 
 
+def test_off_a_terminal_each_finished_case_gets_one_line_and_on_one_none():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    pipe, tty = io.StringIO(), Terminal()
+    for stream in (pipe, tty):
+        with Progress(4, "report", stream) as bar:
+            for case in ("case-a", "case-b"):
+                bar.show(f"{case} failing")
+                bar.advance(2)
+                bar.finished(case, 2)
+    lines = pipe.getvalue().splitlines()
+    assert [line.split(" done, ")[0] for line in lines] == ["report: case-a", "report: case-b"]
+    assert all(re.search(r"done, 2 runs in \d+\.\d s \(\d+ s so far\)$", line) for line in lines)
+    assert " done, " not in tty.getvalue()
+
+
+def test_report_piped_prints_a_line_per_case_to_stderr(tmp_path, monkeypatch, capsys):
+    """`report | tee log` (stderr not a terminal): one line per case, stdout keeps the files."""
+    monkeypatch.setattr(registry, "CASES", (tiny_case(), tiny_case("tiny-two")))
+    main(["report", "--out", str(tmp_path), "--seeds", "0"])
+    captured = capsys.readouterr()
+    assert re.findall(r"^report: (\S+) done, 2 runs in ", captured.err, re.M) == [
+        "tiny-sin", "tiny-two"]
+    assert " done, " not in captured.out
+
+
 def test_run_case_judges_every_run_in_order():
     outcomes = run_case(tiny_case(), ("numpy",), (0, 1))
     assert [(o.seed, o.run_name) for o in outcomes] == [(0, "failing"), (0, "larger-lr"),
