@@ -50,7 +50,8 @@ class Progress:
             self.draw()
 
     def finished(self, what: str, runs: int) -> None:
-        """A case is done: off a terminal, one line with its runs and seconds (the bar's stand-in)."""
+        """A case is done: off a terminal, one line with its runs and seconds (the bar stands in
+        for it on a terminal)."""
         now = time.perf_counter()
         took, self.last_finished = now - self.last_finished, now
         if self.shown:

@@ -34,7 +34,8 @@ class Source:
         return self.links[0][1] if self.links else ""
 
     def facts(self) -> str:
-        """``"记MLP的一次回归失败" ("Notes on ..."), blog post by 张春成 (Zhang Chuncheng), 2023``"""
+        """Title, English title, kind, author, site, year:
+        ``"记MLP的一次回归失败" ("Notes on ..."), blog post by 张春成 (Zhang Chuncheng), 2023``"""
         english = f' ("{self.english}")' if self.english else ""
         by = f" by {self.author}" if self.author else ""
         on = f" on {self.site}" if self.site else ""

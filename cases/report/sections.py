@@ -40,11 +40,14 @@ def front_matter(cases, outcomes, command: str) -> list:
 
 
 def source_cell(source) -> str:
-    """Title (English for a Chinese one), kind and year, linked where the document gives a URL."""
+    """Title (English for a Chinese one), kind and year, and the document's first URL as a link
+    named by where it goes (it may be the author's code rather than the post)."""
     title = source.english or source.title
     title = title if len(title) <= 60 else title[:57].rstrip() + "..."
     text = f"seed {source.seed}: {title} ({source.kind}, {source.year or 'undated'})"
-    return f"[{text}]({source.url})" if source.url else text
+    if not source.url:
+        return text
+    return f"{text}, [{source.url.split('://', 1)[-1].rstrip('/')}]({source.url})"
 
 
 def case_section(ctx) -> list:
