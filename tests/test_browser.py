@@ -34,10 +34,10 @@ def browser():
         "selenium.webdriver", reason="selenium is not installed: pip install -e '.[test]'")
     binary, driver = first_on_path(BROWSERS), first_on_path(DRIVERS)
     if not (binary and driver):
-        missing = [what for what, found in (("a Chromium browser", binary),
-                                             ("chromedriver", driver)) if not found]
-        pytest.skip(f"no {' or '.join(missing)} on PATH: on Debian/Ubuntu, "
-                    "apt-get install chromium chromium-driver")
+        missing = [what for what, found in (("no Chromium browser", binary),
+                                             ("no chromedriver", driver)) if not found]
+        pytest.skip(f"{' and '.join(missing)} on PATH (looked for {', '.join(BROWSERS)}; "
+                    f"{', '.join(DRIVERS)}): on Debian, apt-get install chromium chromium-driver")
     os.environ.setdefault("SE_OFFLINE", "true")   # never let Selenium Manager download a driver
     options = webdriver.ChromeOptions()
     options.binary_location = binary
