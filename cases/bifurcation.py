@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cases import sources
 from cases.case import Case, Sweep, Threshold
 from cases.config import RunConfig, RunResult
 
@@ -60,7 +61,7 @@ def distinct_losses(result: RunResult) -> float:
 
 CASE = Case(
     id="bifurcation",
-    source="seeds/002_b6b73181da918b0a.txt",
+    source=sources.SEED_002,
     title="Loss trace draws a bifurcation diagram (summed gradient, 41 points)",
     story="A hand-written numpy net steps by the gradient of the summed loss, so its "
           "effective lr is n times the lr and lies above 2/lambda_max at 41 points but not "

@@ -13,6 +13,7 @@ from typing import Callable
 
 from cases.config import RunConfig, RunResult
 from cases.runner import load_data, run
+from cases.sources import Source
 
 COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -54,7 +55,7 @@ class Sweep:
 @dataclass(frozen=True)
 class Case:
     id: str                          # "spiral-capacity": test ids and snapshot names start here
-    source: str                      # the seed document, e.g. "seeds/000_78c6cc70311e787f.txt"
+    source: Source                   # the document it comes from, cited (cases/sources.py)
     title: str
     story: str                       # two sentences for the report: what failed, and why
     failing: RunConfig

@@ -102,7 +102,9 @@ def add_diagnose(sub, debug) -> None:
                    "from the current folder; called with no arguments)")
     p.add_argument("--weights", metavar="FILE.pt",
                    help="a state dict saved with torch.save(model.state_dict(), FILE), loaded "
-                   "with torch.load(..., weights_only=True)")
+                   "with torch.load(..., weights_only=True). Without it the model is "
+                   "diagnosed as FACTORY() returns it: freshly initialised, untrained, unless "
+                   "the factory loads weights itself (the report's notes say so)")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow --weights to be a whole pickled module (torch.save(model)). "
                    "Unpickling runs code named in the file: only for files you trust")
@@ -128,7 +130,12 @@ state dict into it with torch.load(FILE, weights_only=True), which cannot run co
 A whole pickled module (torch.save(model)) is refused unless you pass
 --trust-pickle: unpickling a file runs whatever code the file names, so pass it
 only for files you made yourself or trust. The file is checked with the safe
-loader first, so nothing is unpickled before you allow it."""
+loader first, so nothing is unpickled before you allow it.
+
+Without --weights, the model is diagnosed as FACTORY() returns it: a freshly
+initialised, untrained net unless your factory loads weights itself. The
+report's notes say so; its findings then describe the initial state (e.g.
+bad-initialization), not what training did."""
 
 
 # ----------------------------------------------------------------- commands
@@ -176,7 +183,9 @@ def cmd_run(args) -> int:
     outcomes = []
     with Progress(run_count(cases, args.backend, args.seeds), "running") as bar:
         for case in cases:
-            outcomes += run_case(case, args.backend, args.seeds, args.device, bar)
+            judged = run_case(case, args.backend, args.seeds, args.device, bar)
+            bar.finished(case.id, len(judged))
+            outcomes += judged
     print(outcome_table(outcomes))
     return verdict(outcomes)
 
@@ -209,8 +218,18 @@ def cmd_diagnose(args) -> int:
     X, y = user_files.load_arrays(args.data)
     history = user_files.load_history(args.history) if args.history else None
     report = user_files.run_diagnose(model, X, y, args.loss, args.lr, history)
+    if args.model and not args.weights:
+        report.notes.insert(0, untrained_note(args.model))
     print(report)
     return EXIT_OK if report.ok else EXIT_NOT_AS_DOCUMENTED
+
+
+def untrained_note(spec: str) -> str:
+    """The note a report gets when no --weights were loaded into the model ``spec`` built."""
+    factory = spec.partition(":")[2]
+    return (f"no --weights: diagnosed the model as {factory}() returned it, freshly "
+            "initialised (untrained) unless it loads weights itself; pass --weights FILE.pt "
+            "for the trained state")
 
 
 # ----------------------------------------------------------------- entry

@@ -15,6 +15,7 @@ Fixes: ``lr-1`` (the author's) and ``relu``. The report's grid is ``CASE.sweeps[
 drawn by the casebook and tested in tests/test_case_digits.py. Measurements: README, "Seed 003".
 """
 
+from cases import sources
 from cases.case import Case, Sweep, Threshold
 from cases.config import RunConfig
 
@@ -49,7 +50,7 @@ GRID = Sweep(tuple(((d, a, name), grid_changes(d, a, name)) for d in GRID_DEPTHS
 
 CASE = Case(
     id="digits-course",
-    source="seeds/003_b9af3eb51b934ee4.txt",
+    source=sources.SEED_003,
     title="Two Sigmoid hidden layers do not train at lr 1e-2 (MNIST course report)",
     story="A [100, 100] Sigmoid MLP with softmax cross-entropy, SGD lr 1e-2 and batch 10 stays at "
           "chance accuracy: each Sigmoid layer passes at most a quarter of the signal and of the "

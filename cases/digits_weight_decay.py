@@ -12,7 +12,7 @@ gradient, so nothing learned survives a step.
 Fix ``decay-1e-4``: the report's smallest decay. Measurements: README, "Seed 003".
 """
 
-from cases import digits_course
+from cases import digits_course, sources
 from cases.case import Case, Threshold
 
 REPORT_DECAY = 1.0       # the report's largest decay, the one that gives chance accuracy
@@ -24,7 +24,7 @@ FAILING = digits_course.CASE.fixes["lr-1"].replace(weight_decay=REPORT_DECAY)
 
 CASE = Case(
     id="digits-weight-decay",
-    source="seeds/003_b9af3eb51b934ee4.txt",
+    source=sources.SEED_003,
     title="Weight decay 1 keeps a digit classifier at chance (MNIST course report)",
     story="With SGD at lr 1, weight decay 1 multiplies the weights by 1 - lr*wd = 0 at every "
           "step, so each update wipes out what the net had learned and test accuracy stays at "

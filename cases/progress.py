@@ -1,11 +1,14 @@
 """A one-line progress bar on stderr for the casebook's long loops (cases x seeds x runs).
 
-It draws only when the stream is a terminal, so logs, pipes and tests stay clean.
+The bar draws only when the stream is a terminal. Where it cannot (a pipe, a CI
+log, ``| tee``), each finished case gets one plain line instead, so a long run
+never sits silent: ``report: spiral-capacity done, 6 runs in 12.3 s (12 s so far)``.
 
 >>> with Progress(3, "runs") as bar:
 ...     for name in ("a", "b", "c"):
 ...         bar.show(name)      # what runs now
 ...         bar.advance()       # one more done
+...     bar.finished("abc", 3)  # a case done: one line, off a terminal only
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ class Progress:
         self.total, self.label, self.done, self.what = max(int(total), 1), label, 0, ""
         self.stream = sys.stderr if stream is None else stream
         self.shown = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.start = self.last_draw = time.perf_counter()
+        self.start = self.last_draw = self.last_finished = time.perf_counter()
 
     def __enter__(self) -> "Progress":
         self.draw()
@@ -45,6 +48,17 @@ class Progress:
         self.done = min(self.done + n, self.total)
         if time.perf_counter() - self.last_draw >= REDRAW_EVERY_S or self.done == self.total:
             self.draw()
+
+    def finished(self, what: str, runs: int) -> None:
+        """A case is done: off a terminal, one line with its runs and seconds (the bar stands in
+        for it on a terminal)."""
+        now = time.perf_counter()
+        took, self.last_finished = now - self.last_finished, now
+        if self.shown:
+            return
+        self.stream.write(f"{self.label}: {what} done, {runs} runs in {took:.1f} s "
+                          f"({now - self.start:.0f} s so far)\n")
+        self.stream.flush()
 
     def draw(self) -> None:
         if not self.shown:

@@ -15,6 +15,7 @@ Fix ``softmax-cross-entropy`` (the accepted answer): three logits, softmax cross
 class indices, same hidden layer, init, lr and steps. Measurements: README, ``sigmoid-head-labels``.
 """
 
+from cases import sources
 from cases.case import Case, Threshold
 from cases.config import RunConfig
 
@@ -29,7 +30,7 @@ FAILING = RunConfig(
 
 CASE = Case(
     id="sigmoid-head-labels",
-    source="seeds/004_7e2393a4773450e9.txt",
+    source=sources.SEED_004,
     title="A sigmoid output fit with MSE to the labels 0, 1, 2 flattens at chance",
     story="A 2-5-1 numpy net with a sigmoid output, trained with half-MSE on class labels 0/1/2, "
           "flattens at chance accuracy: a sigmoid never exceeds 1, so every label-2 point stays "

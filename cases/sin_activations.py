@@ -16,6 +16,7 @@ measures both readings over the five activations x seeds. Measurements: README, 
 
 import math
 
+from cases import sources
 from cases.case import Case, Sweep, Threshold
 from cases.config import RunConfig
 
@@ -38,7 +39,7 @@ FAILING = RunConfig(
 
 CASE = Case(
     id="sin-activations",
-    source="seeds/001_cd65e02b94befa74.txt",
+    source=sources.SEED_001,
     title="sin(x) from 10 points: per-sample SGD at lr 0.1 diverges",
     story=("Fitting sin from 10 points one sample at a time with SGD at the post's lr 0.1 sends "
            "the loss to NaN within 15 steps for ReLU, LeakyReLU, ELU and Tanh: the per-sample "

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from cases import sources
 from cases.case import Case, Threshold
 from cases import sin_activations
 
@@ -39,7 +40,7 @@ FAILING = sin_activations.FAILING.replace(sizes=(1, 12, 6, 3, 1), optimizer="ada
 
 CASE = Case(
     id="sin-deep-collapse",
-    source="seeds/001_cd65e02b94befa74.txt",
+    source=sources.SEED_001,
     title="A narrow deep ReLU net [1, 12, 6, 3, 1] collapses to a constant output",
     story=("Adam at lr 0.1 moves every weight by ~0.1 in its first steps, enough to push all "
            "three ReLUs of the narrow layer below zero for every input: the net then outputs the "

@@ -15,6 +15,7 @@ seeds on which the plateau is reached by step 1000 (0, 1, 3). Reading, measureme
 diagnosis over seeds 0-11: README, "spiral-capacity".
 """
 
+from cases import sources
 from cases.case import Case, Threshold
 from cases.config import RunConfig
 
@@ -32,7 +33,7 @@ FAILING = RunConfig(
 
 CASE = Case(
     id="spiral-capacity",
-    source="seeds/000_78c6cc70311e787f.txt",
+    source=sources.SEED_000,
     title="A 4-3 LeakyReLU MLP plateaus mapping a 5-turn spiral onto a 6-turn one",
     story="torchvision's MLP(2, [4, 3, 2]) with LeakyReLU and a Tanh output, AdamW lr 1e-2, stops "
           "at test MSE ~0.02: four and three units draw too few linear pieces to unroll one spiral "

@@ -18,14 +18,16 @@ from cases import registry
 from cases.case import Case, Threshold
 from cases.cli import EXIT_NOT_AS_DOCUMENTED, EXIT_OK, EXIT_USAGE, UsageError, main
 from cases.config import RunConfig
+from cases.sources import SOURCES, Source
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RUN = RunConfig(data="sin_points", sizes=(1, 8, 1), activation="tanh", lr=1e-4, steps=150)
+TINY_SOURCE = Source(seed="test", title="tests/test_cli.py", kind="test")
 
 
 def tiny_case(case_id="tiny-sin", failed_when=Threshold("train_loss", ">", 0.1)) -> Case:
     """A case that runs in a blink: a too-small lr leaves sin unfitted, lr 0.1 fits it."""
-    return Case(id=case_id, source="tests/test_cli.py", title="sin with a tiny learning rate",
+    return Case(id=case_id, source=TINY_SOURCE, title="sin with a tiny learning rate",
                 story="A learning rate of 1e-4 leaves the loss where it started. 0.1 fits sin.",
                 failing=TINY_RUN, fixes={"larger-lr": TINY_RUN.replace(lr=0.1)},
                 failed_when=failed_when, fixed_when=Threshold("train_loss", "<", 0.1),
@@ -78,7 +80,15 @@ def test_list_names_every_registered_case(capsys):
     code, out, _ = run_main(capsys, "list")
     assert code == EXIT_OK
     for case in registry.CASES:
-        assert case.id in out and case.source in out
+        assert case.id in out and f"seed {case.source.seed}: {case.source.citation()}" in out
+
+
+def test_list_cites_every_source_with_its_url_or_says_it_has_none(capsys):
+    """A reader can find each document: its URL, or the line that says it gives none."""
+    _, out, _ = run_main(capsys, "list")
+    for source in SOURCES:
+        assert source.title in out
+        assert source.url in out if source.url else "no URL" in source.citation()
 
 
 # ----------------------------------------------------------------- run
@@ -193,6 +203,23 @@ def test_diagnose_exits_1_on_an_error_finding(user_files, capsys):
     assert "constant-output" in out
 
 
+def test_a_model_without_weights_is_said_to_be_untrained(user_files, capsys):
+    """No --weights: the report's notes say the net is as the factory built it."""
+    argv = ["diagnose", "--model", "usernet:make_mlp", "--data", str(user_files["data"])]
+    _, fresh, _ = run_main(capsys, *argv)
+    _, trained, _ = run_main(capsys, *diagnose_argv(user_files))
+    assert fresh.startswith("diagnose:")
+    assert "note: no --weights: diagnosed the model as make_mlp() returned it" in fresh
+    assert "untrained" in fresh and "untrained" not in trained
+
+
+def test_diagnose_help_says_a_model_without_weights_is_untrained(capsys):
+    with pytest.raises(SystemExit):
+        main(["diagnose", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Without --weights" in text and "freshly initialised" in text
+
+
 def test_pickled_module_is_refused_before_anything_is_unpickled(user_files, capsys):
     code, out, err = run_main(capsys, "diagnose", "--weights", str(user_files["pickled"]),
                               "--data", str(user_files["data"]))
@@ -261,3 +288,10 @@ def test_python_m_cases_diagnose_end_to_end(user_files, tmp_path):
     assert not user_files["canary"].exists()
     bad = cli(*corrupt(user_files))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr
+
+
+def test_readme_cites_each_source_as_cases_sources_does():
+    """The README's case sections carry the same citations as `list` and the casebook."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for source in SOURCES:
+        assert f"**Source (seed {source.seed}):** {source.markdown()}" in readme, source.seed

@@ -19,15 +19,21 @@ from cases.progress import Progress
 from cases.report import figures, write_report
 from cases.report.casefigs import FIGURES
 from cases.report.runs import run_case
+from cases.sources import Source
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID_TAGS = {"meta", "img", "br", "hr", "link", "input"}
 TINY_RUN = RunConfig(data="sin_points", sizes=(1, 8, 1), activation="tanh", lr=1e-4, steps=150)
 
 
+TINY_SOURCE = Source(seed="test", title="tests/test_report.py", kind="test")
+LINKED_SOURCE = Source(seed="web", title="A post with a URL", kind="blog post", year="2024",
+                       links=(("The post", "https://example.org/post"),))
+
+
 def tiny_case(case_id: str = "tiny-sin", failing: RunConfig = TINY_RUN, fix_lr: float = 0.1,
-              metric: str = "train_loss", cut: float = 0.1) -> Case:
-    return Case(id=case_id, source="tests/test_report.py", title="a tiny learning rate",
+              metric: str = "train_loss", cut: float = 0.1, source: Source = TINY_SOURCE) -> Case:
+    return Case(id=case_id, source=source, title="a tiny learning rate",
                 story="A learning rate of 1e-4 leaves the loss where it started. 0.1 fits.",
                 failing=failing, fixes={"larger-lr": failing.replace(lr=fix_lr)},
                 failed_when=Threshold(metric, ">", cut), fixed_when=Threshold(metric, "<", cut),
@@ -55,6 +61,7 @@ class TagChecker(HTMLParser):
     def __init__(self):
         super().__init__()
         self.stack, self.errors, self.sources, self.anchors, self.ids = [], [], [], [], set()
+        self.external = []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -62,7 +69,9 @@ class TagChecker(HTMLParser):
         if tag == "img":
             self.sources.append(attrs["src"])
         href = attrs.get("href") or ""
-        (self.anchors if href.startswith("#") else self.sources).append(href) if href else None
+        if href:
+            kind = "anchors" if href.startswith("#") else "external" if "://" in href else "sources"
+            getattr(self, kind).append(href)
         if tag not in VOID_TAGS:
             self.stack.append(tag)
 
@@ -74,7 +83,7 @@ class TagChecker(HTMLParser):
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("casebook")
-    cases = (tiny_case(), tiny_case("tiny-spiral", SPIRAL, 0.5, "train_acc", 0.0),
+    cases = (tiny_case(), tiny_case("tiny-spiral", SPIRAL, 0.5, "train_acc", 0.0, LINKED_SOURCE),
              tiny_case("tiny-digits", DIGITS, 0.05, "train_acc", 0.0))
     written, outcomes = write_report(cases, out, ("numpy",), (0,), command="test")
     return out, written, outcomes
@@ -112,6 +121,17 @@ def test_html_is_well_formed_and_links_only_what_exists(report_dir):
     assert checker.sources and all((out / s).is_file() for s in checker.sources)
     assert set(checker.sources) == {f for f in written if f.endswith(".png")}
     assert all(a[1:] in checker.ids for a in checker.anchors)
+    assert set(checker.external) == {LINKED_SOURCE.url}
+
+
+def test_sources_are_cited_and_linked_where_they_give_a_url(report_dir):
+    """The front table and the case section cite the document; a URL becomes a link."""
+    out, _, _ = report_dir
+    text = (out / "index.md").read_text(encoding="utf-8")
+    html_text = (out / "index.html").read_text(encoding="utf-8")
+    assert text.count(f"]({LINKED_SOURCE.url})") == 2          # front table, case section
+    assert html_text.count(f'href="{LINKED_SOURCE.url}"') == 2
+    assert text.count(TINY_SOURCE.citation()) == 2             # the sections without a URL
 
 
 def test_markdown_links_only_what_exists(report_dir):
@@ -167,6 +187,33 @@ def test_progress_bar_is_quiet_off_a_terminal_and_draws_on_one():
                 bar.advance()
     assert pipe.getvalue() == ""
     assert "3/3" in tty.getvalue() and tty.getvalue().endswith("\r\033[K")
+
+
+def test_off_a_terminal_each_finished_case_gets_one_line_and_on_one_none():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    pipe, tty = io.StringIO(), Terminal()
+    for stream in (pipe, tty):
+        with Progress(4, "report", stream) as bar:
+            for case in ("case-a", "case-b"):
+                bar.show(f"{case} failing")
+                bar.advance(2)
+                bar.finished(case, 2)
+    lines = pipe.getvalue().splitlines()
+    assert [line.split(" done, ")[0] for line in lines] == ["report: case-a", "report: case-b"]
+    assert all(re.search(r"done, 2 runs in \d+\.\d s \(\d+ s so far\)$", line) for line in lines)
+    assert " done, " not in tty.getvalue()
+
+
+def test_report_piped_prints_a_line_per_case_to_stderr(tmp_path, monkeypatch, capsys):
+    """`report | tee log` (stderr not a terminal): one line per case, stdout keeps the files."""
+    monkeypatch.setattr(registry, "CASES", (tiny_case(), tiny_case("tiny-two")))
+    main(["report", "--out", str(tmp_path), "--seeds", "0"])
+    captured = capsys.readouterr()
+    assert re.findall(r"^report: (\S+) done, 2 runs in ", captured.err, re.M) == [
+        "tiny-sin", "tiny-two"]
+    assert " done, " not in captured.out
 
 
 def test_run_case_judges_every_run_in_order():

@@ -32,6 +32,7 @@ def write_report(cases, out: Path, backends=("numpy",), seeds=None, device: str 
             outcomes += ctx.outcomes
             written += ctx.written
             bar.advance()
+            bar.finished(case.id, len(ctx.outcomes))
     command = command or "python -m cases " + shlex.join(sys.argv[1:])
     blocks = front_matter(cases, outcomes, command) + sections
     (out / "index.md").write_text(markdown.render(blocks), encoding="utf-8")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import textwrap
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
@@ -71,7 +72,6 @@ def activation_fits(ctx) -> list:
         configs = ctx.case.sweeps["activations"].configs(base)
         results = sweep(configs, ctx, f"{run_name} across activations")
         draw_fits(ax, results, run_name)
-    axes[0].legend(loc="lower right", fontsize=8)
     return [ctx.figure(fig, "activations", "The same run with each activation of the post "
                        f"(numpy, seed {ctx.seed}): left the failing configuration, right the fix.")]
 
@@ -81,13 +81,23 @@ def draw_fits(ax, results, title: str) -> None:
     x = np.linspace(ds.X_test.min(), ds.X_test.max(), figures.GRID_POINTS)[:, None]
     ax.plot(ds.X_test[:, 0], ds.y_test[:, 0], ":", color="black", lw=1, label="target")
     ax.plot(ds.X[:, 0], ds.y[:, 0], "o", color="black", mfc="none", label="training points")
+    diverged = []
     for r in results:
         act = r.config.hidden_activations[0]
-        figures.draw_curve(ax, x[:, 0], r, ACTIVATION_COLORS[act], f"{act}: test {r.test_loss:.2g}")
+        y = figures.finite_prediction(r, x[:, 0])
+        if y is None:
+            diverged.append(act)
+        else:
+            ax.plot(x[:, 0], y, color=ACTIVATION_COLORS[act], lw=1.6,
+                    label=f"{act}: test {r.test_loss:.2g}")
+    if diverged:   # one legend line for them all: five would cover the training points
+        ax.plot([], [], ls="", label=textwrap.fill("diverged (non-finite), not drawn: "
+                                                    + ", ".join(diverged), 30))
     ax.set(xlabel="input x", ylabel="output y", title=title,
            ylim=figures.padded(ds.y_test[:, 0]))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    # sin over [-pi, pi] leaves the upper left empty (x < 0 gives y < 0)
+    ax.legend(loc="upper left", fontsize=8)
 
 
 # ----------------------------------------------------------------- seed 002: bifurcation
@@ -168,11 +178,17 @@ def digits_grid(ctx) -> list:
                   "chance is 0.1")]
 
 
+CURVE_STYLES = ("-", (0, (5, 2)), (0, (1, 1.5)), "-.", (0, (8, 2, 1, 2)))  # the runs that learn
+                           # nothing lie on one line (ln 10): each dash pattern lets the one below show
+CURVE_WIDTHS = (3.0, 2.2, 1.8, 1.6, 1.4)   # and each one below is wider: its edges show too
+
+
 def curve_panel(ax, results, label) -> None:
-    for r in results:
+    for k, r in enumerate(results):
         per_epoch = -(-len(r.data.X) // (r.config.batch_size or len(r.data.X)))
         epochs = np.asarray(r.curve["step"]) / per_epoch
-        ax.plot(epochs, r.curve["train"], lw=1.5,
+        ax.plot(epochs, r.curve["train"], lw=CURVE_WIDTHS[k % len(CURVE_WIDTHS)],
+                ls=CURVE_STYLES[k % len(CURVE_STYLES)],
                 label=f"{label(r.config)}: acc {r.test_acc:.2f}" + (" (div.)" if r.diverged else ""))
     ax.set(xlabel="epoch", yscale="log")
     ax.grid(alpha=0.3)

@@ -20,6 +20,7 @@ DPI = 100
 SIZES = {"wide": (9.0, 3.6), "tall": (9.0, 5.6)}   # inches; at DPI 100: 900 px, the page width
 FAILING_COLOR = "tab:red"
 FIX_COLORS = ("tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:cyan")
+RUN_MARKERS = ("o", "s", "^", "D", "v", "P")   # a second cue beside colour, where points overlap
 MAX_PANELS = 4          # more runs than this in a row of panels get too small to read
 GRID_POINTS = 200       # per axis, for class regions and 1-D fits
 matplotlib.rcParams.update({"font.size": 10, "axes.titlesize": 10, "legend.fontsize": 9,
@@ -53,14 +54,20 @@ def loss_label(cfg) -> str:
 
 # ----------------------------------------------------------------- loss curves
 def plot_history(ax, o, color) -> None:
-    """Per-step batch loss, faint, and the full-set train loss at logged steps, bold."""
-    h = o.result.history
-    steps = np.arange(1, len(h) + 1)
-    stride = max(1, len(h) // 4000)            # a few thousand points draw the same picture
-    ax.plot(steps[::stride], h[::stride], color=color, alpha=0.2, lw=0.6)
-    c = o.result.curve
-    ax.plot(np.asarray(c["step"]) + 1, c["train"], color=color, lw=1.8,
-            label=f"{o.run_name}" + (" (diverged)" if o.result.diverged else ""))
+    """The train loss on the whole training set, bold.
+
+    A full-batch run's per-step loss is that same loss, so every step is drawn (a loss that
+    jumps between values each step shows as a band). A mini-batch run's per-step losses are
+    each one batch's, noise around the curve that would bury the other runs: only its logged
+    full-set points are drawn."""
+    h, c, cfg = o.result.history, o.result.curve, o.result.config
+    label = o.run_name + (" (diverged)" if o.result.diverged else "")
+    if cfg.batch_size is None or cfg.batch_size >= len(o.result.data.X):
+        stride = max(1, len(h) // 4000)            # a few thousand points draw the same picture
+        steps = np.arange(1, len(h) + 1)
+        ax.plot(steps[::stride], h[::stride], color=color, lw=1.2, label=label)
+    else:
+        ax.plot(np.asarray(c["step"]) + 1, c["train"], color=color, lw=1.8, label=label)
     if o.result.diverged:
         finite = np.flatnonzero(np.isfinite(h))
         if finite.size:
@@ -97,9 +104,9 @@ def loss_figure(outcomes) -> Figure:
         c = o.result.curve
         ax_test.plot(np.asarray(c["step"]) + 1, c["test"], color=color, lw=1.8, label=o.run_name)
     cfg = outcomes[0].result.config
-    for ax, what in ((ax_train, "train (faint: each step's batch)"), (ax_test, "test")):
+    for ax, title in ((ax_train, "train loss (whole training set)"), (ax_test, "test loss")):
         ax.set(xscale="log", yscale="log", xlabel="optimizer step (count, log)",
-               ylabel=loss_label(cfg) + ", log", title=f"{what} loss")
+               ylabel=loss_label(cfg) + ", log", title=title)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(loc="best")
         ax.set_ylim(loss_floor(outcomes), loss_ceiling(outcomes))
@@ -143,10 +150,16 @@ def fit_1d_figure(outcomes, title: str = "") -> Figure:
     return fig
 
 
+def finite_prediction(result, x):
+    """The net's output over the 1-D inputs x, or None when it diverged (non-finite output)."""
+    y = result.predict(x[:, None])[:, 0]
+    return None if result.diverged or not np.all(np.isfinite(y)) else y
+
+
 def draw_curve(ax, x, result, color, label: str) -> None:
     """The net's output over x; a diverged net (non-finite output) only gets a legend entry."""
-    y = result.predict(x[:, None])[:, 0]
-    if result.diverged or not np.all(np.isfinite(y)):
+    y = finite_prediction(result, x)
+    if y is None:
         ax.plot([], [], color=color, ls="--", label=f"{label}: diverged, not drawn")
     else:
         ax.plot(x, y, color=color, lw=1.6, label=label)
@@ -241,26 +254,40 @@ def share_label(layer) -> str:
     return "n/a" if not layer.kind else f"{100 * layer.dead_share:.0f}%"
 
 
+def zero_line(healths) -> float:
+    """Where an exactly-zero gradient norm is drawn on the log axis: 100x below the smallest
+    non-zero one (a dead net's 0 has no place on a log axis, and 1e-16 would stretch it)."""
+    norms = [l.grad_norm for layers in healths for l in layers
+             if np.isfinite(l.grad_norm) and l.grad_norm > 0]
+    return min(norms) / 100 if norms else 1e-16
+
+
 def health_figure(outcomes) -> Figure:
-    """Per-layer gradient norm (left) and share of dead/saturated units (right), per run."""
+    """Per-layer gradient norm (left, points on a log axis) and share of dead/saturated units
+    (right, bars from 0%), per run; one legend above both panels, clear of the data."""
     fig = new_figure("wide")
     ax_g, ax_d = fig.subplots(1, 2)
     names = [o.run_name for o in outcomes]
     width = 0.8 / len(outcomes)
-    for j, o in enumerate(outcomes):
-        layers = layer_health(o.report)
+    healths = [layer_health(o.report) for o in outcomes]
+    zero = zero_line(healths)
+    for j, (o, layers) in enumerate(zip(outcomes, healths)):
         x = np.arange(len(layers)) + (j - (len(outcomes) - 1) / 2) * width
         color = run_color(names, o.run_name)
         sick = not all(np.isfinite(l.grad_norm) for l in layers)
-        heights = [] if sick else [max(l.grad_norm, 1e-16) for l in layers]
-        ax_g.bar(x[:len(heights)], heights, width, color=color,
-                 label=o.run_name + (": non-finite, not drawn" if sick else ""))
+        norms = [] if sick else [l.grad_norm or zero for l in layers]
+        ax_g.plot(x[:len(norms)], norms, color=color, marker=RUN_MARKERS[j % len(RUN_MARKERS)],
+                  ms=7, lw=1, label=o.run_name + (": non-finite, not drawn" if sick else ""))
         if sick:   # a diverged net's units are neither dead nor alive: nothing to count
             layers = [LayerHealth(l.name, l.grad_norm, l.weight_norm, float("nan"), "")
                       for l in layers]
         bars = ax_d.bar(x, [100 * np.nan_to_num(l.dead_share) for l in layers], width,
-                        color=color, label=o.run_name)
+                        color=color)
         ax_d.bar_label(bars, [share_label(l) for l in layers], fontsize=7)
+    if any(l.grad_norm == 0 for layers in healths for l in layers):
+        ax_g.axhline(zero, color="gray", ls=":", lw=1)
+        ax_g.text(0.99, zero, "exactly 0", color="gray", fontsize=8, ha="right", va="bottom",
+                  transform=ax_g.get_yaxis_transform())
     n_layers = max(len(o.result.config.sizes) - 1 for o in outcomes)
     ticks = [f"layer {i + 1}" for i in range(n_layers - 1)] + [f"layer {n_layers}\n(output)"]
     ax_g.set(yscale="log", ylabel="‖dL/dW‖ (Frobenius, log)", title="gradient norm per layer")
@@ -268,6 +295,8 @@ def health_figure(outcomes) -> Figure:
              title="dead (ReLU/GELU) or saturated (sigmoid/tanh) units")
     for ax in (ax_g, ax_d):
         ax.set_xticks(range(len(ticks)), ticks, fontsize=8)
+        ax.set_xlim(-0.5, len(ticks) - 0.5)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(loc="best")
+    fig.legend(*ax_g.get_legend_handles_labels(), loc="outside upper center",
+               ncol=len(outcomes), frameon=False)
     return fig

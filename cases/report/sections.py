@@ -24,7 +24,7 @@ def front_matter(cases, outcomes, command: str) -> list:
     rows = []
     for c in cases:
         mine = [o for o in outcomes if o.case is c]
-        rows.append((f"[{c.id}](#{c.id})", c.source, c.title,
+        rows.append((f"[{c.id}](#{c.id})", source_cell(c.source), c.title,
                      f"{sum(o.as_documented for o in mine)} of {len(mine)}"))
     return [
         Heading(TITLE, 1),
@@ -39,10 +39,22 @@ def front_matter(cases, outcomes, command: str) -> list:
     ]
 
 
+def source_cell(source) -> str:
+    """Title (English for a Chinese one), kind and year, and the document's first URL as a link
+    named by where it goes (it may be the author's code rather than the post)."""
+    title = source.english or source.title
+    title = title if len(title) <= 60 else title[:57].rstrip() + "..."
+    text = f"seed {source.seed}: {title} ({source.kind}, {source.year or 'undated'})"
+    if not source.url:
+        return text
+    return f"{text}, [{source.url.split('://', 1)[-1].rstrip('/')}]({source.url})"
+
+
 def case_section(ctx) -> list:
     case = ctx.case
     blocks = [Heading(f"{case.id}: {case.title}", 2, anchor=case.id),
-              Text(f"Source: `{case.source}`. {case.story}"),
+              Text(f"Source (seed {case.source.seed}): {case.source.markdown()}"),
+              Text(case.story),
               configurations(case),
               Table(OUTCOME_HEADER, outcome_rows(ctx.outcomes),
                     caption="Every run: the metric against its threshold, and the finding "

@@ -35,7 +35,7 @@ CASE_HEADER = ("case", "source", "backends", "seeds", "runs", "title")
 
 
 def case_rows(cases) -> list:
-    return [(c.id, c.source, "/".join(c.backends), " ".join(map(str, c.seeds)),
+    return [(c.id, c.source.short(), "/".join(c.backends), " ".join(map(str, c.seeds)),
              ", ".join(c.runs), c.title) for c in cases]
 
 
@@ -47,9 +47,18 @@ def text_table(header, rows) -> str:
     return "\n".join([line(header), line("-" * w for w in widths), *map(line, rows)])
 
 
+def cited_sources(cases) -> list:
+    """The cases' source documents, each once, in the order the cases cite them."""
+    return list({c.source.seed: c.source for c in cases}.values())
+
+
 def case_list(cases) -> str:
+    """The cases' table, then the full citation of every source document it names."""
     rows = case_rows(cases)
-    return text_table(CASE_HEADER, rows) if rows else "no cases are registered"
+    if not rows:
+        return "no cases are registered"
+    citations = [f"seed {s.seed}: {s.citation()}" for s in cited_sources(cases)]
+    return "\n".join([text_table(CASE_HEADER, rows), "", "sources:", *citations])
 
 
 def outcome_table(outcomes) -> str:
