@@ -83,15 +83,27 @@ def codes_seen(records) -> str:
 
 
 def misses(records) -> list:
-    """Harmful mutants whose cause was not named first: [mutant label, causes, first code]."""
-    return [[r.label, ", ".join(r.causes), r.first or r.diagnose_error or "(no finding)"]
-            for r in mutants(records) if r.hurt and not r.named_first]
+    """Harmful mutants whose cause was not named first, per (operator, program):
+    [operator, program, seeds, what diagnose() said first (with counts)]."""
+    groups = {}
+    for r in mutants(records):
+        if r.hurt and not r.named_first:
+            groups.setdefault((r.operator, r.program), []).append(r)
+    return [[op, program, " ".join(str(r.seed) for r in rs), said_first(rs)]
+            for (op, program), rs in groups.items()]
+
+
+def said_first(records) -> str:
+    """What came first instead: a code, '(no finding)', or 'raised <error>'."""
+    said = Counter(r.first or (f"raised {r.diagnose_error.split(':')[0]}" if r.diagnose_error
+                               else "(no finding)") for r in records)
+    return ", ".join(f"{k} x{n}" if n > 1 else k for k, n in said.items())
 
 
 # ----------------------------------------------------------------- rendering
 OPERATOR_HEADER = ["operator", "cause codes", "mutants", "harmful", "cause named", "named first"]
 PROGRAM_HEADER = ["healthy program", "runs", "errors", "warnings", "findings"]
-MISS_HEADER = ["harmful mutant", "cause codes", "diagnose() said first"]
+MISS_HEADER = ["cause not named first: operator", "program", "seeds", "diagnose() said first"]
 
 
 def percent(part: int, whole: int) -> str:
