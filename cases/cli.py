@@ -129,6 +129,7 @@ def add_faults(sub, debug) -> None:
     p = subcommand(sub, "faults", [debug], "run the fault-injection matrix (healthy programs x "
                    "fault operators x seeds) and print how often diagnose() names the cause",
                    FAULTS_HELP)
+    p.epilog = FAULTS_EXIT_CODES
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], metavar="SEED",
                    help="seeds of every program and mutant (default: 0 1 2)")
     p.add_argument("--programs", nargs="+", metavar="PROGRAM", help="only these healthy programs")
@@ -143,8 +144,12 @@ def add_faults(sub, debug) -> None:
 FAULTS_HELP = """Train each healthy program and each of its mutants (one fault injected),
 call diagnose() after training as a user would, and print per operator how many
 mutants hurt their program and how often diagnose() named the fault's cause, and
-named it first; per healthy program, the errors and warnings it got.
-Exit code 1 when diagnose() raised on some run."""
+named it first; per healthy program, the errors and warnings it got."""
+
+FAULTS_EXIT_CODES = """exit codes:
+  0  the matrix ran and diagnose() returned a report on every run
+  1  diagnose() raised on some run (the tables count it; the cause is then not named)
+  2  bad usage (unknown program or operator, negative seed)"""
 
 
 DIAGNOSE_HELP = """Diagnose your own saved torch model on your data and print the report.

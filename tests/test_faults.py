@@ -211,6 +211,13 @@ def test_the_command_prints_markdown():
     assert "| zero-init | bad-initialization | 1 | 1 | 1/1 (100%) | 1/1 (100%) |" in text
 
 
+def test_the_command_has_help_with_its_own_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["faults", "--help"])
+    assert exit_.value.code == 0
+    assert "diagnose() raised on some run" in capsys.readouterr().out
+
+
 def test_the_command_refuses_an_unknown_operator(capsys):
     assert main(["faults", "--operators", "nope"]) == EXIT_USAGE
     assert "valid operators: lr-too-high" in capsys.readouterr().err

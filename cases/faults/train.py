@@ -102,11 +102,13 @@ def initialise(model: nn.Sequential, program: Program) -> None:
     with torch.no_grad():
         for layer in linears:
             if program.init == "zeros":
-                layer.weight.zero_(), layer.bias.zero_()
+                layer.weight.zero_()
+                layer.bias.zero_()
             elif program.init == "huge":
                 layer.weight.normal_(0, HUGE_INIT_STD)
             elif program.init == "positive":
-                layer.weight.uniform_(0, 1), layer.bias.uniform_(0, 1)
+                layer.weight.uniform_(0, 1)
+                layer.bias.uniform_(0, 1)
         for layer in linears[:-1]:
             if program.hidden_bias is not None:
                 layer.bias.fill_(program.hidden_bias)
