@@ -4,6 +4,7 @@
     run [CASE...]             run cases (failing and every fix) and print a verdict table
     report [--out DIR]        run cases and write index.md and index.html with figures
     diagnose --model M --data D.npz    diagnose() on your own saved torch model
+    faults [--markdown] [--json F]     the fault-injection matrix that scores diagnose()
 
 Exit codes: 0 everything behaved as documented (diagnose: no error finding),
 1 a case did not behave as documented (diagnose: an error finding),
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run(sub, debug)
     add_report(sub, debug)
     add_diagnose(sub, debug)
+    add_faults(sub, debug)
     return parser
 
 
@@ -119,6 +121,34 @@ def add_diagnose(sub, debug) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="where to put the model (default: cpu)")
     p.set_defaults(func=cmd_diagnose)
+
+
+def add_faults(sub, debug) -> None:
+    from cases.report.runs import WORKERS
+    p = subcommand(sub, "faults", [debug], "run the fault-injection matrix (healthy programs x "
+                   "fault operators x seeds) and print how often diagnose() names the cause",
+                   FAULTS_HELP)
+    p.epilog = FAULTS_EXIT_CODES
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], metavar="SEED",
+                   help="seeds of every program and mutant (default: 0 1 2)")
+    p.add_argument("--programs", nargs="+", metavar="PROGRAM", help="only these healthy programs")
+    p.add_argument("--operators", nargs="+", metavar="OPERATOR", help="only these operators")
+    p.add_argument("--markdown", action="store_true", help="print Markdown tables (the README's)")
+    p.add_argument("--json", metavar="FILE", help="write every run's record to FILE as JSON")
+    p.add_argument("--workers", type=int, default=WORKERS,
+                   help=f"processes to spread the runs over (default: {WORKERS})")
+    p.set_defaults(func=cmd_faults)
+
+
+FAULTS_HELP = """Train each healthy program and each of its mutants (one fault injected),
+call diagnose() after training as a user would, and print per operator how many
+mutants hurt their program and how often diagnose() named the fault's cause, and
+named it first; per healthy program, the errors and warnings it got."""
+
+FAULTS_EXIT_CODES = """exit codes:
+  0  the matrix ran and diagnose() returned a report on every run
+  1  diagnose() raised on some run (the tables count it; the cause is then not named)
+  2  bad usage (unknown program or operator, negative seed)"""
 
 
 DIAGNOSE_HELP = """Diagnose your own saved torch model on your data and print the report.
@@ -230,6 +260,11 @@ def untrained_note(spec: str) -> str:
     return (f"no --weights: diagnosed the model as {factory}() returned it, freshly "
             "initialised (untrained) unless it loads weights itself; pass --weights FILE.pt "
             "for the trained state")
+
+
+def cmd_faults(args) -> int:
+    from cases.faults.cli import run_faults
+    return run_faults(args, UsageError)
 
 
 # ----------------------------------------------------------------- entry

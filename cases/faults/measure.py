@@ -1,0 +1,66 @@
+"""What a trained run achieved, in numbers that compare across losses and programs.
+
+``loss_share``: the final training loss (on every training row, eval mode, mean reduction)
+as a share of the best constant predictor's loss under the same loss: 1.0 means the net
+learned nothing a constant could not say, 0 a perfect fit.
+``score``: held-out accuracy (classifiers) or R^2 (regression): what a user would look at.
+Both are None when the run is not finite (NaN/Inf in the parameters or the outputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cases.faults.programs import dataset
+from cases.faults.train import Trained, loss_value
+
+
+@dataclass(frozen=True)
+class Outcome:
+    finite: bool
+    loss_share: float | None
+    score: float | None
+
+
+def outcome(run: Trained) -> Outcome:
+    with torch.no_grad():
+        run.model.eval()
+        out, out_test = run.model(run.data.X), run.model(run.data.X_test)
+        run.model.train()
+    params_finite = all(torch.isfinite(p).all() for p in run.model.parameters())
+    if not (params_finite and torch.isfinite(out).all() and torch.isfinite(out_test).all()):
+        return Outcome(False, None, None)
+    share = float(loss_value(run.program, out, run.data.y)) / constant_loss(run.program, run.data.y)
+    return Outcome(True, share, held_out_score(run, out_test))
+
+
+def constant_loss(program, y: torch.Tensor) -> float:
+    """The loss of the best constant output: class prior, base rate, or the targets' mean."""
+    if program.loss == "cross_entropy":
+        p = torch.bincount(y).double() / len(y)
+        return float(-(p[p > 0] * p[p > 0].log()).sum())
+    if program.loss == "bce_with_logits":
+        p = y.double().mean(dim=0).clamp(1e-12, 1 - 1e-12)
+        return float((-(p * p.log() + (1 - p) * (1 - p).log())).mean())
+    return float(y.double().var(dim=0, unbiased=False).mean())
+
+
+def held_out_score(run: Trained, out: torch.Tensor) -> float:
+    """Accuracy of the predicted class (argmax, logit > 0, or the rounded class value), or R^2."""
+    y, program = run.data.y_test, run.program
+    if program.loss == "cross_entropy":
+        return float((out.argmax(dim=1) == y).double().mean())
+    if program.loss == "bce_with_logits":
+        return float(((out > 0).double() == y).double().mean())
+    if program.class_values:
+        k = dataset(program.data).classes
+        return float((out.round().clamp(0, k - 1) == y).double().mean())
+    residual = ((out - y) ** 2).double().mean(dim=0)
+    return float((1 - residual / y.double().var(dim=0, unbiased=False)).mean())
+
+
+def as_plain(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), digits)

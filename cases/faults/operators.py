@@ -1,0 +1,162 @@
+"""The fault operators: each one real fault, injected into a healthy program as one change.
+
+They come from DeepCrime's mutation operators (Humbatova et al., ISSTA 2021: change learning
+rate, weights initialisation, activation function, remove activation, loss function, layer
+size, add weight regularisation, unscale/shuffle the training data, change labels, freeze
+layers), from AUTOTRAINER's symptoms (Zhang et al., ICSE 2021: vanishing and exploding
+gradient, dying ReLU, oscillating loss, slow convergence) and DeepDiagnosis's (Wardat et al.,
+ICSE 2022: improper data, wrong activation, wrong loss, wrong initialisation), and from the
+loop bugs users ask about on forums (no ``zero_grad``, ``.detach()`` in forward, an optimizer
+holding an old model's parameters, batches in label order, a scheduler that kills the lr).
+
+``causes`` is written here, before any scoring, from what the fault *is*: the codes of
+``diagnostics.CODES`` whose rule and fix name that cause (a consequence, such as a constant
+output or a plateau, does not name it). They are the matrix's ground truth, not a record of
+what diagnose() says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from cases.faults.programs import Program, dataset
+
+LR_FACTOR = 100          # lr x100 or /1000: far outside the 10x a user might mistype, as in
+LR_LOW_FACTOR = 1000     # DeepCrime's learning-rate mutants that kill training
+UNSCALED_FACTOR = 1000   # "the same data in other units": metres read as millimetres
+DECAY_SHRINK = 0.1       # lr x wd = 0.1: weight decay alone shrinks every weight by 10% a step
+DEAD_BIAS = -10.0        # standardised inputs through torch's init give |z| < ~3: -10 kills all
+DEEP_SIGMOID_LAYERS = 8  # the course report's sigmoid stack was 2 deep at <= 1/4 per layer
+SCHEDULE_STEPS = 10      # StepLR(10, 0.1): after 100 steps the lr is 1e-10 of its start
+
+
+@dataclass(frozen=True)
+class Operator:
+    name: str
+    source: str                             # where this fault is documented
+    mutate: Callable[[Program], Program]
+    causes: frozenset                       # codes that name the cause (ground truth)
+    applies: Callable[[Program], bool] = lambda p: True
+
+    def __call__(self, program: Program) -> Program:
+        if not self.applies(program):
+            raise ValueError(f"operator {self.name} does not apply to program {program.name}")
+        return replace(self.mutate(program), name=f"{program.name}+{self.name}")
+
+
+# ----------------------------------------------------------------- where an operator applies
+def is_classifier(p: Program) -> bool:
+    return p.loss in ("cross_entropy", "bce_with_logits")
+
+
+def is_multiclass(p: Program) -> bool:
+    return p.loss == "cross_entropy" and dataset(p.data).classes >= 3
+
+
+def is_regression(p: Program) -> bool:
+    return p.loss == "mse"
+
+
+def has_minibatches(p: Program) -> bool:
+    return p.batch_size is not None
+
+
+def uses_relu(p: Program) -> bool:
+    return p.activation == "relu"
+
+
+# ----------------------------------------------------------------- the operators
+LR_CAUSES = frozenset({"unstable-learning-rate", "non-finite", "exploding-gradient",
+                       "loss-oscillation"})
+
+OPERATORS = {op.name: op for op in (
+    # Every fix of these four says "lower the learning rate": a blow-up (non-finite), steps
+    # larger than the weights (exploding-gradient), lr x lambda_max past 2 (unstable-learning-
+    # rate), and overshooting up and down (loss-oscillation) each name an lr far too high.
+    Operator("lr-too-high", "DeepCrime change-learning-rate; AUTOTRAINER oscillating loss",
+             lambda p: replace(p, lr=p.lr * LR_FACTOR), LR_CAUSES),
+    # Only learning-rate-too-small says the step is too short; a plateau is its symptom.
+    Operator("lr-too-low", "DeepCrime change-learning-rate; AUTOTRAINER slow convergence",
+             lambda p: replace(p, lr=p.lr / LR_LOW_FACTOR),
+             frozenset({"learning-rate-too-small"})),
+    # The weights were set wrong: bad-initialization names it. The dead, saturated or
+    # symmetric units and the constant output that follow are its consequences.
+    Operator("zero-init", "DeepCrime change-weights-initialisation (zeros); forum classic",
+             lambda p: replace(p, init="zeros"), frozenset({"bad-initialization"})),
+    Operator("huge-init", "DeepCrime change-weights-initialisation; DeepDiagnosis wrong init",
+             lambda p: replace(p, init="huge"), frozenset({"bad-initialization"})),
+    Operator("positive-init", "uniform[0, 1) weights and biases (the casebook's seed 002 post)",
+             lambda p: replace(p, init="positive"), frozenset({"bad-initialization"})),
+    # A bias of -10 kills every ReLU: dead-relu names the dead units, bad-initialization the
+    # init that killed them; either is the cause a user can act on.
+    Operator("dead-relu-bias", "AUTOTRAINER dying ReLU; forum: a large negative bias",
+             lambda p: replace(p, hidden_bias=DEAD_BIAS),
+             frozenset({"dead-relu", "bad-initialization"}), uses_relu),
+    # A net without nonlinearity is a linear model; width 1 is a bottleneck: low-capacity's
+    # rule names "no nonlinearity" and "a hidden layer <= 8 units".
+    Operator("no-activation", "DeepCrime remove-activation-function",
+             lambda p: replace(p, activation="none"), frozenset({"low-capacity"})),
+    Operator("bottleneck", "DeepCrime change-layer-size (to 1 unit)",
+             lambda p: replace(p, hidden=(1,) * len(p.hidden)), frozenset({"low-capacity"})),
+    # Sigmoids stacked deep pass at most 1/4 of the gradient per layer: vanishing-gradient.
+    Operator("deep-sigmoid-stack", "AUTOTRAINER vanishing gradient; the casebook's seed 003",
+             lambda p: replace(p, activation="sigmoid",
+                               hidden=(max(p.hidden),) * DEEP_SIGMOID_LAYERS),
+             frozenset({"vanishing-gradient"})),
+    # A probability head under a loss that takes logits (softmax twice, sigmoid into
+    # bce_with_logits): loss-target-mismatch's rule names exactly this.
+    Operator("sigmoid-head-on-logits", "DeepCrime change-activation (last layer); DeepDiagnosis",
+             lambda p: replace(p, head="sigmoid"), frozenset({"loss-target-mismatch"}),
+             is_classifier),
+    Operator("softmax-head-under-ce", "forum classic: nn.Softmax before nn.CrossEntropyLoss",
+             lambda p: replace(p, head="softmax"), frozenset({"loss-target-mismatch"}),
+             lambda p: p.loss == "cross_entropy"),
+    # Standardised targets lie on both sides of [0, 1]: output-range-mismatch.
+    Operator("sigmoid-head-on-regression", "DeepDiagnosis wrong activation; the seed 004 thread",
+             lambda p: replace(p, head="sigmoid"), frozenset({"output-range-mismatch"}),
+             is_regression),
+    # Class indices regressed as numbers under MSE: loss-target-mismatch (3..100 integers).
+    Operator("mse-on-class-indices", "DeepCrime change-loss-function; the seed 004 thread",
+             lambda p: replace(p, loss="mse", class_values=True),
+             frozenset({"loss-target-mismatch"}), is_multiclass),
+    # The .grad the loop leaves is larger than one batch's can be: accumulated-gradient.
+    Operator("no-zero-grad", "forum classic: optimizer.zero_grad() forgotten",
+             lambda p: replace(p, zero_grad=False), frozenset({"accumulated-gradient"})),
+    # A summed loss makes the step batch-size times larger: accumulated-gradient's rule names
+    # the summed loss; unstable-learning-rate names the step (lr x n) beyond the edge.
+    Operator("summed-loss", "the casebook's seed 002 post: gradient not divided by n",
+             lambda p: replace(p, summed_loss=True),
+             frozenset({"accumulated-gradient", "unstable-learning-rate"})),
+    Operator("unscaled-inputs", "DeepCrime unscale-training-data; DeepDiagnosis improper data",
+             lambda p: replace(p, input_scale=p.input_scale * UNSCALED_FACTOR),
+             frozenset({"unscaled-data"})),
+    Operator("unscaled-targets", "forum classic: regression on raw targets (prices, counts)",
+             lambda p: replace(p, target_scale=p.target_scale * UNSCALED_FACTOR),
+             frozenset({"unscaled-data"}), is_regression),
+    # Labels that do not depend on X: only learned-nothing names "y shuffled apart from X".
+    Operator("shuffled-labels", "DeepCrime change-labels / shuffle; forum: y permuted alone",
+             lambda p: replace(p, labels_permuted=True), frozenset({"learned-nothing"})),
+    Operator("excessive-weight-decay", "DeepCrime add-weights-regularisation; seed 003 report",
+             lambda p: replace(p, weight_decay=DECAY_SHRINK / p.lr),
+             frozenset({"excessive-weight-decay"})),
+    Operator("detach-in-forward", "forum classic: .detach() / .item() / numpy inside forward",
+             lambda p: replace(p, detach_hidden=True), frozenset({"no-gradient-path"})),
+    Operator("stale-optimizer", "forum classic: the notebook cell that builds the model re-run",
+             lambda p: replace(p, stale_optimizer=True), frozenset({"optimizer-mismatch"})),
+    # Batches in label order: the net predicts the last batch's class. single-class-output's
+    # fix is the one that names batches sorted by label.
+    Operator("label-sorted-batches", "DeepCrime shuffle-training-data (removed); forum classic",
+             lambda p: replace(p, label_sorted=True), frozenset({"single-class-output"}),
+             lambda p: is_classifier(p) and has_minibatches(p)),
+    Operator("lr-schedule-collapse", "forum classic: StepLR stepped every batch, not every epoch",
+             lambda p: replace(p, lr_decay=(SCHEDULE_STEPS, 0.1)),
+             frozenset({"decayed-learning-rate"})),
+    Operator("frozen-hidden-layers", "DeepCrime freeze layers; forum: requires_grad left False",
+             lambda p: replace(p, frozen_hidden=True), frozenset({"frozen-parameters"})),
+)}
+
+
+def applicable(program: Program) -> list:
+    """The operators that apply to ``program``, in OPERATORS order."""
+    return [op for op in OPERATORS.values() if op.applies(program)]

@@ -1,0 +1,251 @@
+"""The fault-injection matrix: healthy programs train, each operator injects what it claims,
+the harm rule can say "no harm", the command prints its tables, and (slow) diagnose()'s totals
+over the whole matrix stay above the floors measured when the matrix was built.
+"""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+from cases.cli import EXIT_OK, EXIT_USAGE, main
+from cases.faults import matrix, table
+from cases.faults.matrix import HEALTHY, Record, first_code, hurts, run_matrix, score
+from cases.faults.measure import outcome
+from cases.faults.operators import DEAD_BIAS, DECAY_SHRINK, OPERATORS, applicable
+from cases.faults.programs import PROGRAMS, Program, dataset
+from cases.faults.train import HUGE_INIT_STD, batches, train
+from diagnostics import CODES
+from diagnostics.report import Finding, Report
+
+HEALTHY_SHARE_MAX = 0.6    # the noisiest healthy program (blobs at its Bayes error) ends ~0.53
+QUICK_STEPS = 3            # enough steps to see what a mutant's loop does, cheap to run
+
+
+# ----------------------------------------------------------------- the matrix's shape
+def test_the_matrix_has_the_size_the_issue_asks():
+    assert len(PROGRAMS) >= 8 and len(OPERATORS) >= 15
+    assert {p.loss for p in PROGRAMS.values()} == {"cross_entropy", "bce_with_logits", "mse"}
+    assert {p.optimizer for p in PROGRAMS.values()} == {"sgd", "momentum", "adam", "adamw"}
+    assert {len(p.hidden) for p in PROGRAMS.values()} == {1, 2, 3}
+
+
+@pytest.mark.parametrize("op", OPERATORS.values(), ids=lambda op: op.name)
+def test_every_operator_names_known_codes_and_applies_somewhere(op):
+    assert op.causes and op.causes <= set(CODES)
+    assert any(op.applies(p) for p in PROGRAMS.values())
+
+
+def test_an_operator_refuses_a_program_it_does_not_apply_to():
+    with pytest.raises(ValueError, match="does not apply"):
+        OPERATORS["sigmoid-head-on-regression"](PROGRAMS["iris-sgd-tanh"])
+
+
+# ----------------------------------------------------------------- healthy programs
+@pytest.mark.parametrize("name", PROGRAMS, ids=str)
+def test_each_program_trains_healthy(name):
+    run = train(PROGRAMS[name], seed=0)
+    o = outcome(run)
+    chance = 1 / max(dataset(PROGRAMS[name].data).classes, 1) if run.data.classes else 0.0
+    assert o.finite and o.loss_share < HEALTHY_SHARE_MAX, o
+    assert o.score > chance + 0.1, o
+
+
+# ----------------------------------------------------------------- each operator does what it says
+def quick(op: str | None = None, program: str = "digits-adam-relu"):
+    """The base program (or its mutant) trained for QUICK_STEPS steps, seed 0."""
+    p = PROGRAMS[program]
+    p = OPERATORS[op](p) if op else p
+    return train(replace(p, steps=QUICK_STEPS), seed=0)
+
+
+def linears(model) -> list:
+    return [m for m in model if isinstance(m, nn.Linear)]
+
+
+def test_lr_operators_scale_the_learning_rate():
+    base = quick().optimizer.param_groups[0]["lr"]
+    assert quick("lr-too-high").optimizer.param_groups[0]["lr"] == pytest.approx(base * 100)
+    assert quick("lr-too-low").optimizer.param_groups[0]["lr"] == pytest.approx(base / 1000)
+
+
+def test_init_operators_set_the_weights():
+    p = PROGRAMS["iris-sgd-tanh"]
+    from cases.faults.train import build_model
+    zeros = build_model(OPERATORS["zero-init"](p), 4, 3)
+    assert all((m.weight == 0).all() and (m.bias == 0).all() for m in linears(zeros))
+    huge = build_model(OPERATORS["huge-init"](p), 4, 3)
+    assert all(m.weight.std() > HUGE_INIT_STD / 2 for m in linears(huge))
+    positive = build_model(OPERATORS["positive-init"](p), 4, 3)
+    assert all((m.weight >= 0).all() and (m.bias >= 0).all() for m in linears(positive))
+    dead = build_model(OPERATORS["dead-relu-bias"](PROGRAMS["digits-adam-relu"]), 64, 10)
+    assert (linears(dead)[0].bias == DEAD_BIAS).all()
+
+
+def test_architecture_operators_change_the_net():
+    model = quick("no-activation").model
+    assert all(isinstance(m, nn.Linear) for m in model)
+    assert [m.out_features for m in linears(quick("bottleneck").model)] == [1, 10]
+    assert sum(isinstance(m, nn.Sigmoid) for m in quick("deep-sigmoid-stack").model) == 8
+    assert isinstance(quick("sigmoid-head-on-logits").model[-1], nn.Sigmoid)
+    assert isinstance(quick("softmax-head-under-ce").model[-1], nn.Softmax)
+    regression = quick("sigmoid-head-on-regression", program="sin-adamw-gelu-mse")
+    assert isinstance(regression.model[-1], nn.Sigmoid)
+
+
+def test_mse_on_class_indices_regresses_the_labels_as_numbers():
+    run = quick("mse-on-class-indices")
+    assert run.data.y.dtype == torch.float32 and run.data.y.shape[1] == 1
+    assert set(run.data.y.unique().tolist()) == set(range(10))
+    assert linears(run.model)[-1].out_features == 1
+
+
+def test_no_zero_grad_loop_never_zeroes(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.optim.Adam, "zero_grad", lambda self, **kw: calls.append(1))
+    quick("no-zero-grad")
+    assert calls == []
+    quick()
+    assert len(calls) == QUICK_STEPS
+
+
+def test_summed_loss_sums_over_the_batch():
+    base, summed = quick(), quick("summed-loss")
+    assert summed.history[0] == pytest.approx(base.history[0] * 64, rel=1e-5)
+
+
+def test_unscaled_operators_scale_inputs_and_targets():
+    base, unscaled = quick().data, quick("unscaled-inputs").data
+    assert torch.allclose(unscaled.X, base.X * 1000) and torch.equal(unscaled.y, base.y)
+    base = quick(program="sin-adamw-gelu-mse").data
+    unscaled = quick("unscaled-targets", program="sin-adamw-gelu-mse").data
+    assert torch.allclose(unscaled.y, base.y * 1000) and torch.equal(unscaled.X, base.X)
+
+
+def test_shuffled_labels_keep_the_labels_but_not_their_rows():
+    base, shuffled = quick().data.y, quick("shuffled-labels").data.y
+    assert sorted(base.tolist()) == sorted(shuffled.tolist())
+    assert (base == shuffled).float().mean() < 0.3
+
+
+def test_weight_decay_operator_makes_decay_shrink_weights_a_tenth_per_step():
+    group = quick("excessive-weight-decay").optimizer.param_groups[0]
+    assert group["lr"] * group["weight_decay"] == pytest.approx(DECAY_SHRINK)
+
+
+def test_detach_and_frozen_layers_leave_the_hidden_layers_without_gradient():
+    detached = linears(quick("detach-in-forward").model)
+    assert detached[0].weight.grad is None and detached[-1].weight.grad is not None
+    frozen = linears(quick("frozen-hidden-layers").model)
+    assert not frozen[0].weight.requires_grad and frozen[-1].weight.requires_grad
+
+
+def test_stale_optimizer_holds_none_of_the_models_parameters():
+    run = quick("stale-optimizer")
+    held = {id(p) for g in run.optimizer.param_groups for p in g["params"]}
+    assert not held & {id(p) for p in run.model.parameters()}
+
+
+def test_label_sorted_batches_come_in_label_order():
+    p = OPERATORS["label-sorted-batches"](PROGRAMS["digits-adam-relu"])
+    y = quick().data.y
+    rows = batches(p, y, seed=0)
+    epoch = torch.cat([next(rows) for _ in range(len(y) // 64)])
+    assert (y[epoch].diff() >= 0).all() and y[epoch[:64]].unique().tolist() == [0]
+
+
+def test_lr_schedule_collapse_leaves_no_learning_rate():
+    run = train(OPERATORS["lr-schedule-collapse"](PROGRAMS["iris-sgd-tanh"]), seed=0)
+    assert run.optimizer.param_groups[0]["lr"] < 1e-6 * PROGRAMS["iris-sgd-tanh"].lr
+
+
+# ----------------------------------------------------------------- scoring
+def record(op=HEALTHY, share=0.1, score=0.9, finite=True, codes=()) -> Record:
+    r = Record("p", op, 0, finite, share, score, codes=list(codes))
+    r.first = r.codes[0] if r.codes else None
+    return r
+
+
+def test_the_harm_rule_can_say_no_harm():
+    base = record()
+    assert not hurts(base, record("x"))                      # the same numbers
+    assert not hurts(base, record("x", share=0.5))           # loss up, score unchanged
+    assert not hurts(base, record("x", score=0.5))           # score down, loss unchanged
+    assert hurts(base, record("x", share=0.5, score=0.5))
+    assert hurts(base, record("x", finite=False, share=None, score=None))
+
+
+def test_scoring_reads_the_cause_named_and_named_first():
+    records = score([record(), record("stale-optimizer", 1.0, 0.1,
+                                      codes=["constant-output", "optimizer-mismatch"])])
+    mutant = records[1]
+    assert mutant.hurt and mutant.named and not mutant.named_first
+    t = table.totals(records)
+    assert (t.harmful, t.named, t.named_first, t.healthy_runs) == (1, 1, 0, 1)
+
+
+def test_first_code_is_the_reports_first_finding():
+    report = Report([Finding("loss-plateau", "warning", "m"), Finding("dead-relu", "error", "m")])
+    assert first_code(report) == report.findings[0].code and first_code(Report()) is None
+
+
+# ----------------------------------------------------------------- the command
+def test_the_command_prints_the_tables_for_a_tiny_subset(tmp_path, capsys):
+    out = tmp_path / "records.json"
+    code = main(["faults", "--programs", "iris-sgd-tanh", "--operators", "stale-optimizer",
+                 "--seeds", "0", "--workers", "1", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == EXIT_OK
+    assert "stale-optimizer" in printed and "iris-sgd-tanh" in printed
+    assert "cause named first on" in printed
+    runs = matrix.from_json(json.loads(out.read_text()))
+    assert [(r.operator, r.seed) for r in runs] == [("", 0), ("stale-optimizer", 0)]
+    assert table.render(runs) in printed      # the tables are recomputed from the records
+
+
+def test_the_command_prints_markdown():
+    records = score([record(), record("zero-init", 1.0, 0.1, codes=["bad-initialization"])])
+    text = table.render(records, markdown=True)
+    assert "| zero-init | bad-initialization | 1 | 1 | 1/1 (100%) | 1/1 (100%) |" in text
+
+
+def test_the_command_has_help_with_its_own_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["faults", "--help"])
+    assert exit_.value.code == 0
+    assert "diagnose() raised on some run" in capsys.readouterr().out
+
+
+def test_the_command_refuses_an_unknown_operator(capsys):
+    assert main(["faults", "--operators", "nope"]) == EXIT_USAGE
+    assert "valid operators: lr-too-high" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- the whole matrix (slow)
+# The aim (issue 14): cause named first on >= 95% of harmful mutants, no error on any
+# healthy run, at most 1 warning per 30 healthy runs. These floors are what diagnose()
+# reached when the matrix was built (see the README's table), minus a margin, so that a
+# change that makes diagnose() worse fails here while the work towards the aim goes on.
+# Measured 2026-11-30 (636 runs, seeds 0-2): named first 219/431 = 0.51, named 329/431 = 0.76,
+# 0 errors and 3 warnings on 30 healthy runs, 431 harmful mutants, diagnose() raised on 3 runs.
+FLOOR_NAMED_FIRST = 0.45              # 0.51 measured
+FLOOR_NAMED = 0.70                    # 0.76 measured
+MAX_HEALTHY_ERRORS = 0                # 0 measured, and the aim
+MAX_WARNINGS_PER_HEALTHY_RUN = 0.2    # 0.10 measured (loss-oscillation on blobs, 3 seeds)
+MIN_HARMFUL = 400                     # 431 measured: the harm rule reads no diagnose(); fewer
+                                      # means the programs or operators changed
+MAX_CRASHES = 3                       # 3 measured (sharpness on blown-up or detached nets)
+
+
+@pytest.mark.slow
+def test_the_whole_matrix_keeps_diagnose_above_its_floors():
+    records = run_matrix(list(PROGRAMS), list(OPERATORS), (0, 1, 2), workers=2)
+    t = table.totals(records)
+    assert t.crashes <= MAX_CRASHES, table.render(records)
+    assert t.harmful >= MIN_HARMFUL
+    assert t.named_first_share >= FLOOR_NAMED_FIRST, table.render(records)
+    assert t.named_share >= FLOOR_NAMED, table.render(records)
+    assert t.healthy_errors <= MAX_HEALTHY_ERRORS, table.render(records)
+    assert t.warnings_per_healthy_run <= MAX_WARNINGS_PER_HEALTHY_RUN, table.render(records)
