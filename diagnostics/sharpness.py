@@ -30,7 +30,13 @@ def top_eigenvalue(net: torch.nn.Module, X: torch.Tensor, objective) -> float:
     rows = evenly_spaced(len(X), SHARPNESS_ROWS).to(X.device) if len(X) > SHARPNESS_ROWS else None
     with torch.enable_grad():
         L = objective(net(X if rows is None else X[rows]), rows)
-        g = torch.autograd.grad(L, params, create_graph=True)
+        if not L.requires_grad or not torch.isfinite(L):
+            return float("nan")
+        g = torch.autograd.grad(L, params, create_graph=True, allow_unused=True)
+        reached = [(gi, p) for gi, p in zip(g, params) if gi is not None]  # a cut graph (detach)
+        if not reached:                                                    # leaves some out
+            return float("nan")
+        g, params = [gi for gi, _ in reached], [p for _, p in reached]
         matvec = hessian_product(g, params)
         n = sum(p.numel() for p in params)
         return dense_top(matvec, n) if n <= DENSE_UP_TO else lanczos_top(matvec, n)
@@ -50,6 +56,8 @@ def hessian_product(g, params):
 
 def dense_top(matvec, n: int) -> float:
     H = np.stack([matvec(e) for e in np.eye(n)])
+    if not np.all(np.isfinite(H)):
+        return float("nan")
     return float(np.linalg.eigvalsh((H + H.T) / 2)[-1])
 
 
@@ -64,7 +72,10 @@ def lanczos_top(matvec, n: int) -> float:
         w = matvec(q) - b_prev * q_prev
         alpha.append(float(w @ q))
         w -= alpha[-1] * q
-        new = float(np.linalg.eigvalsh(np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1))[-1])
+        T = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+        if not np.all(np.isfinite(T)):      # the curvature overflowed: no eigenvalue to give
+            return float("nan")
+        new = float(np.linalg.eigvalsh(T)[-1])
         b = float(np.linalg.norm(w))
         if abs(new - top) <= LANCZOS_TOL * abs(new) or b <= 1e-12 * max(abs(new), 1e-300):
             return new
