@@ -34,4 +34,4 @@ def check_unscaled_data(probe: Probe) -> Finding | None:
         "unscaled-data", "warning",
         f"Inputs and regression targets should be near unit scale. Found {'; '.join(found)}.",
         ev, "Standardise each input column (subtract the mean, divide by the std; pixels by 255) "
-        "and scale regression targets the same way.", None)
+        "and scale regression targets the same way (and undo it on the predictions).", None)

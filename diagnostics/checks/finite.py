@@ -30,7 +30,8 @@ def check_non_finite(probe: Probe) -> Finding | None:
     return Finding(
         "non-finite", "error",
         f"Training produced NaN or Inf values, so it diverged. Found {where}.", evidence,
-        "Lower the learning rate (or clip gradients), and check the inputs and the loss for "
+        "Lower the learning rate (or clip: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) "
+        "between backward() and step()), and check the inputs and the loss for "
         "overflow (log of 0, exp of large values).",
         layer_of(probe, evidence["first_parameter"]))
 

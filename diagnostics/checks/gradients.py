@@ -79,8 +79,9 @@ def check_vanishing_gradient(probe: Probe) -> Finding | None:
         dict(failing_evidence(probe), ratio=first / last,
              per_layer=(first / last) ** (1 / (len(layers) - 1)), grad_rms=layer_norms(layers),
              activations=[layer.activation for layer in probe.layers]),
-        "Use ReLU-family hidden activations (or fewer sigmoid layers), He/Xavier init, or a larger "
-        "learning rate with cross-entropy.",
+        "Replace the hidden Sigmoid layers with ReLU (or use fewer of them) and keep fan-in "
+        "scaled init (torch's default; He for ReLU); keeping the sigmoids, try a 10x larger "
+        "learning rate.",
         layers[0].name)
 
 

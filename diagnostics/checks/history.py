@@ -14,7 +14,8 @@ MIN_DROP = 0.05         # the second half of the window must be 5% below the fir
 ANTICORRELATED = -0.3   # lag-1 autocorrelation: up-down-up (GD overshoot) is < 0, batch noise ~ 0
 MIN_SWING = 0.02        # an up-down oscillation must move the loss by 2% of its level (std/mean)
 CHAOTIC_SWING = 0.1     # swings of 10% of the level with no progress: chaotic, whatever the pattern
-OVERSHOOT_FIX = "Lower the learning rate (below 2 / sharpness) or average the gradient over the batch."
+OVERSHOOT_FIX = ("Lower the learning rate below 2 / diagnostics.sharpness(model, X, y), or, if the "
+                 "loss is summed over the batch (reduction='sum'), take its mean.")
 NOT_THE_STEP_FIX = ("The steps are already tiny against the curvature at the last weights (lr x "
                     "lambda_max < 0.01), so the swings are the batches' noise (or a chaotic orbit "
                     "caught at a flat point): look at the cause above; larger batches smooth them.")

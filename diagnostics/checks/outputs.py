@@ -60,8 +60,9 @@ def check_output_range_mismatch(probe: Probe) -> Finding | None:
         f"({share:.1%}), targets in [{y.min():.4g}, {y.max():.4g}].",
         {"head": probe.head, "head_range": [lo, hi], "targets_out_of_range": int(out.sum()),
          "share": round(float(share), 4), "target_min": float(y.min()), "target_max": float(y.max())},
-        "Use a head whose range covers the targets (identity for regression), or rescale the "
-        "targets into its range; for class labels use softmax outputs with cross-entropy.",
+        f"For regression, end the model with its last Linear layer (no {probe.head} after it), "
+        f"or rescale the targets into [{lo:g}, {hi:g}]; for class labels, give the last Linear "
+        "layer one raw output per class (no Softmax layer) and use cross_entropy.",
         probe.layers[-1].name)
 
 
@@ -101,7 +102,9 @@ def softmax_twice(probe: Probe):
                     f"outputs probabilities. Found a {probe.head} head, outputs in "
                     f"[{probe.out.min():.3g}, {probe.out.max():.3g}].",
                     {"output_min": float(probe.out.min()), "output_max": float(probe.out.max())},
-                    "Remove the final softmax/sigmoid: cross-entropy applies log-softmax itself.",
+                    f"Remove the final {probe.head} layer so that the last Linear layer's raw "
+                    f"scores reach {probe.loss_name}; apply softmax to the outputs outside the "
+                    "model when you want probabilities.",
                     probe)
 
 
@@ -111,7 +114,9 @@ def one_unit_softmax(probe: Probe):
         return None
     return mismatch("error", f"A softmax over one output unit is always 1, so {probe.loss_name} "
                     "cannot learn. Found 1 output unit.", {"output_width": 1},
-                    "Give the head one unit per class, or use one sigmoid unit with bce.", probe)
+                    "Give the last Linear layer one output per class (nn.Linear(h, k), no "
+                    "Softmax) with cross_entropy; for two classes, 1 output with "
+                    "bce_with_logits and float 0/1 targets (no Sigmoid layer).", probe)
 
 
 def bce_mismatch(probe: Probe):
@@ -122,13 +127,15 @@ def bce_mismatch(probe: Probe):
         return mismatch("error", f"{probe.loss_name} needs targets in [0, 1]. Found targets in "
                         f"[{y.min():.4g}, {y.max():.4g}].", {"target_min": float(y.min()),
                                                              "target_max": float(y.max())},
-                        "Map the targets to 0/1 (one column per class), or use cross_entropy "
-                        "with class indices.", probe)
+                        "For k classes 0..k-1: cross_entropy with k raw outputs and y as integer "
+                        "class indices; for bce, y as 0/1 floats of the output's shape "
+                        "(F.one_hot(y, k).float()).", probe)
     if probe.loss_name == "bce" and (probe.out.min() < 0 or probe.out.max() > 1):
         return mismatch("error", "bce needs probabilities but the outputs are not in [0, 1]. Found "
                         f"outputs in [{probe.out.min():.3g}, {probe.out.max():.3g}].",
                         {"output_min": float(probe.out.min()), "output_max": float(probe.out.max())},
-                        "Use bce_with_logits on raw outputs, or end the model with a sigmoid.", probe)
+                        "Either keep the model and use bce_with_logits, or add nn.Sigmoid() as "
+                        "the last layer and keep bce; not both.", probe)
     return None
 
 
@@ -139,7 +146,8 @@ def logits_mismatch(probe: Probe):
                     f"{probe.head}, so predictions stay in (0.5, 0.73). Found outputs in "
                     f"[{probe.out.min():.3g}, {probe.out.max():.3g}].",
                     {"output_min": float(probe.out.min()), "output_max": float(probe.out.max())},
-                    "Remove the final sigmoid, or use bce on the probabilities.", probe)
+                    f"Remove the final {probe.head} layer (bce_with_logits applies the sigmoid "
+                    "itself), or keep it and switch the loss to bce; not both.", probe)
 
 
 def clipped_logits(probe: Probe):
@@ -166,8 +174,8 @@ def log_likelihood_of_probabilities(probe: Probe):
                     "probabilities instead of log-probabilities, rewarding the right class's "
                     "probability only linearly.",
                     {"loss_value": probe.loss},
-                    "Use log_softmax (nn.LogSoftmax) before nll_loss, or drop the softmax and use "
-                    "cross_entropy on the logits.", probe)
+                    "Replace the final Softmax with nn.LogSoftmax(dim=1) (log_softmax) and keep "
+                    "nll_loss, or remove the Softmax and use cross_entropy on the logits.", probe)
 
 
 def labels_as_values(probe: Probe):
@@ -182,8 +190,9 @@ def labels_as_values(probe: Probe):
                     f"{len(labels)} integer targets {labels[0]:g}..{labels[-1]:g} in one column, "
                     f"{width} output unit(s).",
                     {"labels": len(labels), "output_width": width},
-                    f"Use cross_entropy on {len(labels)} output units (softmax), with the labels "
-                    "as class indices.", probe)
+                    f"Give the model {len(labels)} raw output units, no Softmax layer "
+                    "(cross_entropy applies it), and pass the labels as integer class indices "
+                    "(shape (n,), dtype long) to cross_entropy.", probe)
 
 
 def check_constant_output(probe: Probe) -> Finding | None:

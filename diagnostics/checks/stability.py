@@ -51,8 +51,9 @@ def check_unstable_learning_rate(probe: Probe) -> Finding | None:
                         "jumping and the weights stay near their initial scale.", edge)
     return unstable(f"{found}; the edge is lr < {edge / lam:.4g}.",
                     dict(evidence, stable_lr_below=edge / lam),
-                    f"Use a learning rate below {edge / lam:.3g} (or average the gradient over "
-                    "the batch, which divides the effective step by the batch size).", edge)
+                    f"Use a learning rate below {edge / lam:.3g} (or, if the loss is summed over "
+                    "the batch, use its mean, reduction='mean': that divides the step by the "
+                    "batch size).", edge)
 
 
 def unstable(found: str, evidence: dict, fix: str, edge: float) -> Finding:
@@ -81,7 +82,7 @@ def check_learning_rate_too_small(probe: Probe) -> Finding | None:
         dict(failing_evidence(probe), lr=probe.lr, lambda_max=lam, lr_times_lambda=probe.lr * lam,
              stable_lr_below=EDGE / lam),
         f"Raise the learning rate toward 1/lambda_max = {1 / lam:.3g} (gradient descent stays "
-        f"stable below {EDGE / lam:.3g}), or use Adam.",
+        f"stable below {EDGE / lam:.3g}), or use torch.optim.Adam(model.parameters(), lr=1e-3).",
         None)
 
 

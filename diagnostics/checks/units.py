@@ -45,8 +45,10 @@ def check_dead_relu(probe: Probe) -> Finding | None:
         f"get no gradient. Found dead units per layer: {per_layer}.",
         dict(failing_evidence(probe), dead={n: {"dead": d, "width": w, "share": round(d / w, 4)}
                                              for n, (d, w) in dead.items()}),
-        "Use LeakyReLU/ELU, He init with a small positive bias"
-        + unless_lr_tiny(probe, ", or a smaller learning rate") + ".",
+        "Replace nn.ReLU with nn.LeakyReLU(0.01) or nn.ELU()"
+        + unless_lr_tiny(probe, "; or lower the learning rate (e.g. 10x)")
+        + "; or initialise with nn.init.kaiming_normal_(w, nonlinearity='relu') and biases of "
+        "0.01.",
         worst)
 
 
