@@ -16,7 +16,7 @@ from cases.report.casefigs import FIGURES
 from cases.report.tables import OUTCOME_HEADER, outcome_rows
 
 TITLE = "mlp-casebook: how small MLPs fail to train, and the fixes"
-FINDING_HEADER = ("severity", "code", "layer", "message", "fix")
+FINDING_HEADER = ("severity", "code", "follows from", "layer", "message", "fix")
 
 
 def front_matter(cases, outcomes, command: str) -> list:
@@ -103,8 +103,10 @@ def findings(ctx) -> list:
         elif not o.report.findings:
             blocks.append(Text(f"{title}: no findings."))
         else:
-            rows = [(f.severity, f.code, f.layer or "", f.message, f.fix or "")
-                    for f in o.report.findings]
-            blocks.append(Table(FINDING_HEADER, rows, caption=title))
+            rows = [(f.severity, f.code, f.explained_by or "root cause", f.layer or "",
+                     f.message, f.fix if f.is_cause else "")
+                    for f in o.report.findings]     # each cause, then what follows from it
+            blocks.append(Table(FINDING_HEADER, rows, caption=f"{title}: "
+                                f"{o.report.verdict()}"))
     return blocks
 
