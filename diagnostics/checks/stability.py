@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (CRAWL, LEARNED_NOTHING, failing_evidence, finite_history,
-                                         lr_against_curvature_applies, training_failing)
+from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, LEARNED_NOTHING, failing_evidence,
+                                         finite_history, lr_against_curvature_applies,
+                                         training_failing)
 from diagnostics.checks.history import oscillation
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
 EDGE = 2.0              # GD on a quadratic diverges along curvature lambda when lr * lambda > 2
+ADAPTIVE_REACH = 0.1    # lr x steps under 10% of the weights' RMS: healthy Adam runs reach 1-30x
+                        # (lr 1e-3, 300-3000 steps, weights' RMS 0.1-0.3)
 BLOWN_UP = 1e3          # weight scale RMS*sqrt(fan_in) 100x past bad-initialization's "far off"
                         # (10): weights that grew this far in training have left the region where
                         # their curvature says anything about the lr a fresh run can take
@@ -64,11 +67,14 @@ def unstable(found: str, evidence: dict, fix: str, edge: float) -> Finding:
 
 
 def check_learning_rate_too_small(probe: Probe) -> Finding | None:
-    """A run that learned nothing because its steps are tiny against the curvature: the history
-    must prove it trained (a fresh model has learned nothing for another reason)."""
-    if not lr_against_curvature_applies(probe):
+    """A run that learned nothing because its steps are tiny: against the curvature (plain
+    gradient steps), or against the weights (adaptive steps). The history must prove it trained
+    (a fresh model has learned nothing for another reason)."""
+    if finite_history(probe) is None or probe.loss_ratio < LEARNED_NOTHING or not probe.lr:
         return None
-    if finite_history(probe) is None or probe.loss_ratio < LEARNED_NOTHING:
+    if probe.optimizer in ADAPTIVE:
+        return adaptive_steps_too_small(probe)
+    if not lr_against_curvature_applies(probe):
         return None
     lam = probe.sharpness()
     if not np.isfinite(lam) or lam <= 0 or probe.lr * lam >= CRAWL:
@@ -84,6 +90,29 @@ def check_learning_rate_too_small(probe: Probe) -> Finding | None:
         f"Raise the learning rate toward 1/lambda_max = {1 / lam:.3g} (gradient descent stays "
         f"stable below {EDGE / lam:.3g}), or use torch.optim.Adam(model.parameters(), lr=1e-3).",
         None)
+
+
+def adaptive_steps_too_small(probe: Probe) -> Finding | None:
+    """Adam and its kin move each weight by at most about lr a step, so the whole run moved it by
+    at most lr x steps: under a tenth of the weights' own size, training cannot have begun."""
+    steps = len(probe.history)
+    reach, size = probe.lr * steps, weight_rms(probe)
+    if not probe.finite or size == 0 or reach >= ADAPTIVE_REACH * size:
+        return None
+    return Finding(
+        "learning-rate-too-small", "warning",
+        f"The run learned nothing and its steps are tiny against the weights: {probe.optimizer} "
+        f"moves each weight by at most about lr a step. Found lr {probe.lr:.3g} x {steps} steps "
+        f"= {reach:.3g}, {reach / size:.2g} of the weights' RMS {size:.3g}, loss at "
+        f"{probe.loss_ratio:.0%} of a constant predictor's.",
+        dict(failing_evidence(probe), lr=probe.lr, steps=steps, reach=reach, weight_rms=size),
+        f"Raise the learning rate ({probe.optimizer}'s usual range is 1e-4 to 1e-2; 1e-3 is its "
+        "default).", None)
+
+
+def weight_rms(probe: Probe) -> float:
+    w = [la.weight.ravel() for la in probe.layers]
+    return float(np.sqrt(np.mean(np.square(np.concatenate(w))))) if w else 0.0
 
 
 DECAYED = 1e-3          # a schedule that left under 0.1% of the starting lr (three x0.1 decays):
