@@ -9,6 +9,8 @@ from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
 ONE_SIGN_MIN = 8        # fewer weights than this can share a sign by chance (1 in 2^8)
+MOSTLY_ONE_SIGN = 0.9   # or 90% of >= 100 weights: zero-mean inits give 50% +- 5% at 100 weights
+MOSTLY_MIN = 100        # and training keeps that balance; uniform [0, 1) stays mostly positive
 SCALE_LOW, SCALE_HIGH = 0.1, 10.0   # RMS * sqrt(fan_in): LeCun/He/torch give 0.6-1.4; 10x off is far
 
 
@@ -17,10 +19,16 @@ def constant_layers(probe: Probe) -> list:
 
 
 def one_sign(probe: Probe):
+    """(sign, weights, share) when (almost) every weight has one sign: an init drawn from
+    [0, 1) or from |N|, which training moves only a little; else None."""
     w = np.concatenate([la.weight.ravel() for la in probe.layers if la.weight.size >= 2] or [[]])
-    if w.size < ONE_SIGN_MIN or not (np.all(w > 0) or np.all(w < 0)):
+    if w.size < ONE_SIGN_MIN:
         return None
-    return "positive" if w[0] > 0 else "negative", w.size
+    positive = float(np.mean(w > 0))
+    share = max(positive, float(np.mean(w < 0)))
+    if share < 1.0 and (w.size < MOSTLY_MIN or share < MOSTLY_ONE_SIGN):
+        return None
+    return ("positive" if positive >= share else "negative"), w.size, share
 
 
 def scale_off(probe: Probe) -> dict:
@@ -41,7 +49,8 @@ def check_bad_initialization(probe: Probe) -> Finding | None:
     if const:
         found.append(f"constant weights in {', '.join(const)}: every unit computes the same thing")
     if sign:
-        found.append(f"all {sign[1]} weights {sign[0]}")
+        found.append(f"all {sign[1]} weights {sign[0]}" if sign[2] == 1.0 else
+                     f"{sign[2]:.0%} of {sign[1]} weights {sign[0]}")
     if off:
         found.append("weight scale RMS*sqrt(fan_in) " + ", ".join(f"{n}: {s:.3g}"
                                                                   for n, s in off.items()))
@@ -53,6 +62,7 @@ def check_bad_initialization(probe: Probe) -> Finding | None:
         + (f" After {grown} training steps that scale may come from the training (a large "
            "learning rate, or weight decay) rather than the initialisation." if grown else ""),
         dict(failing_evidence(probe), constant_layers=const, one_sign=sign and sign[0],
+             one_sign_share=sign and sign[2],
              scale=off, expected_scale=[SCALE_LOW, SCALE_HIGH],
              trained_steps=trained_steps(probe)),
         "Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for ReLU), "
