@@ -9,13 +9,31 @@ def pytest_addoption(parser):
                      help="also run the tests marked slow (long sweeps)")
 
 
+# ---------------------------------------------------------------- benchmarks: timed only when asked
+# pytest-benchmark's own flags that ask for timings; without one, each benchmark runs once as a
+# plain test (quick), as --benchmark-disable would make it, and the flags below keep their meaning.
+BENCHMARK_FLAGS = ("benchmark_enable", "benchmark_only", "benchmark_autosave", "benchmark_save",
+                   "benchmark_compare", "benchmark_compare_fail", "benchmark_json",
+                   "benchmark_histogram", "benchmark_csv")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Before pytest-benchmark reads its options: disable timing unless a benchmark flag is given.
+
+    (``--benchmark-disable`` in addopts would make ``--benchmark-only`` a usage error.)"""
+    if not any(config.getoption(flag, None) for flag in BENCHMARK_FLAGS):
+        config.option.benchmark_disable = True
+
+
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--runslow") or "slow" in (config.option.markexpr or ""):
         return
-    skip = pytest.mark.skip(reason="a long sweep: run with --runslow or -m slow")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        slow = item.get_closest_marker("slow")
+        if slow is not None:
+            why = slow.kwargs.get("reason", "a long sweep")
+            item.add_marker(pytest.mark.skip(reason=f"slow ({why}): run with --runslow or -m slow"))
 
 
 @pytest.fixture(autouse=True)

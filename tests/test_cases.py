@@ -2,7 +2,9 @@
 
 Ids read ``<case>[<backend>-<run>-seed<k>]``. The default run covers every run
 of every case on both backends at the case's first seed, and every seed on
-numpy; the remaining seeds on torch are marked slow.
+numpy; the remaining seeds on torch are marked slow. Each run is trained once
+per session and shared with the snapshot tests (the ``case_run`` fixture,
+tests/case_runs.py).
 """
 
 import pytest
@@ -27,8 +29,8 @@ PARAMS = list(case_params())
 
 
 @pytest.mark.parametrize("case,backend,run_name,seed", PARAMS)
-def test_case_behaves_as_documented(case, backend, run_name, seed):
-    result = case.run(run_name, backend, seed)
+def test_case_behaves_as_documented(case, backend, run_name, seed, case_run):
+    result = case_run(case, run_name, backend, seed)
     value, rule = case.measure(result), case.threshold(run_name)
     assert rule.holds(value), f"{case.id} {run_name}: expected {rule}, measured {value:.4g}"
     report = diagnose_result(result, case.loss_for_diagnose)

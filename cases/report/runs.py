@@ -4,17 +4,23 @@ An :class:`Outcome` is one run with its verdict: the metric against its
 threshold, and the diagnosis against what the case documents (the expected
 codes on the failing run; no error on a fix). The ``run`` command prints
 outcomes as a table; the report draws them.
+
+The runs of a case that share an architecture and setup train at once
+(``cases.backends.batched.run_group``, each bit for bit its own run), and the
+groups of a case that is worth it spread over two worker processes.
 """
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from cases.backends.batched import batch_groups, run_group
 from cases.case import Case, diagnose_result
-from cases.config import RunConfig, RunResult, run
+from cases.config import RunConfig, RunResult
 from cases.progress import Progress
 
 
@@ -81,14 +87,17 @@ def diagnosed(result: RunResult, loss=None) -> tuple:
         return None, f"diagnose() raised {type(e).__name__}: {e}"
 
 
-def run_and_diagnose(cfg: RunConfig, loss=None) -> tuple:
-    """One worker's job: train, then diagnose (both are the slow parts)."""
-    result = run(cfg)
-    return (result, *diagnosed(result, loss))
+def run_and_diagnose(configs, loss=None) -> list:
+    """One worker's job: train a group of configs together, then diagnose each run (both are
+    the slow parts); [(result, report, error)] in the configs' order."""
+    return [(result, *diagnosed(result, loss)) for result in run_group(configs)]
 
 
 # ----------------------------------------------------------------- parallel runs
 WORKERS = min(2, os.cpu_count() or 1)   # this machine has 2 cores; more workers would fight
+PROCESSES_MIN_WORK = 1e9   # rows x parameters x steps of a case's runs above which worker
+                           # processes pay for their start (~3 s each: importing torch);
+                           # a digits run is 2.4e9, the tests' tiny cases 1e5
 
 
 def start_worker() -> None:
@@ -97,7 +106,7 @@ def start_worker() -> None:
 
 
 class Runner:
-    """Runs configs in worker processes (spawned: no forked torch threads), results in order.
+    """Runs jobs in worker processes (spawned: no forked torch threads), results in order.
 
     Every run is seeded by its config, so results do not depend on which worker ran it."""
 
@@ -111,32 +120,65 @@ class Runner:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
         if self.pool:
             self.pool.shutdown(cancel_futures=True)
 
-    def map(self, fn, jobs, bar: Progress | None = None, labels=()) -> list:
-        """[fn(*job) for job in jobs], in parallel when there is a pool and more than one job."""
+    def map(self, fn, jobs, bar: Progress | None = None, labels=(), weights=()) -> list:
+        """[fn(*job) for job in jobs], in parallel when there is a pool and more than one job;
+        the bar advances by each job's weight (default 1) as it finishes."""
         labels = list(labels) or [""] * len(jobs)
+        weights = list(weights) or [1] * len(jobs)
         if self.pool is None or len(jobs) < 2:
-            return [self._one(fn, job, bar, label) for job, label in zip(jobs, labels)]
+            return [self._one(fn, job, bar, label, w)
+                    for job, label, w in zip(jobs, labels, weights)]
         futures = [self.pool.submit(fn, *job) for job in jobs]
         results = []
-        for future, label in zip(futures, labels):
+        for future, label, w in zip(futures, labels, weights):
             if bar:
                 bar.show(label)
             results.append(future.result())
             if bar:
-                bar.advance()
+                bar.advance(w)
         return results
 
     @staticmethod
-    def _one(fn, job, bar, label):
+    def _one(fn, job, bar, label, weight):
         if bar:
             bar.show(label)
         out = fn(*job)
         if bar:
-            bar.advance()
+            bar.advance(weight)
         return out
+
+
+SHARED: dict = {}          # the one pool of worker processes, started by the first heavy case
+
+
+def shared_runner() -> Runner:
+    """Worker processes kept for every later case of this process (started once: ~3 s each)."""
+    if "runner" not in SHARED:
+        SHARED["runner"] = Runner(WORKERS)
+        atexit.register(SHARED["runner"].close)
+    return SHARED["runner"]
+
+
+def work(cfg: RunConfig) -> float:
+    """Rows x parameters x steps: about what training ``cfg`` costs."""
+    from cases.config import batch_schedule, load_data
+    n = len(load_data(cfg)[1])
+    steps = batch_schedule(n, cfg)[0]
+    params = sum((a + 1) * b for a, b in zip(cfg.sizes, cfg.sizes[1:]))
+    return float(min(cfg.batch_size or n, n)) * params * steps
+
+
+def runner_for(configs) -> Runner:
+    """The shared worker processes when the runs are heavy enough, else this process."""
+    if WORKERS > 1 and sum(work(c) for c in configs) > PROCESSES_MIN_WORK:
+        return shared_runner()
+    return Runner(1)
 
 
 def run_count(cases, backends, seeds=None) -> int:
@@ -153,9 +195,14 @@ def run_case(case: Case, backends, seeds=None, device: str = "cpu",
     """Every run of ``case`` on each backend and seed, judged; in a fixed order."""
     keys = [(backend, seed, run_name) for backend in backends_of(case, backends)
             for seed in seeds or case.seeds for run_name in case.runs]
-    jobs = [(case.config(r, b, s, **({"device": device} if b == "torch" else {})),
-             case.loss_for_diagnose) for b, s, r in keys]
-    labels = [f"{case.id} {b} {r} seed {s}" for b, s, r in keys]
-    done = (runner or Runner(1)).map(run_and_diagnose, jobs, bar, labels)
+    configs = [case.config(r, b, s, **({"device": device} if b == "torch" else {}))
+               for b, s, r in keys]
+    groups = batch_groups(configs)
+    jobs = [([configs[i] for i in group], case.loss_for_diagnose) for group in groups]
+    labels = [f"{case.id} " + ", ".join("{} {} seed {}".format(*keys[i]) for i in group)
+              for group in groups]
+    done = (runner or runner_for(configs)).map(run_and_diagnose, jobs, bar, labels,
+                                               [len(g) for g in groups])
+    by_index = {i: out for group, outs in zip(groups, done) for i, out in zip(group, outs)}
     return [judge(case, r, b, s, result, report, error or ("" if report else "no report"))
-            for (b, s, r), (result, report, error) in zip(keys, done)]
+            for i, (b, s, r) in enumerate(keys) for result, report, error in [by_index[i]]]
