@@ -101,8 +101,11 @@ PROCESSES_MIN_WORK = 1e9   # rows x parameters x steps of a case's runs above wh
 
 
 def start_worker() -> None:
+    import threadpoolctl
     import torch
     torch.set_num_threads(1)   # one thread per worker: the workers are the parallelism
+    threadpoolctl.threadpool_limits(1, user_api="blas")   # numpy's BLAS too: a second
+                               # OpenBLAS thread spins while it waits (digits: 1.8x the CPU)
 
 
 class Runner:
