@@ -13,9 +13,10 @@ groups of a case that is worth it spread over two worker processes.
 from __future__ import annotations
 
 import atexit
+import functools
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from cases.backends.batched import batch_groups, run_group
@@ -129,32 +130,30 @@ class Runner:
         if self.pool:
             self.pool.shutdown(cancel_futures=True)
 
-    def map(self, fn, jobs, bar: Progress | None = None, labels=(), weights=()) -> list:
-        """[fn(*job) for job in jobs], in parallel when there is a pool and more than one job;
-        the bar advances by each job's weight (default 1) as it finishes."""
-        labels = list(labels) or [""] * len(jobs)
-        weights = list(weights) or [1] * len(jobs)
-        if self.pool is None or len(jobs) < 2:
-            return [self._one(fn, job, bar, label, w)
-                    for job, label, w in zip(jobs, labels, weights)]
-        futures = [self.pool.submit(fn, *job) for job in jobs]
-        results = []
-        for future, label, w in zip(futures, labels, weights):
-            if bar:
-                bar.show(label)
-            results.append(future.result())
-            if bar:
-                bar.advance(w)
-        return results
+    def submit(self, fn, jobs) -> list:
+        """Start every job in the pool (inline: defer it); :meth:`collect` gives the results."""
+        if self.pool is None:
+            return [functools.partial(fn, *job) for job in jobs]
+        return [self.pool.submit(fn, *job) for job in jobs]
 
     @staticmethod
-    def _one(fn, job, bar, label, weight):
-        if bar:
-            bar.show(label)
-        out = fn(*job)
-        if bar:
-            bar.advance(weight)
-        return out
+    def collect(pending, bar: Progress | None = None, labels=(), weights=()) -> list:
+        """The results of :meth:`submit`'s jobs in order; the bar advances by each job's
+        weight (default 1) as it finishes."""
+        labels = list(labels) or [""] * len(pending)
+        weights = list(weights) or [1] * len(pending)
+        results = []
+        for job, label, weight in zip(pending, labels, weights):
+            if bar:
+                bar.show(label)
+            results.append(job.result() if isinstance(job, Future) else job())
+            if bar:
+                bar.advance(weight)
+        return results
+
+    def map(self, fn, jobs, bar: Progress | None = None, labels=(), weights=()) -> list:
+        """[fn(*job) for job in jobs], in the pool's processes when there is one."""
+        return self.collect(self.submit(fn, jobs), bar, labels, weights)
 
 
 SHARED: dict = {}          # the one pool of worker processes, started by the first heavy case
@@ -193,19 +192,55 @@ def backends_of(case: Case, backends) -> list:
     return [b for b in backends if b in case.backends]
 
 
-def run_case(case: Case, backends, seeds=None, device: str = "cpu",
-             bar: Progress | None = None, runner: Runner | None = None) -> list:
-    """Every run of ``case`` on each backend and seed, judged; in a fixed order."""
+@dataclass
+class CasePlan:
+    """A case's runs as jobs: one per group of configs that train together."""
+    case: Case
+    keys: list                      # (backend, seed, run_name) per run, in the outcomes' order
+    configs: list                   # the RunConfig of each key
+    groups: list                    # indices into keys: cases.backends.batched.batch_groups
+
+    @property
+    def jobs(self) -> list:
+        return [([self.configs[i] for i in g], self.case.loss_for_diagnose) for g in self.groups]
+
+    @property
+    def labels(self) -> list:
+        return [f"{self.case.id} " + ", ".join("{} {} seed {}".format(*self.keys[i]) for i in g)
+                for g in self.groups]
+
+    @property
+    def weights(self) -> list:
+        return [len(g) for g in self.groups]
+
+    def judge(self, done) -> list:
+        """Outcomes in the keys' order from the jobs' [(result, report, error)] lists."""
+        by_index = {i: out for g, outs in zip(self.groups, done) for i, out in zip(g, outs)}
+        return [judge(self.case, r, b, s, result, report, error or ("" if report else "no report"))
+                for i, (b, s, r) in enumerate(self.keys) for result, report, error in [by_index[i]]]
+
+
+def plan_case(case: Case, backends, seeds=None, device: str = "cpu") -> CasePlan:
     keys = [(backend, seed, run_name) for backend in backends_of(case, backends)
             for seed in seeds or case.seeds for run_name in case.runs]
     configs = [case.config(r, b, s, **({"device": device} if b == "torch" else {}))
                for b, s, r in keys]
-    groups = batch_groups(configs)
-    jobs = [([configs[i] for i in group], case.loss_for_diagnose) for group in groups]
-    labels = [f"{case.id} " + ", ".join("{} {} seed {}".format(*keys[i]) for i in group)
-              for group in groups]
-    done = (runner or runner_for(configs)).map(run_and_diagnose, jobs, bar, labels,
-                                               [len(g) for g in groups])
-    by_index = {i: out for group, outs in zip(groups, done) for i, out in zip(group, outs)}
-    return [judge(case, r, b, s, result, report, error or ("" if report else "no report"))
-            for i, (b, s, r) in enumerate(keys) for result, report, error in [by_index[i]]]
+    return CasePlan(case, keys, configs, batch_groups(configs))
+
+
+def run_case(case: Case, backends, seeds=None, device: str = "cpu",
+             bar: Progress | None = None, runner: Runner | None = None) -> list:
+    """Every run of ``case`` on each backend and seed, judged; in a fixed order."""
+    plan = plan_case(case, backends, seeds, device)
+    runner = runner or runner_for(plan.configs)
+    return plan.judge(runner.map(run_and_diagnose, plan.jobs, bar, plan.labels, plan.weights))
+
+
+def run_cases(cases, backends, seeds=None, device: str = "cpu", bar: Progress | None = None):
+    """Yields each case's judged outcomes (as :func:`run_case`), in order. Every case's jobs go
+    to the worker processes at once, so later cases train while the caller draws earlier ones."""
+    plans = [plan_case(case, backends, seeds, device) for case in cases]
+    runner = runner_for([cfg for plan in plans for cfg in plan.configs])
+    pending = [runner.submit(run_and_diagnose, plan.jobs) for plan in plans]
+    for plan, jobs in zip(plans, pending):
+        yield plan.judge(runner.collect(jobs, bar, plan.labels, plan.weights))
