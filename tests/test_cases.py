@@ -2,12 +2,18 @@
 
 Ids read ``<case>[<backend>-<run>-seed<k>]``. The default run covers every run
 of every case on both backends at the case's first seed, and every seed on
-numpy; the remaining seeds on torch are marked slow.
+numpy; the remaining seeds on torch are marked slow. Each run is trained once
+per session and shared with the snapshot tests (the ``case_run`` fixture,
+tests/case_runs.py).
 """
 
+import numpy as np
 import pytest
 
-from cases.case import diagnose_result
+from case_runs import CaseRuns
+from cases.case import Case, Threshold, diagnose_result
+from cases.config import RunConfig
+from cases.runner import run
 from cases.registry import CASES
 
 
@@ -26,8 +32,8 @@ PARAMS = list(case_params())
 
 
 @pytest.mark.parametrize("case,backend,run_name,seed", PARAMS)
-def test_case_behaves_as_documented(case, backend, run_name, seed):
-    result = case.run(run_name, backend, seed)
+def test_case_behaves_as_documented(case, backend, run_name, seed, case_run):
+    result = case_run(case, run_name, backend, seed)
     value, rule = case.measure(result), case.threshold(run_name)
     assert rule.holds(value), f"{case.id} {run_name}: expected {rule}, measured {value:.4g}"
     report = diagnose_result(result, case.loss_for_diagnose)
@@ -46,3 +52,29 @@ def test_every_case_is_registered_once_with_a_story():
     for case in CASES:
         assert case.story and case.source and case.fixes
         assert case.failing.name == "" and len(case.seeds) >= 3
+
+
+def tiny_case() -> Case:
+    """sin from 10 points, full batch: its two runs x three seeds train as one batch group."""
+    failing = RunConfig(data="sin_points", sizes=(1, 8, 1), activation="tanh", lr=1e-4, steps=150)
+    return Case(id="tiny-sin", source="tests/test_cases.py", title="a tiny learning rate",
+                story="lr 1e-4 leaves sin unfitted; 0.1 fits it.", failing=failing,
+                fixes={"larger-lr": failing.replace(lr=0.1)},
+                failed_when=Threshold("train_loss", ">", 0.1),
+                fixed_when=Threshold("train_loss", "<", 0.1), expected_codes=frozenset())
+
+
+def test_a_case_run_is_trained_once_with_its_group_and_read_back_bit_for_bit(tmp_path):
+    """The session cache (tests/case_runs.py): the first read trains the whole batch group, the
+    next reads train nothing, and every result equals its own sequential run."""
+    case, trained = tiny_case(), []
+    runs = CaseRuns(tmp_path)
+    train = runs.train
+    runs.train = lambda group: trained.append(len(group)) or train(group)
+    got = [runs.get(case, r, "numpy", s) for s in case.seeds for r in case.runs]
+    assert trained == [len(case.runs) * len(case.seeds)]
+    for result in got:
+        alone = run(result.config)
+        np.testing.assert_array_equal(result.history, alone.history)
+        for a, b in zip(result.model.parameters(), alone.model.parameters()):
+            np.testing.assert_array_equal(a, b)

@@ -274,6 +274,9 @@ def test_bad_input_exits_2_with_one_line(user_files, capsys, name):
     assert not user_files["canary"].exists()
 
 
+@pytest.mark.slow(reason="three fresh interpreters that each import torch, matplotlib and "
+                        "scikit-learn: 16 s of the default run on 2 quiet cores, 55 s loaded; "
+                        "the in-process tests above check every command and error")
 def test_python_m_cases_diagnose_end_to_end(user_files, tmp_path):
     """The real entry point, the user's code found through PYTHONPATH, and exit 2 on bad data."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))

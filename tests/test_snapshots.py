@@ -38,8 +38,8 @@ def snapshot(snapshot):
 
 
 @pytest.mark.parametrize("case,backend,run_name", list(snapshot_params()))
-def test_loss_trace(case, backend, run_name, snapshot):
-    result = case.run(run_name, backend, case.seeds[0], device="cpu")
+def test_loss_trace(case, backend, run_name, snapshot, case_run):
+    result = case_run(case, run_name, backend, case.seeds[0])   # device "cpu": the config's default
     run_id = f"{case.id}[{backend}-{run_name}]"
     if run_name in case.chaotic_runs:
         required = set(case.expected_codes) & set(finding_codes(result, case.loss_for_diagnose))

@@ -4,19 +4,27 @@ An :class:`Outcome` is one run with its verdict: the metric against its
 threshold, and the diagnosis against what the case documents (the expected
 codes on the failing run; no error on a fix). The ``run`` command prints
 outcomes as a table; the report draws them.
+
+The runs of a case that share an architecture and setup train at once
+(``cases.backends.batched.run_group``, each bit for bit its own run), and the
+groups of a case that is worth it spread over two worker processes.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from cases.backends.batched import batch_groups, run_group
 from cases.case import Case, diagnose_result
+from cases.backends.schedule import batch_schedule
 from cases.config import RunConfig, RunResult
-from cases.runner import run
 from cases.progress import Progress
+from cases.runner import load_data
 
 
 @dataclass
@@ -82,23 +90,29 @@ def diagnosed(result: RunResult, loss=None) -> tuple:
         return None, f"diagnose() raised {type(e).__name__}: {e}"
 
 
-def run_and_diagnose(cfg: RunConfig, loss=None) -> tuple:
-    """One worker's job: train, then diagnose (both are the slow parts)."""
-    result = run(cfg)
-    return (result, *diagnosed(result, loss))
+def run_and_diagnose(configs, loss=None) -> list:
+    """One worker's job: train a group of configs together, then diagnose each run (both are
+    the slow parts); [(result, report, error)] in the configs' order."""
+    return [(result, *diagnosed(result, loss)) for result in run_group(configs)]
 
 
 # ----------------------------------------------------------------- parallel runs
 WORKERS = min(2, os.cpu_count() or 1)   # this machine has 2 cores; more workers would fight
+PROCESSES_MIN_WORK = 1e9   # rows x parameters x steps of a case's runs above which worker
+                           # processes pay for their start (~3 s each: importing torch);
+                           # a digits run is 2.4e9, the tests' tiny cases 1e5
 
 
 def start_worker() -> None:
+    import threadpoolctl
     import torch
     torch.set_num_threads(1)   # one thread per worker: the workers are the parallelism
+    threadpoolctl.threadpool_limits(1, user_api="blas")   # numpy's BLAS too: a second
+                               # OpenBLAS thread spins while it waits (digits: 1.8x the CPU)
 
 
 class Runner:
-    """Runs configs in worker processes (spawned: no forked torch threads), results in order.
+    """Runs jobs in worker processes (spawned: no forked torch threads), results in order.
 
     Every run is seeded by its config, so results do not depend on which worker ran it."""
 
@@ -112,32 +126,62 @@ class Runner:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
         if self.pool:
             self.pool.shutdown(cancel_futures=True)
 
-    def map(self, fn, jobs, bar: Progress | None = None, labels=()) -> list:
-        """[fn(*job) for job in jobs], in parallel when there is a pool and more than one job."""
-        labels = list(labels) or [""] * len(jobs)
-        if self.pool is None or len(jobs) < 2:
-            return [self._one(fn, job, bar, label) for job, label in zip(jobs, labels)]
-        futures = [self.pool.submit(fn, *job) for job in jobs]
-        results = []
-        for future, label in zip(futures, labels):
-            if bar:
-                bar.show(label)
-            results.append(future.result())
-            if bar:
-                bar.advance()
-        return results
+    def submit(self, fn, jobs) -> list:
+        """Start every job in the pool (inline: defer it); :meth:`collect` gives the results."""
+        if self.pool is None:
+            return [functools.partial(fn, *job) for job in jobs]
+        return [self.pool.submit(fn, *job) for job in jobs]
 
     @staticmethod
-    def _one(fn, job, bar, label):
-        if bar:
-            bar.show(label)
-        out = fn(*job)
-        if bar:
-            bar.advance()
-        return out
+    def collect(pending, bar: Progress | None = None, labels=(), weights=()) -> list:
+        """The results of :meth:`submit`'s jobs in order; the bar advances by each job's
+        weight (default 1) as it finishes."""
+        labels = list(labels) or [""] * len(pending)
+        weights = list(weights) or [1] * len(pending)
+        results = []
+        for job, label, weight in zip(pending, labels, weights):
+            if bar:
+                bar.show(label)
+            results.append(job.result() if isinstance(job, Future) else job())
+            if bar:
+                bar.advance(weight)
+        return results
+
+    def map(self, fn, jobs, bar: Progress | None = None, labels=(), weights=()) -> list:
+        """[fn(*job) for job in jobs], in the pool's processes when there is one."""
+        return self.collect(self.submit(fn, jobs), bar, labels, weights)
+
+
+SHARED: dict = {}          # the one pool of worker processes, started by the first heavy case
+
+
+def shared_runner() -> Runner:
+    """Worker processes kept for every later case of this process (started once: ~3 s each)."""
+    if "runner" not in SHARED:
+        SHARED["runner"] = Runner(WORKERS)
+        atexit.register(SHARED["runner"].close)
+    return SHARED["runner"]
+
+
+def work(cfg: RunConfig) -> float:
+    """Rows x parameters x steps: about what training ``cfg`` costs."""
+    n = len(load_data(cfg)[1])
+    steps = batch_schedule(n, cfg)[0]
+    params = sum((a + 1) * b for a, b in zip(cfg.sizes, cfg.sizes[1:]))
+    return float(min(cfg.batch_size or n, n)) * params * steps
+
+
+def runner_for(configs) -> Runner:
+    """The shared worker processes when the runs are heavy enough, else this process."""
+    if WORKERS > 1 and sum(work(c) for c in configs) > PROCESSES_MIN_WORK:
+        return shared_runner()
+    return Runner(1)
 
 
 def run_count(cases, backends, seeds=None) -> int:
@@ -149,14 +193,55 @@ def backends_of(case: Case, backends) -> list:
     return [b for b in backends if b in case.backends]
 
 
+@dataclass
+class CasePlan:
+    """A case's runs as jobs: one per group of configs that train together."""
+    case: Case
+    keys: list                      # (backend, seed, run_name) per run, in the outcomes' order
+    configs: list                   # the RunConfig of each key
+    groups: list                    # indices into keys: cases.backends.batched.batch_groups
+
+    @property
+    def jobs(self) -> list:
+        return [([self.configs[i] for i in g], self.case.loss_for_diagnose) for g in self.groups]
+
+    @property
+    def labels(self) -> list:
+        return [f"{self.case.id} " + ", ".join("{} {} seed {}".format(*self.keys[i]) for i in g)
+                for g in self.groups]
+
+    @property
+    def weights(self) -> list:
+        return [len(g) for g in self.groups]
+
+    def judge(self, done) -> list:
+        """Outcomes in the keys' order from the jobs' [(result, report, error)] lists."""
+        by_index = {i: out for g, outs in zip(self.groups, done) for i, out in zip(g, outs)}
+        return [judge(self.case, r, b, s, result, report, error or ("" if report else "no report"))
+                for i, (b, s, r) in enumerate(self.keys) for result, report, error in [by_index[i]]]
+
+
+def plan_case(case: Case, backends, seeds=None, device: str = "cpu") -> CasePlan:
+    keys = [(backend, seed, run_name) for backend in backends_of(case, backends)
+            for seed in seeds or case.seeds for run_name in case.runs]
+    configs = [case.config(r, b, s, **({"device": device} if b == "torch" else {}))
+               for b, s, r in keys]
+    return CasePlan(case, keys, configs, batch_groups(configs))
+
+
 def run_case(case: Case, backends, seeds=None, device: str = "cpu",
              bar: Progress | None = None, runner: Runner | None = None) -> list:
     """Every run of ``case`` on each backend and seed, judged; in a fixed order."""
-    keys = [(backend, seed, run_name) for backend in backends_of(case, backends)
-            for seed in seeds or case.seeds for run_name in case.runs]
-    jobs = [(case.config(r, b, s, **({"device": device} if b == "torch" else {})),
-             case.loss_for_diagnose) for b, s, r in keys]
-    labels = [f"{case.id} {b} {r} seed {s}" for b, s, r in keys]
-    done = (runner or Runner(1)).map(run_and_diagnose, jobs, bar, labels)
-    return [judge(case, r, b, s, result, report, error or ("" if report else "no report"))
-            for (b, s, r), (result, report, error) in zip(keys, done)]
+    plan = plan_case(case, backends, seeds, device)
+    runner = runner or runner_for(plan.configs)
+    return plan.judge(runner.map(run_and_diagnose, plan.jobs, bar, plan.labels, plan.weights))
+
+
+def run_cases(cases, backends, seeds=None, device: str = "cpu", bar: Progress | None = None):
+    """Yields each case's judged outcomes (as :func:`run_case`), in order. Every case's jobs go
+    to the worker processes at once, so later cases train while the caller draws earlier ones."""
+    plans = [plan_case(case, backends, seeds, device) for case in cases]
+    runner = runner_for([cfg for plan in plans for cfg in plan.configs])
+    pending = [runner.submit(run_and_diagnose, plan.jobs) for plan in plans]
+    for plan, jobs in zip(plans, pending):
+        yield plan.judge(runner.collect(jobs, bar, plan.labels, plan.weights))
