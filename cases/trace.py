@@ -114,7 +114,8 @@ def final_metrics(result) -> dict:
 
 
 def finding_codes(result, loss=None) -> list[str]:
-    """Sorted codes of ``cases.case.diagnose_result(result, loss)``.
+    """The codes of ``cases.case.diagnose_result(result, loss)`` in the report's order: each
+    root cause, then what follows from it, as ``"code (from cause)"``.
 
     While ``diagnostics.diagnose`` cannot be imported the list is ``[DIAGNOSTICS_MISSING]``:
     a snapshot holding it stops matching as soon as diagnostics exists, so the
@@ -128,7 +129,9 @@ def finding_codes(result, loss=None) -> list[str]:
             raise
         return [DIAGNOSTICS_MISSING]
     from cases.case import diagnose_result
-    return sorted(diagnose_result(result, loss).codes)
+    report = diagnose_result(result, loss)
+    return list(dict.fromkeys(f.code if f.is_cause else f"{f.code} (from {f.explained_by})"
+                              for f in report.findings))
 
 
 def summarize(result, run_id: str, codes=None, loss=None) -> dict:
@@ -157,6 +160,6 @@ def summary(result, run_id: str, losses: dict, final: dict, codes) -> dict:
         "steps": len(result.history),             # fewer than configured: stopped at a non-finite loss
         "loss": losses,
         "final": final,
-        "codes": sorted(codes),
+        "codes": list(codes),      # the report's order: cause first
         "sparkline": labelled_sparkline(list(losses.values())),
     }

@@ -114,9 +114,10 @@ def test_classification_summary_has_accuracies():
     assert 0.0 <= final["test_acc"] <= 1.0
 
 
-def test_codes_are_sorted_and_say_when_diagnostics_is_missing():
-    s = summarize(run(DEMO.replace(steps=5)), "x", codes=["loss-plateau", "dead-relu"])
-    assert s["codes"] == ["dead-relu", "loss-plateau"]
+def test_codes_keep_the_report_order_and_say_when_diagnostics_is_missing():
+    s = summarize(run(DEMO.replace(steps=5)), "x",
+                  codes=["dead-relu", "loss-plateau (from dead-relu)"])
+    assert s["codes"] == ["dead-relu", "loss-plateau (from dead-relu)"]
     try:
         from diagnostics import diagnose  # noqa: F401
     except ImportError:
