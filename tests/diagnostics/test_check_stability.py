@@ -15,7 +15,7 @@ from diagnostics import diagnose, sharpness
 from diagnostics.checks.stability import DECAYED
 
 from diagnose_helpers import (FUNCTIONS, KINDS, SEEDS, as_kind, digits_tensors, finding, net,
-                              sin2x_tensors, sin_data)
+                              sin2x_tensors, sin_data, train)
 
 # the probe's lambda_max (exact up to 64 parameters, else Lanczos) against the full Hessian's
 EIG_RTOL = 2e-2
@@ -154,15 +154,8 @@ def adam_digits(seed: int, lr: float):
     X, y = digits_tensors()
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-    opt, history = torch.optim.Adam(model.parameters(), lr), []
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(300):
-        rows = torch.randint(0, len(X), (32,), generator=g)
-        opt.zero_grad()
-        loss = F.cross_entropy(model(X[rows]), y[rows])
-        loss.backward()
-        opt.step()
-        history.append(loss.item())
+    opt = torch.optim.Adam(model.parameters(), lr)
+    history = train(model, X, y, F.cross_entropy, opt, 300, 32, seed=seed)
     return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
 
 

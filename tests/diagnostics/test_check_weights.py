@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from diagnostics import diagnose
 
 from diagnose_helpers import (KINDS, RTOL, SEEDS, as_kind, digits_data, digits_tensors, finding,
-                              layer_name, net, rms, sin_data)
+                              layer_name, net, rms, sin_data, train)
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_all_positive_uniform_init_is_bad(kind):
@@ -58,15 +58,8 @@ def trained_from(init, seed: int):
     with torch.no_grad():
         for p in model.parameters():
             init(p)
-    opt, history = torch.optim.Adam(model.parameters(), 1e-3), []
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(300):
-        rows = torch.randint(0, len(X), (32,), generator=g)
-        opt.zero_grad()
-        loss = F.cross_entropy(model(X[rows]), y[rows])
-        loss.backward()
-        opt.step()
-        history.append(loss.item())
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    history = train(model, X, y, F.cross_entropy, opt, 300, 32, seed=seed)
     return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
 
 
