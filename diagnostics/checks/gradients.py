@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (LEARNED_NOTHING, failing_evidence, training_failing,
-                                         unless_lr_tiny)
+from diagnostics.checks.evidence import (LEARNED_NOTHING, failing_evidence, norm_over,
+                                         training_failing, unless_lr_tiny)
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -58,8 +58,7 @@ def shrinks_every_layer(probe: Probe, ratio: float) -> bool:
 def at_a_stationary_point(probe: Probe) -> bool:
     """The whole gradient is tiny against the loss and the weights: a minimum, not a vanishing."""
     names = [n for n, g in probe.grads.items() if g is not None]
-    g = np.sqrt(sum(np.sum(np.square(probe.grads[n])) for n in names))
-    w = np.sqrt(sum(np.sum(np.square(probe.params[n])) for n in names))
+    g, w = norm_over(probe.grads, names), norm_over(probe.params, names)
     return probe.loss > 0 and g * w / probe.loss < STATIONARY
 
 
@@ -116,9 +115,9 @@ def decay_against_data(probe: Probe, names: list) -> tuple:
     about lr per weight, so wd*|w| compares with that step's size (Adam's m_hat/sqrt(v_hat), read
     from the optimizer's state, else its upper bound 1 per weight)."""
     wd = probe.weight_decay
-    w = np.sqrt(sum(np.sum(np.square(probe.params[n])) for n in names))
+    w = norm_over(probe.params, names)
     if not probe.decoupled_decay:
-        return wd * w, np.sqrt(sum(np.sum(np.square(probe.grads[n])) for n in names))
+        return wd * w, norm_over(probe.grads, names)
     size = sum(np.size(probe.params[n]) for n in names)
     step = probe.adaptive_step_rms if probe.adaptive_step_rms is not None else 1.0
     return wd * w / np.sqrt(size), step

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import failing_evidence, training_failing
+from diagnostics.checks.evidence import failing_evidence, norm_over, training_failing
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -22,10 +22,6 @@ UNREACHED_SHARE = 0.25  # or this share of its norm on units to which no row's g
 FROZEN_SHARE = 0.5  # a failing run with half its parameters frozen: name it (freezing a feature
                    # extractor is a choice, but then it is the first suspect)
 NAMES_SHOWN = 4     # parameter names listed in a message; the evidence has them all
-
-
-def norm_over(grads: dict, names) -> float:
-    return float(np.sqrt(sum(np.sum(np.square(grads[n], dtype=np.float64)) for n in names)))
 
 
 def unit_norms(g: np.ndarray) -> np.ndarray:

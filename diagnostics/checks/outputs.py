@@ -217,7 +217,8 @@ def check_constant_output(probe: Probe) -> Finding | None:
          "prediction": [round(float(v), 6) for v in probe.out[0][:10]],
          "hidden_row_std": spreads, "faded_at": faded_at},
         "Look for dead or saturated hidden units (see other findings); re-initialise (He/Xavier)"
-        + unless_lr_tiny(probe, ", use a smaller learning rate,") + " or use LeakyReLU. Where the rows' spread fades layer by layer "
+        + unless_lr_tiny(probe, ", use a smaller learning rate,")
+        + " or use LeakyReLU. Where the rows' spread fades layer by layer "
         "(a stack of sigmoids with small weights), use fewer such layers or ReLU-family ones.",
         faded_at)
 

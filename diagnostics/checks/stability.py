@@ -8,6 +8,7 @@ from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, LEARNED_NOTHING, faili
                                          finite_history, lr_against_curvature_applies,
                                          training_failing)
 from diagnostics.checks.history import oscillation
+from diagnostics.checks.weights import layer_scales
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -28,12 +29,6 @@ def unsettled(probe: Probe) -> bool:
     return oscillation(probe) is not None or not np.all(np.isfinite(probe.history))
 
 
-def weight_scale(probe: Probe) -> float:
-    """The largest RMS*sqrt(fan_in) of any layer: 0.6-1.4 for fan-in scaled weights."""
-    return max((float(np.sqrt(np.mean(la.weight ** 2)) * np.sqrt(la.fan_in))
-                for la in probe.layers), default=0.0)
-
-
 def check_unstable_learning_rate(probe: Probe) -> Finding | None:
     if not lr_against_curvature_applies(probe) or not unsettled(probe):
         return None
@@ -41,7 +36,7 @@ def check_unstable_learning_rate(probe: Probe) -> Finding | None:
     edge = EDGE * (1 + probe.momentum)  # heavy-ball momentum widens the stable range to 2(1+mu)
     if not np.isfinite(lam) or probe.lr * lam <= edge:
         return None
-    scale = weight_scale(probe)
+    scale = max(layer_scales(probe).values(), default=0.0)
     found = (f"Found lr {probe.lr:.4g} x lambda_max {lam:.4g} = {probe.lr * lam:.3g} at the "
              "run's last weights")
     evidence = dict(failing_evidence(probe), lr=probe.lr, lambda_max=lam,

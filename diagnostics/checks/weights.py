@@ -31,11 +31,15 @@ def one_sign(probe: Probe):
     return ("positive" if positive >= share else "negative"), w.size, share
 
 
+def layer_scales(probe: Probe) -> dict:
+    """layer -> RMS * sqrt(fan_in): 0.6-1.4 for fan-in scaled weights."""
+    return {la.name: float(np.sqrt(np.mean(la.weight ** 2)) * np.sqrt(la.fan_in))
+            for la in probe.layers if la.weight.size >= 2}
+
+
 def scale_off(probe: Probe) -> dict:
     """layer -> RMS * sqrt(fan_in), for layers far from the fan-in scale."""
-    scales = {la.name: float(np.sqrt(np.mean(la.weight ** 2)) * np.sqrt(la.fan_in))
-              for la in probe.layers if la.weight.size >= 2}
-    return {n: s for n, s in scales.items() if not SCALE_LOW <= s <= SCALE_HIGH}
+    return {n: s for n, s in layer_scales(probe).items() if not SCALE_LOW <= s <= SCALE_HIGH}
 
 
 def check_bad_initialization(probe: Probe) -> Finding | None:
