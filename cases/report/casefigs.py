@@ -110,7 +110,8 @@ def loss_trace_scatter(ctx) -> list:
         h = o.result.history
         ax.scatter(np.arange(len(h)), h, s=0.4, color=figures.run_color(ctx.case.runs, o.run_name),
                    rasterized=True, label=o.run_name)
-        ax.set(ylabel=figures.loss_label(o.result.config), yscale="log")
+        figures.log_scale(ax)
+        ax.set(ylabel=figures.loss_label(o.result.config))
         ax.legend(loc="upper right", markerscale=12)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("optimizer step (count)")
@@ -146,8 +147,9 @@ def lr_sweep_bifurcation(ctx) -> list:
     ax.axvline(edge, color="tab:red", ls="--",
                label=f"stability edge 2/(n·λmax) = {edge:.3g} (λmax = {lam:.3g})")
     ax.axvline(ctx.case.failing.lr, color="black", ls=":", label=f"the post's lr {ctx.case.failing.lr:g}")
+    figures.log_scale(ax)
     ax.set(xlabel="learning rate (constant)", ylabel=f"last {BIFURCATION_TAIL} losses "
-           f"({base.loss}, log)", yscale="log",
+           f"({base.loss}, log)",
            title=f"{base.steps} steps per lr, {base.summary().split(' init=')[0]}")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
@@ -190,7 +192,8 @@ def curve_panel(ax, results, label) -> None:
         ax.plot(epochs, r.curve["train"], lw=CURVE_WIDTHS[k % len(CURVE_WIDTHS)],
                 ls=CURVE_STYLES[k % len(CURVE_STYLES)],
                 label=f"{label(r.config)}: acc {r.test_acc:.2f}" + (" (div.)" if r.diverged else ""))
-    ax.set(xlabel="epoch", yscale="log")
+    figures.log_scale(ax)
+    ax.set(xlabel="epoch")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
 

@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display, ever; before anything imports pyplot
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import LogLocator  # noqa: E402
 
 from cases.report.health import LayerHealth, layer_health  # noqa: E402
 
@@ -23,6 +24,8 @@ FIX_COLORS = ("tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:brown", 
 RUN_MARKERS = ("o", "s", "^", "D", "v", "P")   # a second cue beside colour, where points overlap
 MAX_PANELS = 4          # more runs than this in a row of panels get too small to read
 GRID_POINTS = 200       # per axis, for class regions and 1-D fits
+LOG_MINOR_SUBS = (2, 5)  # minor ticks at 2x and 5x each decade: matplotlib's eight per decade
+                         # made ~60% of a loss figure's savefig (1.0-1.4 s against 0.6 s, measured)
 matplotlib.rcParams.update({"font.size": 10, "axes.titlesize": 10, "legend.fontsize": 9,
                             "svg.hashsalt": "casebook"})
 
@@ -39,6 +42,13 @@ def new_figure(kind: str = "wide") -> Figure:
 def save(fig: Figure, path: Path) -> Path:
     fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None})
     return path
+
+
+def log_scale(ax, axes: str = "y") -> None:
+    """Log scale on the named axes ("x", "y" or "xy"), with a few minor ticks per decade."""
+    for name in axes:
+        ax.set(**{f"{name}scale": "log"})
+        getattr(ax, f"{name}axis").set_minor_locator(LogLocator(subs=LOG_MINOR_SUBS))
 
 
 def run_color(run_names, run_name: str) -> str:
@@ -105,8 +115,8 @@ def loss_figure(outcomes) -> Figure:
         ax_test.plot(np.asarray(c["step"]) + 1, c["test"], color=color, lw=1.8, label=o.run_name)
     cfg = outcomes[0].result.config
     for ax, title in ((ax_train, "train loss (whole training set)"), (ax_test, "test loss")):
-        ax.set(xscale="log", yscale="log", xlabel="optimizer step (count, log)",
-               ylabel=loss_label(cfg) + ", log", title=title)
+        log_scale(ax, "xy")
+        ax.set(xlabel="optimizer step (count, log)", ylabel=loss_label(cfg) + ", log", title=title)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(loc="best")
         ax.set_ylim(loss_floor(outcomes), loss_ceiling(outcomes))
@@ -290,7 +300,8 @@ def health_figure(outcomes) -> Figure:
                   transform=ax_g.get_yaxis_transform())
     n_layers = max(len(o.result.config.sizes) - 1 for o in outcomes)
     ticks = [f"layer {i + 1}" for i in range(n_layers - 1)] + [f"layer {n_layers}\n(output)"]
-    ax_g.set(yscale="log", ylabel="‖dL/dW‖ (Frobenius, log)", title="gradient norm per layer")
+    log_scale(ax_g)
+    ax_g.set(ylabel="‖dL/dW‖ (Frobenius, log)", title="gradient norm per layer")
     ax_d.set(ylabel="units (%)", ylim=(0, 105),
              title="dead (ReLU/GELU) or saturated (sigmoid/tanh) units")
     for ax in (ax_g, ax_d):
