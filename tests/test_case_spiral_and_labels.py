@@ -9,8 +9,6 @@ label; softmax cross-entropy does say 2. Numbers quoted are measured on numpy
 (torch gives the same digits).
 """
 
-import functools
-
 import numpy as np
 import pytest
 
@@ -41,9 +39,11 @@ def seed_params(seeds=SEEDS):
             for k, s in enumerate(seeds)]
 
 
-@functools.lru_cache(maxsize=16)
-def labels_run(run_name: str, seed: int, backend: str = "numpy"):
-    return LABELS.run(run_name, backend, seed)
+@pytest.fixture
+def labels_run(case_run):
+    """``labels_run(run_name, seed, backend="numpy")``: the case's run, as test_cases.py trained it
+    (the session's run cache: tests/case_runs.py)."""
+    return lambda run_name, seed, backend="numpy": case_run(LABELS, run_name, backend, seed)
 
 
 def predicted_classes(result) -> np.ndarray:
@@ -92,7 +92,7 @@ def test_plateau_diagnosed_on_10_of_12_seeds_and_every_miss_still_falls():
 
 # -------------------------------------------------------------- sigmoid-head-labels
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed{s}" for s in SEEDS])
-def test_sigmoid_head_never_reaches_label_two(seed):
+def test_sigmoid_head_never_reaches_label_two(seed, labels_run):
     result = labels_run("failing", seed)
     out, y = result.predict(result.data.X)[:, 0], result.data.y
     assert out.max() < SIGMOID_CEILING
@@ -101,7 +101,7 @@ def test_sigmoid_head_never_reaches_label_two(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed{s}" for s in SEEDS])
-def test_sigmoid_head_settles_on_the_mean_label(seed):
+def test_sigmoid_head_settles_on_the_mean_label(seed, labels_run):
     """The cost flattens at the constant predictor's: output ~1 = the mean label everywhere."""
     result = labels_run("failing", seed)
     y = result.data.y.astype(float)
@@ -111,14 +111,14 @@ def test_sigmoid_head_settles_on_the_mean_label(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed{s}" for s in SEEDS])
-def test_softmax_cross_entropy_predicts_label_two(seed):
+def test_softmax_cross_entropy_predicts_label_two(seed, labels_run):
     result = labels_run("softmax-cross-entropy", seed)
     said_two = predicted_classes(result)[result.data.y == LABEL_TWO] == LABEL_TWO
     assert said_two.mean() > SAYS_TWO, said_two.mean()
 
 
 @pytest.mark.parametrize("seed", seed_params())
-def test_torch_head_agrees_with_numpy(seed):
+def test_torch_head_agrees_with_numpy(seed, labels_run):
     """Both backends start from the same randn weights and end at the same outputs."""
     for run_name in LABELS.runs:
         a, b = labels_run(run_name, seed), labels_run(run_name, seed, "torch")
