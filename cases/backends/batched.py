@@ -410,12 +410,13 @@ def record(curves, t, train_losses, test_losses, stopped):
 # ---------------------------------------------------------------- many configs, grouped
 BATCH_MAX_WORK = 12_000    # rows x units of one model-step (the activations it computes) up to
     # which stacking pays: the step is then numpy call overhead, which the K models share.
-    # Measured (CPU of K runs against K stacked, steps and results, curves off, min of 3-5 on
-    # this loaded 2-core machine): sin per-sample (51 and 22) 1.2-1.9x, under Adam 5.1x;
-    # seed 002 (369) 2.0x; seed 004 (6000) 1.4x; digits batch 10 (100, 1100, 2100: the grid's
-    # depths, K = 3 to 9) 1.0-1.4x, 1.8-2.2x, 1.8-2.6x; digits batch 50 (10500) 2.0x. Above it
-    # the step is arithmetic on arrays that spill the caches once stacked: digits batch 200
-    # (42000) 1.1x, the 2000-row spiral nets (18000: 1.0-1.5x; 132000: 0.86-0.94x) stay alone.
+    # Measured (CPU of K stacked against K runs, results included, curves off, min of 3-5 on
+    # this loaded 2-core machine): sin per-sample (51, 22) 1.2-1.9x, under Adam 4.2-5.1x;
+    # seed 002 (369) 2.0x; seed 004 (6000) 1.4x; digits batch 10 at the grid's depths (100,
+    # 1100, 2100) 1.0-1.4x (K = 3), 2.0-2.2x, 1.8-1.9x (K = 9); digits batch 50 (10500) 2.0x.
+    # Above it the step is arithmetic on arrays that spill the caches once stacked: digits
+    # batch 200 (42000) 1.1x; the 2000-row spiral nets stay alone (18000: 1.0-1.5x, earlier
+    # 1.9x slower; 132000: 0.86-0.94x).
 
 
 def step_work(cfg) -> int:
