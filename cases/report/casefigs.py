@@ -32,9 +32,13 @@ def sweep(configs, ctx, what: str, *, record_curve: bool = True) -> list:
     process: spread over worker processes they would finish sooner but cost more CPU (a
     worker takes ~2 s to start), and the case runs' workers have the cores meanwhile.
     ``record_curve=False`` skips the curves' evaluations, for a figure that draws none.
+    One BLAS thread, as in the case runs' workers (``runs.start_worker``): a second one spins
+    while it waits (the digits curves: 9 s of CPU with one, 21 s with two; same results).
     """
+    import threadpoolctl             # scikit-learn's dependency; imported where it is used
     ctx.note(f"{what} ({len(configs)} runs in {len(batch_groups(configs))} groups)")
-    return run_many(configs, record_curve=record_curve)
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        return run_many(configs, record_curve=record_curve)
 
 
 def sweep_base(ctx, run_name: str = "failing") -> RunConfig:
