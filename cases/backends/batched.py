@@ -419,9 +419,14 @@ BATCH_MAX_WORK = 12_000    # rows x units of one model-step (the activations it 
     # 1.9x slower; 132000: 0.86-0.94x).
 
 
+def samples(cfg) -> int:
+    """The number of training samples of ``cfg``'s data."""
+    return len(datasets.load(cfg.data, cfg.seed, **dict(cfg.data_kwargs)).X)
+
+
 def step_work(cfg) -> int:
     """Rows x units: the activations one step of ``cfg`` computes (its batch, every layer)."""
-    n = len(datasets.load(cfg.data, cfg.seed, **dict(cfg.data_kwargs)).X)
+    n = samples(cfg)
     return min(cfg.batch_size or n, n) * sum(cfg.sizes[1:])
 
 
@@ -527,6 +532,9 @@ def check_torch(configs):
     if len(losses) > 1 or cfg.loss not in TORCH_LOSSES:
         raise ValueError(f"run_batched's torch path trains one loss of {TORCH_LOSSES} for all "
                          f"models; got {losses} (use backend='numpy' for those)")
+    if (cfg.batch_size or samples(cfg)) < samples(cfg):
+        raise ValueError(f"run_batched's torch path trains full batches; got batch_size="
+                         f"{cfg.batch_size} for {samples(cfg)} samples (use None, or numpy)")
     return cfg
 
 
@@ -538,9 +546,6 @@ def run_batched_torch(configs) -> list:
     start = time.perf_counter()
     dev, dt = torch_train.check_device(cfg.device), torch_train.DTYPES[cfg.dtype]
     sets, X, y, Xt, yt = load_stacked(configs)
-    if (cfg.batch_size or X.shape[1]) < X.shape[1]:
-        raise ValueError(f"run_batched's torch path trains full batches; got batch_size="
-                         f"{cfg.batch_size} for {X.shape[1]} samples (use None, or the numpy path)")
     as_t = lambda a: torch.as_tensor(a, device=dev, dtype=dt if a.dtype.kind == "f" else None)  # noqa
     nets = [schedule.initial_model(c) for c in configs]
     params = [as_t(np.stack([net.W[i] for net in nets])).requires_grad_()
