@@ -38,12 +38,13 @@ TRAINERS = {   # RunConfig.backend -> the backend's train(cfg, X, y, Xt, yt, mod
 }
 
 
-def run(cfg: RunConfig, model=None) -> RunResult:
-    """Train ``cfg`` on its backend; ``model`` (same backend) replaces the seeded init."""
+def run(cfg: RunConfig, model=None, *, record_curve: bool = True) -> RunResult:
+    """Train ``cfg`` on its backend; ``model`` (same backend) replaces the seeded init.
+    ``record_curve=False`` skips the curve's full-set evaluations (its result has none)."""
     start = time.perf_counter()
     ds, X, y, Xt, yt = load_data(cfg)
     train = TRAINERS[cfg.backend]()
-    model, history, curve = train(cfg, X, y, Xt, yt, model)
+    model, history, curve = train(cfg, X, y, Xt, yt, model, record_curve=record_curve)
     result = finish(cfg, ds, model, history, curve, X, y, Xt, yt)
     result.seconds = time.perf_counter() - start
     return result

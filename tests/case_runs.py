@@ -3,8 +3,8 @@
 ``test_cases.py`` and ``test_snapshots.py`` (and any test that asks the ``case_run``
 fixture) read the same runs: the first test that needs one trains it, together with
 the other seeds and fixes of its case that share its architecture and setup
-(``cases.backends.batched.batch_groups``: numpy, full batch, bit for bit as one by
-one), and writes each result as a pickle; every later test, in any xdist worker,
+(``cases.backends.batched.batch_groups``: numpy, small steps, full batch or minibatch,
+bit for bit as one by one), and writes each result as a pickle; every later test, in any xdist worker,
 loads its own fresh copy. A file lock per group makes the workers wait for a group
 in training instead of training it twice.
 

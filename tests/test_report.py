@@ -223,16 +223,17 @@ def test_run_case_judges_every_run_in_order():
     assert all(o.metric_ok for o in outcomes)
 
 
-def test_a_sweep_spread_over_processes_gives_each_run_as_alone_in_order():
+def test_a_sweep_gives_each_run_as_alone_in_order():
     from cases.runner import run
-    from cases.report.casefigs import run_in_processes
+    from cases.report.casefigs import sweep
 
     class Quiet:
         def note(self, what):
             pass
     configs = [RunConfig(data="sin_points", sizes=(1, 8, 1), activation=a, steps=50, batch_size=2)
                for a in ("tanh", "relu", "sigmoid")]
-    results = run_in_processes(configs, Quiet(), "demo")
+    configs += [configs[0].replace(sizes=(1, 4, 1)), configs[1]]   # another group, a repeat
+    results = sweep(configs, Quiet(), "demo")
     for cfg, r in zip(configs, results):
         assert r.config == cfg
         np.testing.assert_array_equal(r.history, run(cfg).history)

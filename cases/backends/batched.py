@@ -12,11 +12,18 @@ backend's order, so each model's loss trace is bit-for-bit its sequential
 ``cases.runner.run`` (it has to be: the seed 002 traces are chaotic, an
 error of one ulp grows to O(1) within 40000 steps).
 
-What may differ between the models: seed (weights and data), init, lr and its
-decay, activations and the leaky slope. What must be shared: everything that
-shapes the arrays or the optimizer (see SHARED_FIELDS). Runs are full batch.
+What may differ between the models: seed (weights, data, the order of the
+minibatches), init, lr and its decay, activations and the leaky slope, the loss
+and hinge margin. What must be shared: everything that shapes the arrays or the
+optimizer (see SHARED_FIELDS). Activations and losses that differ run once per
+group of the models that share them, on a copy of those models' rows, written
+back (:func:`index_groups`). Minibatch runs take each model's own rows of its
+own data at every step, as its run draws them (one gather for all when they share
+a seed); n and the batch size are shared, so every model's batch has one size,
+the smaller last one of an epoch too. Which configs pay for stacking:
+:data:`BATCH_MAX_WORK`; :func:`run_many` trains any list of configs in its groups.
 
-The torch path (``backend="torch"``, SGD only) does the same with
+The torch path (``backend="torch"``: SGD, full batch, one loss of TORCH_LOSSES) does it with
 ``torch.baddbmm`` and autograd, on CPU or CUDA; its traces equal the sequential
 torch runs to rounding (bmm and addmm round differently), not bit for bit. On
 CUDA the step is compiled with ``torch.compile(mode="reduce-overhead")`` (CUDA
@@ -38,11 +45,12 @@ from cases.config import RunConfig
 from cases.backends.numpy_ops import activate, activation_backward, loss_and_grad
 from cases import data as datasets
 
-SHARED_FIELDS = ("backend", "sizes", "loss", "optimizer", "momentum", "weight_decay", "betas",
-                 "eps", "batch_size", "steps", "epochs", "mean_gradient", "layerwise_update",
-                 "targets", "dtype", "device", "data", "data_kwargs", "hinge_margin")
-LOSSES = ("mse", "half_mse", "cross_entropy")
-VARYING = "seed, init, lr, lr_decay, lr_decay_every, activation, out_activation, leaky_slope, name"
+SHARED_FIELDS = ("backend", "sizes", "optimizer", "momentum", "weight_decay", "betas", "eps",
+                 "batch_size", "steps", "epochs", "mean_gradient", "layerwise_update", "targets",
+                 "dtype", "device", "data", "data_kwargs")
+VARYING = ("seed, init, lr, lr_decay, lr_decay_every, activation, out_activation, leaky_slope, "
+           "loss, hinge_margin, name")
+TORCH_LOSSES = ("mse", "half_mse", "cross_entropy")
 
 
 # ---------------------------------------------------------------- checks
@@ -59,42 +67,71 @@ def check_configs(configs) -> list:
                                  f"training setup: configs[{i}].{f} = {getattr(c, f)!r} but "
                                  f"configs[0].{f} = {getattr(first, f)!r}; only {VARYING} "
                                  "may differ")
-    if first.loss not in LOSSES:
-        raise ValueError(f"run_batched supports losses {LOSSES}; got loss={first.loss!r}")
     return configs
 
 
-
 def load_stacked(configs):
-    """Every model's data, stacked on a leading model axis (seeds may draw different data)."""
+    """(sets, X, y, Xt, yt): X and Xt stacked on a leading model axis (seeds may draw different
+    data), y and yt one array per model (class indices or one-hot, as the model's loss wants)."""
     loaded = [runner.load_data(c) for c in configs]
-    shapes = {tuple(a.shape for a in ld[1:]) for ld in loaded}
-    if len(shapes) > 1:
+    shapes = {(loss_key(c), *(a.shape for a in ld[1:])) for c, ld in zip(configs, loaded)}
+    # one shape of X and Xt for all the models, and of y and yt for the models of one loss
+    if len({(s[1], s[3]) for s in shapes}) > 1 or len(shapes) > len({s[0] for s in shapes}):
         raise ValueError(f"run_batched needs data of one shape for every model; got {shapes}")
-    n = len(loaded[0][1])
-    if configs[0].batch_size is not None and configs[0].batch_size < n:
-        raise ValueError(f"run_batched trains full batches; got batch_size="
-                         f"{configs[0].batch_size} for {n} samples (use None)")
-    sets = [ld[0] for ld in loaded]
-    return sets, *(np.stack(a) for a in zip(*(ld[1:] for ld in loaded)))
+    sets, X, y, Xt, yt = (list(a) for a in zip(*loaded))
+    return sets, np.stack(X), y, np.stack(Xt), yt
 
 
-# ---------------------------------------------------------------- activations
-def activation_groups(configs, layer: int) -> list:
-    """[(name, slope, model indices or None for all)] for one layer."""
-    keys = [(c.activations[layer], c.leaky_slope) for c in configs]
+# ---------------------------------------------------------------- what differs per model
+def index_groups(keys) -> list:
+    """[(*key, model indices or None for all)]: the models of each key, in order of first
+    appearance. The step runs an op once per group, on the group's models, and writes the
+    results back in place (``None``: one group, no copies)."""
     if len(set(keys)) == 1:
         return [(*keys[0], None)]
     return [(*k, np.array([i for i, kk in enumerate(keys) if kk == k]))
             for k in dict.fromkeys(keys)]
 
 
+def activation_groups(configs, layer: int) -> list:
+    """[(name, slope, model indices or None for all)] for one layer."""
+    return index_groups([(c.activations[layer], c.leaky_slope) for c in configs])
+
+
+def loss_key(cfg) -> tuple:
+    """(loss, margin): the margin only counts for the hinge loss, the one that reads it."""
+    return cfg.loss, cfg.hinge_margin if cfg.loss == "hinge" else 1.0
+
+
+def loss_groups(configs) -> list:
+    """[(loss, margin, model indices or None for all)]."""
+    return index_groups([loss_key(c) for c in configs])
+
+
+def of_group(arrays, idx) -> np.ndarray:
+    """The per-model ``arrays`` of one group's models, stacked."""
+    return np.stack(arrays if idx is None else [arrays[k] for k in idx])
+
+
+def losses_and_grads(groups, out, targets):
+    """Every model's mean loss (K,) and dL/d(out), each model under its own loss; ``targets``
+    holds each loss group's targets, stacked (numpy_ops' losses take K models at once)."""
+    if groups[0][2] is None:
+        return loss_and_grad(groups[0][0], out, targets[0], groups[0][1])
+    L, dout = np.empty(len(out), out.dtype), np.empty_like(out)
+    for (name, margin, idx), y in zip(groups, targets):
+        L[idx], dout[idx] = loss_and_grad(name, out[idx], y, margin)
+    return L, dout
+
+
 def leaky_factor(z, slope):
     """1.0 where z > 0 else slope, without np.where's per-element branch (~10x slower on mixed
-    signs); None where the arithmetic would not give exactly 1.0."""
-    if (1.0 - slope) + slope != 1.0 or slope < 0:
+    signs), in z's dtype (slope * z of a float32 run is float32); None where the arithmetic
+    would not give exactly 1.0."""
+    one_minus, slope = z.dtype.type(1.0 - slope), z.dtype.type(slope)
+    if one_minus + slope != 1.0 or slope < 0:
         return None
-    return (z > 0) * (1.0 - slope) + slope
+    return (z > 0) * one_minus + slope
 
 
 def activate_fast(name, z, slope):
@@ -195,6 +232,7 @@ def backward(W, groups, zs, hs, dout):
 def step_layerwise(W, b, groups, zs, hs, dout, lrs):
     """numpy_train.step_layerwise for all K models: each layer steps, then passes the gradient
     down through its updated weights."""
+    lrs = lrs.astype(W[0].dtype, copy=False)     # as numpy_train.in_dtype
     g, lr_W, lr_b = dout, lrs[:, None, None], lrs[:, None]
     for i in reversed(range(len(W))):
         g = backward_act(groups[i], zs[i], hs[i + 1], g)
@@ -220,13 +258,76 @@ def lr_schedule(configs):
     return lrs
 
 
+# ---------------------------------------------------------------- minibatches
+def stacked_batches(configs, n: int):
+    """(steps, rows(t)): the rows each model trains on at step t, as its own run draws them
+    (schedule.batch_schedule; the models share n and the batch size, so the order depends on
+    the seed alone, and every model's batch at a step, the last of an epoch too, has one size):
+    None for the full batch, one index array when the models share a seed, else (K, b) indices."""
+    schedules = {c.seed: schedule.batch_schedule(n, c) for c in configs}
+    steps, first = next(iter(schedules.values()))
+    if (configs[0].batch_size or n) >= n:
+        return steps, lambda t: None
+    if len(schedules) == 1:
+        return steps, first
+    draws = [next_batch for _, next_batch in schedules.values()]
+    seed_of_model = [list(schedules).index(c.seed) for c in configs]
+    return steps, lambda t: np.stack([draw(t) for draw in draws])[seed_of_model]
+
+
+def take_rows(A, rows):
+    """Each model's rows of A (K, n, ...), a contiguous copy as a run's X[idx]: all of A (rows
+    None), the same rows of every model (rows 1-D), or each model's own (rows (K, b))."""
+    if rows is None:
+        return A
+    if rows.ndim == 1:
+        return A.take(rows, axis=1)
+    return A[np.arange(len(A))[:, None], rows]
+
+
+def group_rows(targets, groups, rows) -> list:
+    """Each loss group's stacked targets at the rows of its models."""
+    if rows is None or rows.ndim == 1:
+        return [take_rows(y, rows) for y in targets]
+    return [take_rows(y, rows if idx is None else rows[idx])
+            for y, (*_, idx) in zip(targets, groups)]
+
+
 # ---------------------------------------------------------------- the loop
+class Stack:
+    """K models of one architecture: the weights stacked on a leading model axis, and what
+    differs between the models grouped (each layer's activations, the losses)."""
+
+    def __init__(self, configs, nets):
+        self.W = [np.stack([net.W[i] for net in nets]) for i in range(len(nets[0].W))]
+        self.b = [np.stack([net.b[i] for net in nets]) for i in range(len(nets[0].b))]
+        self.acts = [activation_groups(configs, i) for i in range(len(self.W))]
+        self.losses = loss_groups(configs)
+
+    def forward(self, X):
+        return forward(self.W, self.b, self.acts, X)
+
+    def loss_and_grad(self, out, targets):
+        return losses_and_grads(self.losses, out, targets)
+
+    def full_loss(self, X, targets):
+        """Every model's mean loss on a whole set (a curve's point)."""
+        return self.loss_and_grad(self.forward(X)[0], targets)[0]
+
+    def targets(self, ys) -> list:
+        """Each loss group's targets, stacked, from one array per model."""
+        return [of_group(ys, idx) for *_, idx in self.losses]
+
+    def weights(self, k) -> tuple:
+        return [w[k] for w in self.W], [v[k] for v in self.b]
+
+
 def run_batched(configs, backend: str | None = None, *, record_curve: bool = True) -> list:
     """Train every config at once; one ``RunResult`` per config, equal to ``cases.runner.run``'s.
 
     ``seconds`` of each result is the batch's wall time divided by K. ``record_curve=False``
     skips the curve's ~100 full-set evaluations (numpy path), as numpy_train.train's option:
-    benchmarks time the steps alone with it.
+    for a sweep whose figure draws no curve, and for benchmarks that time the steps alone.
     """
     configs = check_configs(configs)
     backend = backend or configs[0].backend
@@ -237,39 +338,103 @@ def run_batched(configs, backend: str | None = None, *, record_curve: bool = Tru
     start = time.perf_counter()
     sets, X, y, Xt, yt = load_stacked(configs)
     nets = [schedule.initial_model(c) for c in configs]
-    W = [np.stack([net.W[i] for net in nets]) for i in range(len(nets[0].W))]
-    b = [np.stack([net.b[i] for net in nets]) for i in range(len(nets[0].b))]
-    history, curves, stopped = train_numpy(configs, W, b, X, y, Xt, yt, record_curve)
+    net = Stack(configs, nets)
+    history, curves, stopped = train_numpy(configs, net, (X, y, Xt, yt), record_curve)
     seconds = (time.perf_counter() - start) / len(configs)
     results = []
-    for k, (cfg, ds, net) in enumerate(zip(configs, sets, nets)):
-        net.W, net.b = stopped.get(k) or ([w[k] for w in W], [v[k] for v in b])
-        r = runner.finish(cfg, ds, net, history[k], curves[k], X[k], y[k], Xt[k], yt[k])
+    for k, (cfg, ds, model) in enumerate(zip(configs, sets, nets)):
+        model.W, model.b = stopped.get(k) or net.weights(k)
+        r = runner.finish(cfg, ds, model, history[k], curves[k], X[k], y[k], Xt[k], yt[k])
         r.seconds = seconds
         results.append(r)
     return results
 
 
+def train_numpy(configs, net, data, record_curve=True):
+    """The loop; returns (per-model histories, curves, {k: weights where model k stopped})."""
+    cfg, K, (X, y, Xt, yt) = configs[0], len(configs), data
+    y, yt, update = net.targets(y), net.targets(yt), updater(configs, net)
+    steps, rows_at = stacked_batches(configs, X.shape[1])
+    marks = set(schedule.record_steps(steps).tolist()) if record_curve else set()
+    losses, curves, stopped = np.empty((steps, K)), [schedule.new_curve() for _ in configs], {}
+    with np.errstate(all="ignore"):    # overflow is a finding of a run, not an error here
+        for t in range(steps):
+            rows = rows_at(t)
+            xb = take_rows(X, rows)
+            out, zs, hs = net.forward(xb)
+            L, dout = net.loss_and_grad(out, group_rows(y, net.losses, rows))
+            losses[t] = L
+            if t in marks:
+                record(curves, t, net.full_loss(X, y), net.full_loss(Xt, yt), stopped)
+            if not math.isfinite(L.sum()):     # one Python check per step; rare path below
+                stop_diverged(L, t, net, stopped)
+                if len(stopped) == K:
+                    break
+            # the gradient of the summed loss, unless the mean's
+            update(t, zs, hs, dout if cfg.mean_gradient else dout * xb.shape[1])
+        else:
+            if record_curve:
+                record(curves, steps, net.full_loss(X, y), net.full_loss(Xt, yt), stopped)
+    ends = {k: w[1] + 1 for k, w in stopped.items()}
+    return [losses[:ends.get(k, steps), k] for k in range(K)], curves, \
+        {k: w[0] for k, w in stopped.items()}
+
+
+def updater(configs, net):
+    """update(t, zs, hs, dout): backward and the optimizer's step of every model at step t."""
+    cfg, params = configs[0], [p for Wb in zip(net.W, net.b) for p in Wb]
+    opt, lrs = numpy_train.make_optimizer(cfg, params), lr_schedule(configs)
+    def update(t, zs, hs, dout):
+        if cfg.layerwise_update:           # backward and update interleaved (seed 002)
+            return step_layerwise(net.W, net.b, net.acts, zs, hs, dout, lrs(t))
+        dW, db = backward(net.W, net.acts, zs, hs, dout)
+        opt.step([g for pair in zip(dW, db) for g in pair], per_model(lrs(t), params))
+    return update
+
+
+def stop_diverged(L, t, net, stopped):
+    """Keep the weights of models whose loss just became non-finite, as the sequential run stops."""
+    for k in np.flatnonzero(~np.isfinite(L)):
+        if k not in stopped:
+            stopped[int(k)] = (tuple([a.copy() for a in w] for w in net.weights(k)), t)
+
+
+def record(curves, t, train_losses, test_losses, stopped):
+    for k, c in enumerate(curves):
+        if k not in stopped:
+            c["step"].append(int(t))
+            c["train"].append(float(train_losses[k]))
+            c["test"].append(float(test_losses[k]))
+
+
 # ---------------------------------------------------------------- many configs, grouped
-BATCH_MAX_WORK = 50_000    # rows x parameters per model-step up to which batching pays: the step
-                           # is then Python overhead, shared by the K models. Measured on the
-                           # cases: seed 002 (41 x 21) 2x faster batched, seed 004 (1000 x 21-33)
-                           # 1.1x; the 2000-row spiral nets (70k, 644k) 1.9x slower (stacked
-                           # matmuls and AdamW on (K, ...) arrays cost more than K loops)
+BATCH_MAX_WORK = 12_000    # rows x units of one model-step (the activations it computes) up to
+    # which stacking pays: the step is then numpy call overhead, which the K models share.
+    # Measured (CPU of K stacked against K runs, results included, curves off, min of 3-5 on
+    # this loaded 2-core machine): sin per-sample (51, 22) 1.2-1.9x, under Adam 4.2-5.1x;
+    # seed 002 (369) 2.0x; seed 004 (6000) 1.4x; digits batch 10 at the grid's depths (100,
+    # 1100, 2100) 1.0-1.4x (K = 3), 2.0-2.2x, 1.8-1.9x (K = 9); digits batch 50 (10500) 2.0x.
+    # Above it the step is arithmetic on arrays that spill the caches once stacked: digits
+    # batch 200 (42000) 1.1x; the 2000-row spiral nets stay alone (18000: 1.0-1.5x, earlier
+    # 1.9x slower; 132000: 0.86-0.94x).
+
+
+def samples(cfg) -> int:
+    """The number of training samples of ``cfg``'s data."""
+    return len(datasets.load(cfg.data, cfg.seed, **dict(cfg.data_kwargs)).X)
 
 
 def step_work(cfg) -> int:
-    """Rows x parameters: the arithmetic of one full-batch step."""
-    rows = len(datasets.load(cfg.data, cfg.seed, **dict(cfg.data_kwargs)).X)
-    return rows * sum((a + 1) * b for a, b in zip(cfg.sizes, cfg.sizes[1:]))
+    """Rows x units: the activations one step of ``cfg`` computes (its batch, every layer)."""
+    n = samples(cfg)
+    return min(cfg.batch_size or n, n) * sum(cfg.sizes[1:])
 
 
 def batch_key(cfg):
     """Configs with one key train together in :func:`run_batched`, each bit for bit its own
-    run (numpy, full batch, small steps); None: the config trains alone (minibatches, torch,
-    other losses, steps large enough that batching is slower)."""
-    if cfg.backend != "numpy" or cfg.batch_size is not None or cfg.loss not in LOSSES \
-            or step_work(cfg) > BATCH_MAX_WORK:
+    run (numpy, small steps, full batch or not); None: the config trains alone (torch, steps
+    large enough that stacking is no faster)."""
+    if cfg.backend != "numpy" or step_work(cfg) > BATCH_MAX_WORK:
         return None
     return tuple(getattr(cfg, f) for f in SHARED_FIELDS)
 
@@ -283,80 +448,28 @@ def batch_groups(configs) -> list:
     return list(groups.values())
 
 
-def run_group(configs) -> list:
+def run_group(configs, *, record_curve: bool = True) -> list:
     """One group of :func:`batch_groups`: run_batched for two or more, else cases.runner.run."""
     configs = list(configs)
     if len(configs) > 1 and batch_key(configs[0]) is not None:
         try:
-            return run_batched(configs)
+            return run_batched(configs, record_curve=record_curve)
         except ValueError:       # data of different shapes per seed: one run at a time
             pass
-    return [runner.run(c) for c in configs]
+    return [runner.run(c, record_curve=record_curve) for c in configs]
 
 
-def run_many(configs) -> list:
-    """One RunResult per config, in order, equal to ``cases.runner.run``'s: the seeds and fixes
-    that share an architecture and setup train at once (:func:`batch_groups`)."""
+def run_many(configs, *, record_curve: bool = True) -> list:
+    """One RunResult per config, in order, equal to ``cases.runner.run``'s: the configs that
+    share an architecture and setup train at once (:func:`batch_groups`), and a config given
+    twice trains once (both places get the one result)."""
     configs = list(configs)
-    results = [None] * len(configs)
-    for group in batch_groups(configs):
-        for i, result in zip(group, run_group([configs[i] for i in group])):
-            results[i] = result
-    return results
-
-
-def train_numpy(configs, W, b, X, y, Xt, yt, record_curve=True):
-    """The loop; returns (per-model histories, curves, {k: weights where model k stopped})."""
-    cfg, K = configs[0], len(configs)
-    groups = [activation_groups(configs, i) for i in range(len(W))]
-    params = [p for Wb in zip(W, b) for p in Wb]
-    opt, lrs = numpy_train.make_optimizer(cfg, params), lr_schedule(configs)
-    steps = schedule.batch_schedule(X.shape[1], cfg)[0]
-    marks = set(schedule.record_steps(steps).tolist()) if record_curve else set()
-    losses, curves, stopped = np.empty((steps, K)), [schedule.new_curve() for _ in configs], {}
-    full = lambda A, B: loss_and_grad(cfg.loss, forward(W, b, groups, A)[0], B)[0]  # noqa
-    with np.errstate(all="ignore"):    # overflow is a finding of a run, not an error here
-        for t in range(steps):
-            # forward
-            out, zs, hs = forward(W, b, groups, X)
-            L, dout = loss_and_grad(cfg.loss, out, y)
-            losses[t] = L
-            if t in marks:
-                record(curves, t, full(X, y), full(Xt, yt), stopped)
-            if not math.isfinite(L.sum()):     # one Python check per step; rare path below
-                stop_diverged(L, t, W, b, stopped)
-                if len(stopped) == K:
-                    break
-            # backward
-            if not cfg.mean_gradient:
-                dout = dout * X.shape[1]        # the gradient of the summed loss
-            if cfg.layerwise_update:           # backward and update interleaved (seed 002)
-                step_layerwise(W, b, groups, zs, hs, dout, lrs(t))
-                continue
-            dW, db = backward(W, groups, zs, hs, dout)
-            # update
-            opt.step([g for pair in zip(dW, db) for g in pair], per_model(lrs(t), params))
-        else:
-            if record_curve:
-                record(curves, steps, full(X, y), full(Xt, yt), stopped)
-    ends = {k: w[1] + 1 for k, w in stopped.items()}
-    return [losses[:ends.get(k, steps), k] for k in range(K)], curves, \
-        {k: w[0] for k, w in stopped.items()}
-
-
-def stop_diverged(L, t, W, b, stopped):
-    """Keep the weights of models whose loss just became non-finite, as the sequential run stops."""
-    for k in np.flatnonzero(~np.isfinite(L)):
-        if k not in stopped:
-            stopped[int(k)] = (([w[k].copy() for w in W], [v[k].copy() for v in b]), t)
-
-
-def record(curves, t, train_losses, test_losses, stopped):
-    for k, c in enumerate(curves):
-        if k not in stopped:
-            c["step"].append(int(t))
-            c["train"].append(float(train_losses[k]))
-            c["test"].append(float(test_losses[k]))
+    unique = list({repr(c): c for c in configs}.values())   # repr: every field, hashable or not
+    results = {}
+    for group in batch_groups(unique):
+        trained = run_group([unique[i] for i in group], record_curve=record_curve)
+        results.update((repr(unique[i]), r) for i, r in zip(group, trained))
+    return [results[repr(c)] for c in configs]
 
 
 # ---------------------------------------------------------------- torch
@@ -408,15 +521,28 @@ def torch_step(cfg, params, groups, X, y, momentum_buf):
     return step
 
 
-def run_batched_torch(configs) -> list:
-    """The torch path of :func:`run_batched` (SGD with momentum and weight decay)."""
-    import torch
-    from cases.backends import torch_train
+def check_torch(configs):
+    """The first config, or a ValueError saying what the torch path does not train."""
     cfg = configs[0]
     if cfg.optimizer != "sgd" or cfg.layerwise_update:
         raise ValueError(f"run_batched's torch path trains optimizer='sgd' without "
                          f"layerwise_update; got optimizer={cfg.optimizer!r}, layerwise_update="
                          f"{cfg.layerwise_update} (use backend='numpy' for those)")
+    losses = sorted({c.loss for c in configs})
+    if len(losses) > 1 or cfg.loss not in TORCH_LOSSES:
+        raise ValueError(f"run_batched's torch path trains one loss of {TORCH_LOSSES} for all "
+                         f"models; got {losses} (use backend='numpy' for those)")
+    if (cfg.batch_size or samples(cfg)) < samples(cfg):
+        raise ValueError(f"run_batched's torch path trains full batches; got batch_size="
+                         f"{cfg.batch_size} for {samples(cfg)} samples (use None, or numpy)")
+    return cfg
+
+
+def run_batched_torch(configs) -> list:
+    """The torch path of :func:`run_batched` (SGD with momentum and weight decay)."""
+    import torch
+    from cases.backends import torch_train
+    cfg = check_torch(configs)
     start = time.perf_counter()
     dev, dt = torch_train.check_device(cfg.device), torch_train.DTYPES[cfg.dtype]
     sets, X, y, Xt, yt = load_stacked(configs)
@@ -428,7 +554,7 @@ def run_batched_torch(configs) -> list:
                for i in range(len(nets[0].b))]
     groups = [[(nm, sl, None if idx is None else torch.as_tensor(idx, device=dev))
                for nm, sl, idx in activation_groups(configs, i)] for i in range(len(nets[0].W))]
-    step = torch_step(cfg, params, groups, as_t(X), as_t(y), [None] * len(params))
+    step = torch_step(cfg, params, groups, as_t(X), as_t(np.stack(y)), [None] * len(params))
     lrs, steps = lr_schedule(configs), schedule.batch_schedule(X.shape[1], cfg)[0]
     losses = torch.empty((steps, len(configs)), dtype=torch.float64, device=dev)
     for t in range(steps):

@@ -24,6 +24,13 @@ def per_parameter(lr, params) -> list:
     return lr if isinstance(lr, list) else [lr] * len(params)
 
 
+def in_dtype(factor, p):
+    """A step's factor as numpy applies a Python float to ``p``: rounded once to p's dtype.
+    run_batched's per-model factors are float64 arrays, which would compute a float32 run's
+    update in float64; cast, each model's update is its own run's bits."""
+    return factor.astype(p.dtype, copy=False) if isinstance(factor, np.ndarray) else factor
+
+
 class SGD:
     def __init__(self, params, momentum=0.0, weight_decay=0.0):
         self.params, self.mu, self.wd = params, momentum, weight_decay
@@ -36,7 +43,7 @@ class SGD:
             if self.mu:
                 self.buf[i] = g.copy() if self.buf[i] is None else self.mu * self.buf[i] + g
                 g = self.buf[i]
-            p -= lr * g
+            p -= in_dtype(lr, p) * g
 
 
 class Adam:
@@ -53,14 +60,14 @@ class Adam:
         for p, g, m, v, lr in zip(self.params, grads, self.m, self.v,
                                   per_parameter(lr, self.params)):
             if self.wd and self.decoupled:
-                p *= 1 - lr * self.wd          # AdamW: shrink the weights, not the gradient
+                p *= in_dtype(1 - lr * self.wd, p)  # AdamW: shrink the weights, not the gradient
             elif self.wd:
                 g = g + self.wd * p            # Adam: L2 folded into the gradient
             m *= self.b1
             m += (1 - self.b1) * g
             v *= self.b2
             v += (1 - self.b2) * g * g
-            p -= (lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + self.eps)
+            p -= in_dtype(lr / c1, p) * m / (np.sqrt(v) / np.sqrt(c2) + self.eps)
 
 
 def make_optimizer(cfg, params):

@@ -10,16 +10,13 @@ whatever backends the report shows.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import textwrap
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
-from cases.backends.batched import run_batched
+from cases.backends.batched import batch_groups, run_many
 from cases.config import RunConfig
-from cases.runner import load_data, run
+from cases.runner import load_data
 from cases.report import figures
 from cases.report.blocks import Table
 
@@ -27,34 +24,21 @@ ACTIVATION_COLORS = dict(zip(("relu", "leaky_relu", "elu", "sigmoid", "tanh", "g
                              figures.FIX_COLORS))
 BIFURCATION_TAIL = 64      # last losses drawn per lr: a period up to 64 shows as distinct points
 
-def sweep(configs, ctx, what: str) -> list:
-    """Run every config (numpy); the progress bar names the sweep while it runs.
+def sweep(configs, ctx, what: str, *, record_curve: bool = True) -> list:
+    """Run every config (numpy), results in the configs' order; the progress bar names the sweep.
 
-    Configs that differ only in what ``run_batched`` lets differ (seed, lr, activation, init)
-    train at once, bit for bit as one by one; any other sweep runs one config at a time.
+    The configs that share an architecture and setup train at once (``run_many``: stacked,
+    bit for bit as one by one, a config given twice once), the others one at a time in this
+    process: spread over worker processes they would finish sooner but cost more CPU (a
+    worker takes ~2 s to start), and the case runs' workers have the cores meanwhile.
+    ``record_curve=False`` skips the curves' evaluations, for a figure that draws none.
+    One BLAS thread, as in the case runs' workers (``runs.start_worker``): a second one spins
+    while it waits (the digits curves: 9 s of CPU with one, 21 s with two; same results).
     """
-    try:
-        ctx.note(f"{what} ({len(configs)} runs at once)")
-        return run_batched(configs)
-    except ValueError:          # not one architecture / setup: run_batched says which field
-        pass
-    return run_in_processes(configs, ctx, what)
-
-
-def run_in_processes(configs, ctx, what: str) -> list:
-    """Every config on its own, spread over the machine's cores, results in the configs' order.
-    Each run is seeded by its config alone, so the results do not depend on which worker ran it."""
-    workers = min(len(configs), os.cpu_count() or 1)
-    if workers < 2:
-        return [run(cfg) for cfg in configs]
-    results = [None] * len(configs)
-    spawn = multiprocessing.get_context("spawn")   # fork would copy torch's thread pools
-    with ProcessPoolExecutor(workers, mp_context=spawn) as pool:
-        jobs = {pool.submit(run, cfg): k for k, cfg in enumerate(configs)}
-        for done, job in enumerate(as_completed(jobs), 1):
-            ctx.note(f"{what} {done}/{len(configs)}")
-            results[jobs[job]] = job.result()
-    return results
+    import threadpoolctl             # scikit-learn's dependency; imported where it is used
+    ctx.note(f"{what} ({len(configs)} runs in {len(batch_groups(configs))} groups)")
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        return run_many(configs, record_curve=record_curve)
 
 
 def sweep_base(ctx, run_name: str = "failing") -> RunConfig:
@@ -70,7 +54,7 @@ def activation_fits(ctx) -> list:
     for ax, run_name in zip(axes, runs):
         base = sweep_base(ctx, run_name)
         configs = ctx.case.sweeps["activations"].configs(base)
-        results = sweep(configs, ctx, f"{run_name} across activations")
+        results = sweep(configs, ctx, f"{run_name} across activations", record_curve=False)
         draw_fits(ax, results, run_name)
     return [ctx.figure(fig, "activations", "The same run with each activation of the post "
                        f"(numpy, seed {ctx.seed}): left the failing configuration, right the fix.")]
@@ -136,7 +120,7 @@ def stability_edge(ctx, base: RunConfig) -> tuple:
 def lr_sweep_bifurcation(ctx) -> list:
     """Final losses against a constant lr: the period-doubling cascade, and 2/lambda_max."""
     lrs = ctx.case.sweeps["lr"]
-    results = sweep(lrs.configs(sweep_base(ctx)), ctx, "lr sweep")
+    results = sweep(lrs.configs(sweep_base(ctx)), ctx, "lr sweep", record_curve=False)
     base = results[0].config
     edge, lam = stability_edge(ctx, base)
     fig = figures.new_figure("wide")
@@ -164,7 +148,7 @@ def lr_sweep_bifurcation(ctx) -> list:
 def digits_grid(ctx) -> list:
     """Test accuracy of every depth x activation x loss at the post's lr, batch and length."""
     grid = ctx.case.sweeps["grid"]                  # labels (depth, activation, loss name)
-    results = sweep(grid.configs(sweep_base(ctx)), ctx, "grid")
+    results = sweep(grid.configs(sweep_base(ctx)), ctx, "grid", record_curve=False)
     acc = {k: r.test_acc for k, r in zip(grid.labels, results)}
     depths, activations, losses = (tuple(dict.fromkeys(k[i] for k in grid.labels))
                                    for i in range(3))
@@ -203,13 +187,14 @@ def digits_curves(ctx) -> list:
     base = sweep_base(ctx, next(iter(ctx.case.fixes)))
     fig = figures.new_figure("wide")
     ax_lr, ax_wd, ax_bs = fig.subplots(1, 3, sharey=True)
-    sweeps = ctx.case.sweeps
-    curve_panel(ax_lr, sweep(sweeps["lr"].configs(base), ctx, "lr curves"),
-                lambda c: f"lr {c.lr:g}")
-    curve_panel(ax_wd, sweep(sweeps["weight_decay"].configs(base), ctx, "decay"),
-                lambda c: f"wd {c.weight_decay:g}")
-    curve_panel(ax_bs, sweep(sweeps["batch_size"].configs(base), ctx, "batch"),
-                lambda c: f"batch {c.batch_size}")
+    panels = {"lr": (ax_lr, lambda c: f"lr {c.lr:g}"),
+              "weight_decay": (ax_wd, lambda c: f"wd {c.weight_decay:g}"),
+              "batch_size": (ax_bs, lambda c: f"batch {c.batch_size}")}
+    # one sweep for the three panels: the base config, a point of each, trains once
+    configs = {name: ctx.case.sweeps[name].configs(base) for name in panels}
+    results = iter(sweep([c for cs in configs.values() for c in cs], ctx, "curves"))
+    for name, (ax, label) in panels.items():
+        curve_panel(ax, [next(results) for _ in configs[name]], label)
     ax_lr.set_ylabel(figures.loss_label(base) + " on the train set, log")
     for ax, t in ((ax_lr, "learning rate"), (ax_wd, "weight decay"), (ax_bs, "batch size")):
         ax.set_title(t)
