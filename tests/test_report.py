@@ -18,7 +18,7 @@ from cases.config import RunConfig
 from cases.progress import Progress
 from cases.report import figures, write_report
 from cases.report.casefigs import FIGURES
-from cases.report.runs import run_case
+from cases.report.runs import Runner, run_case, submit_sweep
 from cases.sources import Source
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -228,12 +228,28 @@ def test_a_sweep_gives_each_run_as_alone_in_order():
     from cases.report.casefigs import sweep
 
     class Quiet:
+        swept = {}
         def note(self, what):
             pass
     configs = [RunConfig(data="sin_points", sizes=(1, 8, 1), activation=a, steps=50, batch_size=2)
                for a in ("tanh", "relu", "sigmoid")]
     configs += [configs[0].replace(sizes=(1, 4, 1)), configs[1]]   # another group, a repeat
-    results = sweep(configs, Quiet(), "demo")
-    for cfg, r in zip(configs, results):
-        assert r.config == cfg
-        np.testing.assert_array_equal(r.history, run(cfg).history)
+    ctx = Quiet()
+    ctx.swept = {(tuple(configs), True): submit_sweep(Runner(1), configs, True)}   # early
+    for results in (sweep(configs, Quiet(), "demo"), sweep(configs, ctx, "demo")):
+        for cfg, r in zip(configs, results):
+            assert r.config == cfg
+            np.testing.assert_array_equal(r.history, run(cfg).history)
+
+
+def test_a_figures_sweep_trains_early_not_when_it_is_drawn(tmp_path, monkeypatch):
+    """The casebook trains each figure's sweeps beside the case runs (casefigs.planned_sweeps):
+    drawing a figure whose sweep was not planned would train it in the main process."""
+    from cases.report import casefigs
+    def unplanned(configs, record_curve=True):
+        raise AssertionError(f"a sweep of {len(configs)} runs was not planned")
+    monkeypatch.setattr(casefigs, "train_sweep", unplanned)
+    case = next(c for c in registry.CASES if c.id == "sin-activations")
+    assert "activation-fits" in case.figures
+    written, _ = write_report((case,), tmp_path, ("numpy",), (0,), command="test")
+    assert "sin-activations-activations.png" in written

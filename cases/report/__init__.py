@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cases.progress import Progress
 from cases.report import html, markdown
+from cases.report.casefigs import planned_sweeps
 from cases.report.context import CaseContext
 from cases.report.runs import run_cases, run_count
 from cases.report.sections import TITLE, case_section, front_matter
@@ -25,8 +26,9 @@ def write_report(cases, out: Path, backends=("numpy",), seeds=None, device: str 
     sections, outcomes, written = [], [], []
     total = run_count(cases, backends, seeds) + len(cases)
     with Progress(total, "report") as bar:
-        for case, case_outcomes in zip(cases, run_cases(cases, backends, seeds, device, bar)):
-            ctx = CaseContext(case, case_outcomes, out, bar)
+        for case, (case_outcomes, swept) in zip(cases, run_cases(
+                cases, backends, seeds, device, bar, sweeps=planned_sweeps)):
+            ctx = CaseContext(case, case_outcomes, out, bar, swept=swept)
             if ctx.outcomes:
                 sections += case_section(ctx)
             outcomes += ctx.outcomes

@@ -14,11 +14,12 @@ import textwrap
 
 import numpy as np
 
-from cases.backends.batched import batch_groups, run_many
+from cases.backends.batched import batch_groups
 from cases.config import RunConfig
 from cases.runner import load_data
 from cases.report import figures
 from cases.report.blocks import Table
+from cases.report.runs import train_sweep
 
 ACTIVATION_COLORS = dict(zip(("relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu"),
                              figures.FIX_COLORS))
@@ -27,37 +28,47 @@ BIFURCATION_TAIL = 64      # last losses drawn per lr: a period up to 64 shows a
 def sweep(configs, ctx, what: str, *, record_curve: bool = True) -> list:
     """Run every config (numpy), results in the configs' order; the progress bar names the sweep.
 
-    The configs that share an architecture and setup train at once (``run_many``: stacked,
-    bit for bit as one by one, a config given twice once), the others one at a time in this
-    process: spread over worker processes they would finish sooner but cost more CPU (a
-    worker takes ~2 s to start), and the case runs' workers have the cores meanwhile.
+    The casebook trains the sweeps its figures declare (:data:`SWEEPS`) early, in its worker
+    processes (``runs.run_cases``): those come back from ``ctx.swept``. Any other sweep trains
+    here: the configs that share an architecture and setup at once (``run_many``: stacked, bit
+    for bit as one by one, a config given twice once), the others one at a time.
     ``record_curve=False`` skips the curves' evaluations, for a figure that draws none.
-    One BLAS thread, as in the case runs' workers (``runs.start_worker``): a second one spins
+    One BLAS thread (``runs.train_sweep``), as in the case runs' workers: a second one spins
     while it waits (the digits curves: 9 s of CPU with one, 21 s with two; same results).
     """
-    import threadpoolctl             # scikit-learn's dependency; imported where it is used
     ctx.note(f"{what} ({len(configs)} runs in {len(batch_groups(configs))} groups)")
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        return run_many(configs, record_curve=record_curve)
+    early = ctx.swept.get(sweep_key(configs, record_curve))
+    return early() if early is not None else train_sweep(configs, record_curve)
 
 
-def sweep_base(ctx, run_name: str = "failing") -> RunConfig:
-    return ctx.case.config(run_name, "numpy", ctx.seed)
+def sweep_key(configs, record_curve: bool) -> tuple:
+    return tuple(configs), record_curve
+
+
+def sweep_base(case, seed: int, run_name: str = "failing") -> RunConfig:
+    return case.config(run_name, "numpy", seed)
+
+
+def first_fix(case) -> str:
+    return next(iter(case.fixes))
 
 
 # ----------------------------------------------------------------- seed 001: activations
 def activation_fits(ctx) -> list:
     """The failing run and the first fix, each trained with the five activations of the post."""
-    runs = ["failing"] + list(ctx.case.fixes)[:1]
+    runs = ["failing", first_fix(ctx.case)]
     fig = figures.new_figure("wide")
     axes = figures.panels(fig, len(runs))
-    for ax, run_name in zip(axes, runs):
-        base = sweep_base(ctx, run_name)
-        configs = ctx.case.sweeps["activations"].configs(base)
+    for ax, run_name, configs in zip(axes, runs, activation_sweeps(ctx.case, ctx.seed)):
         results = sweep(configs, ctx, f"{run_name} across activations", record_curve=False)
         draw_fits(ax, results, run_name)
     return [ctx.figure(fig, "activations", "The same run with each activation of the post "
                        f"(numpy, seed {ctx.seed}): left the failing configuration, right the fix.")]
+
+
+def activation_sweeps(case, seed: int) -> list:
+    return [case.sweeps["activations"].configs(sweep_base(case, seed, run_name))
+            for run_name in ("failing", first_fix(case))]
 
 
 def draw_fits(ax, results, title: str) -> None:
@@ -117,10 +128,14 @@ def stability_edge(ctx, base: RunConfig) -> tuple:
     return 2.0 / (lam * n), lam
 
 
+def lr_sweeps(case, seed: int) -> list:
+    return [case.sweeps["lr"].configs(sweep_base(case, seed))]
+
+
 def lr_sweep_bifurcation(ctx) -> list:
     """Final losses against a constant lr: the period-doubling cascade, and 2/lambda_max."""
     lrs = ctx.case.sweeps["lr"]
-    results = sweep(lrs.configs(sweep_base(ctx)), ctx, "lr sweep", record_curve=False)
+    results = sweep(*lr_sweeps(ctx.case, ctx.seed), ctx, "lr sweep", record_curve=False)
     base = results[0].config
     edge, lam = stability_edge(ctx, base)
     fig = figures.new_figure("wide")
@@ -145,10 +160,14 @@ def lr_sweep_bifurcation(ctx) -> list:
 
 
 # ----------------------------------------------------------------- seed 003: the grid
+def grid_sweeps(case, seed: int) -> list:
+    return [case.sweeps["grid"].configs(sweep_base(case, seed))]
+
+
 def digits_grid(ctx) -> list:
     """Test accuracy of every depth x activation x loss at the post's lr, batch and length."""
     grid = ctx.case.sweeps["grid"]                  # labels (depth, activation, loss name)
-    results = sweep(grid.configs(sweep_base(ctx)), ctx, "grid", record_curve=False)
+    results = sweep(*grid_sweeps(ctx.case, ctx.seed), ctx, "grid", record_curve=False)
     acc = {k: r.test_acc for k, r in zip(grid.labels, results)}
     depths, activations, losses = (tuple(dict.fromkeys(k[i] for k in grid.labels))
                                    for i in range(3))
@@ -182,25 +201,47 @@ def curve_panel(ax, results, label) -> None:
     ax.legend(loc="best", fontsize=8)
 
 
+CURVE_SWEEPS = ("lr", "weight_decay", "batch_size")    # one panel each, in this order
+
+
+def curve_sweeps(case, seed: int) -> list:
+    """One sweep for the three panels: the base config, a point of each, trains once."""
+    base = sweep_base(case, seed, first_fix(case))
+    return [[c for name in CURVE_SWEEPS for c in case.sweeps[name].configs(base)]]
+
+
 def digits_curves(ctx) -> list:
     """Train loss per epoch across learning rates, weight decays and batch sizes."""
-    base = sweep_base(ctx, next(iter(ctx.case.fixes)))
+    base = sweep_base(ctx.case, ctx.seed, first_fix(ctx.case))
     fig = figures.new_figure("wide")
     ax_lr, ax_wd, ax_bs = fig.subplots(1, 3, sharey=True)
-    panels = {"lr": (ax_lr, lambda c: f"lr {c.lr:g}"),
-              "weight_decay": (ax_wd, lambda c: f"wd {c.weight_decay:g}"),
-              "batch_size": (ax_bs, lambda c: f"batch {c.batch_size}")}
-    # one sweep for the three panels: the base config, a point of each, trains once
-    configs = {name: ctx.case.sweeps[name].configs(base) for name in panels}
-    results = iter(sweep([c for cs in configs.values() for c in cs], ctx, "curves"))
-    for name, (ax, label) in panels.items():
-        curve_panel(ax, [next(results) for _ in configs[name]], label)
+    labels = {"lr": lambda c: f"lr {c.lr:g}", "weight_decay": lambda c: f"wd {c.weight_decay:g}",
+              "batch_size": lambda c: f"batch {c.batch_size}"}
+    results = iter(sweep(*curve_sweeps(ctx.case, ctx.seed), ctx, "curves"))
+    for name, ax in zip(CURVE_SWEEPS, (ax_lr, ax_wd, ax_bs)):
+        points = len(ctx.case.sweeps[name].configs(base))
+        curve_panel(ax, [next(results) for _ in range(points)], labels[name])
     ax_lr.set_ylabel(figures.loss_label(base) + " on the train set, log")
     for ax, t in ((ax_lr, "learning rate"), (ax_wd, "weight decay"), (ax_bs, "batch size")):
         ax.set_title(t)
     return [ctx.figure(fig, "curves", f"Train loss per epoch of the fix "
                        f"({next(iter(ctx.case.fixes))}: {base.summary()}) while one setting "
                        f"varies; the legend gives the test accuracy (numpy, seed {ctx.seed}).")]
+
+
+SWEEPS = {    # Case.figures names -> (the sweeps the figure trains, whether it draws their curves)
+    "activation-fits": (activation_sweeps, False),
+    "lr-sweep-bifurcation": (lr_sweeps, False),
+    "digits-grid": (grid_sweeps, False),
+    "digits-curves": (curve_sweeps, True),
+}
+
+
+def planned_sweeps(case, seed: int) -> list:
+    """[(configs, record_curve)] of every sweep the case's figures train: known before its runs
+    finish, so the casebook trains them early, beside the runs, in its worker processes."""
+    return [(configs, curve) for name in case.figures if name in SWEEPS
+            for plan, curve in [SWEEPS[name]] for configs in plan(case, seed)]
 
 
 FIGURES = {   # Case.figures names -> the function that draws them

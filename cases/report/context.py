@@ -16,6 +16,8 @@ class CaseContext:
     out: Path                         # the report's folder
     bar: object = None                # cases.progress.Progress, or None
     written: list = field(default_factory=list)   # files written, relative to out
+    swept: dict = field(default_factory=dict)     # casefigs.sweep_key -> results() of a sweep
+                                                  # trained early (runs.run_cases)
 
     @property
     def backend(self) -> str:

@@ -19,7 +19,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from cases.backends.batched import batch_groups, run_group
+from cases.backends.batched import batch_groups, run_group, run_many
 from cases.case import Case, diagnose_result
 from cases.backends.schedule import batch_schedule
 from cases.config import RunConfig, RunResult
@@ -237,11 +237,48 @@ def run_case(case: Case, backends, seeds=None, device: str = "cpu",
     return plan.judge(runner.map(run_and_diagnose, plan.jobs, bar, plan.labels, plan.weights))
 
 
-def run_cases(cases, backends, seeds=None, device: str = "cpu", bar: Progress | None = None):
-    """Yields each case's judged outcomes (as :func:`run_case`), in order. Every case's jobs go
-    to the worker processes at once, so later cases train while the caller draws earlier ones."""
+def run_cases(cases, backends, seeds=None, device: str = "cpu", bar: Progress | None = None,
+              sweeps=None):
+    """Yields each case's judged outcomes (as :func:`run_case`) and its early sweeps, in order.
+
+    Every case's jobs go to the worker processes at once, so later cases train while the
+    caller draws earlier ones; then the sweeps ``sweeps(case, seed)`` lists ([(configs,
+    record_curve)], casefigs.planned_sweeps), in the cases' order, so they train while the
+    caller draws (heaviest first would hold the first case's figures until the last sweep). The second item maps (tuple(configs), record_curve) to a function that gives the
+    sweep's results in the configs' order."""
     plans = [plan_case(case, backends, seeds, device) for case in cases]
-    runner = runner_for([cfg for plan in plans for cfg in plan.configs])
+    planned = [(k, configs, curve) for k, case in enumerate(cases)
+               for configs, curve in (sweeps or no_sweeps)(case, (seeds or case.seeds)[0])]
+    runner = runner_for([cfg for plan in plans for cfg in plan.configs]
+                        + [cfg for _, configs, _ in planned for cfg in configs])
     pending = [runner.submit(run_and_diagnose, plan.jobs) for plan in plans]
-    for plan, jobs in zip(plans, pending):
-        yield plan.judge(runner.collect(jobs, bar, plan.labels, plan.weights))
+    early = [{} for _ in cases]
+    for k, configs, curve in planned:
+        early[k][tuple(configs), curve] = submit_sweep(runner, configs, curve)
+    for plan, jobs, swept in zip(plans, pending, early):
+        yield plan.judge(runner.collect(jobs, bar, plan.labels, plan.weights)), swept
+
+
+def no_sweeps(case, seed) -> list:
+    return []
+
+
+def train_sweep(configs, record_curve: bool = True) -> list:
+    """``run_many`` with one BLAS thread, as the workers train (``start_worker``)."""
+    import threadpoolctl             # scikit-learn's dependency; imported where it is used
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        return run_many(configs, record_curve=record_curve)
+
+
+def submit_sweep(runner: Runner, configs, record_curve: bool):
+    """Start one job per stacked group of the sweep, heaviest first; returns a function that
+    waits for them and gives the results in the configs' order."""
+    groups = sorted(batch_groups(configs), key=lambda g: -sum(work(configs[i]) for i in g))
+    jobs = runner.submit(train_sweep, [([configs[i] for i in g], record_curve) for g in groups])
+    def results() -> list:
+        done = [None] * len(configs)
+        for group, group_results in zip(groups, runner.collect(jobs)):
+            for i, result in zip(group, group_results):
+                done[i] = result
+        return done
+    return results
