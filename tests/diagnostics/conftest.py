@@ -8,7 +8,8 @@ import torch
 
 from cases.config import RunConfig
 from cases.runner import run
-from diagnose_helpers import HEALTHY, as_kind, fit, net, sin_data, train_steps
+from diagnose_helpers import HEALTHY, LOOPS, HEALTHY_LOOPS, as_kind, fit, net, sin_data, \
+    train_steps, trained
 from shared_runs import SharedRuns
 
 
@@ -28,6 +29,17 @@ def shared_runs(tmp_path_factory, one_torch_thread) -> SharedRuns:
     base = tmp_path_factory.getbasetemp()
     return SharedRuns((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
                       / "diagnostics-runs")
+
+
+@pytest.fixture(scope="session")
+def loop_run(shared_runs):
+    """``loop_run(name, seed, zero_grad=True)``: a loop of LOOPS or HEALTHY_LOOPS as trained(),
+    (model, X, y, loss, history, opt)."""
+    def get(name: str, seed: int, zero_grad: bool = True):
+        loop = {**LOOPS, **HEALTHY_LOOPS}[name]
+        return shared_runs.get(f"loop {name} seed {seed} zero_grad {zero_grad}",
+                               lambda: trained(loop, seed, zero_grad))
+    return get
 
 
 @pytest.fixture(scope="session", params=list(HEALTHY))

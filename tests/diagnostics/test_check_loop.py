@@ -16,7 +16,7 @@ from diagnostics import diagnose
 from diagnostics.checks.loop import ACCUMULATED, UNREACHED_SHARE
 
 from diagnose_helpers import (LOOPS, LOSS_FNS, SEEDS, digits_tensors, finding, relu_net,
-                              sin2x_tensors, train, trained)
+                              sin2x_tensors, train)
 
 def row_gradient_norms(model, X, y, loss: str) -> torch.Tensor:
     """Each row's own loss gradient norm over every parameter, by torch.func."""
@@ -30,8 +30,8 @@ def row_gradient_norms(model, X, y, loss: str) -> torch.Tensor:
 # ----------------------------------------------------------------- accumulated-gradient
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("loop", list(LOOPS))
-def test_a_loop_that_never_zeroes_the_gradient_is_named(loop, seed):
-    model, X, y, loss, history, opt = trained(LOOPS[loop], seed, zero_grad=False)
+def test_a_loop_that_never_zeroes_the_gradient_is_named(loop_run, loop, seed):
+    model, X, y, loss, history, opt = loop_run(loop, seed, zero_grad=False)
     f = finding(diagnose(model, X, y, loss=loss, history=history, optimizer=opt),
                 "accumulated-gradient")
     stored = torch.sqrt(sum(p.grad.double().pow(2).sum() for p in model.parameters()))
