@@ -40,6 +40,9 @@ BOUND_FACTOR = 100         # an lr bound within 100x of the one measured on the 
 LOWER_LR = re.compile(r"lower the learning rate", re.I)
 LR_BELOW = re.compile(r"learning rate below ([0-9.eE+-]+\d)", re.I)
 SHUFFLE_ADVICE = re.compile(r"shuffle (every|each) epoch|shuffle=True", re.I)
+DIGITS_STEPS = 400         # batches of 32 for the label and deep-stack programs (600 before): the
+                           # bugs still end at 0.983-1.002 of a constant's loss and the negatives
+                           # at 0.095-0.142 over the 3 seeds (measured), far from both thresholds
 
 
 # ----------------------------------------------------------------- the assumed API, in one place
@@ -164,7 +167,7 @@ def shuffled_labels(seed: int, permute: bool, opt_name: str = "sgd") -> Run:
     model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
     opt = (torch.optim.AdamW(model.parameters(), lr=1e-3) if opt_name == "adamw"
            else torch.optim.SGD(model.parameters(), lr=0.1))
-    return train(model, X, y, "cross_entropy", opt, 600, batch=32, seed=seed)
+    return train(model, X, y, "cross_entropy", opt, DIGITS_STEPS, batch=32, seed=seed)
 
 
 def deep_stack(seed: int, act: type, depth: int = 10, opt_name: str = "sgd") -> Run:
@@ -178,7 +181,7 @@ def deep_stack(seed: int, act: type, depth: int = 10, opt_name: str = "sgd") -> 
     model = nn.Sequential(*layers, nn.Linear(32, 10))
     opt = (torch.optim.AdamW(model.parameters(), lr=1e-3) if opt_name == "adamw"
            else torch.optim.SGD(model.parameters(), lr=0.1))
-    return train(model, X, y, "cross_entropy", opt, 600, batch=32, seed=seed)
+    return train(model, X, y, "cross_entropy", opt, DIGITS_STEPS, batch=32, seed=seed)
 
 
 def xor(seed: int, hidden: nn.Module | None) -> Run:
