@@ -8,8 +8,8 @@ import torch
 
 from cases.config import RunConfig
 from cases.runner import run
-from diagnose_helpers import HEALTHY, LOOPS, HEALTHY_LOOPS, as_kind, fit, net, sin_data, \
-    train_steps, trained
+from diagnose_helpers import HEALTHY, LOOPS, HEALTHY_LOOPS, adam_digits, as_kind, fit, net, \
+    sin_data, train_steps, trained
 from shared_runs import SharedRuns
 
 
@@ -40,6 +40,13 @@ def loop_run(shared_runs):
         return shared_runs.get(f"loop {name} seed {seed} zero_grad {zero_grad}",
                                lambda: trained(loop, seed, zero_grad))
     return get
+
+
+@pytest.fixture(scope="session")
+def adam_digits_run(shared_runs):
+    """``adam_digits_run(seed)``: diagnose_helpers.adam_digits at Adam's default lr from torch's
+    init, the negative of a stability test and of a weights test."""
+    return lambda seed: shared_runs.get(f"adam_digits seed {seed}", lambda: adam_digits(seed))
 
 
 @pytest.fixture(scope="session", params=list(HEALTHY))

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from cases.backends.numpy_mlp import MLP, Cache
 from cases.backends.torch_train import from_numpy, to_numpy
+from diagnostics import diagnose
 
 KINDS = ("numpy", "sequential", "functional")
 TORCH_KINDS = ("sequential", "functional")
@@ -218,6 +219,27 @@ HEALTHY_LOOPS = {
                             lambda p: torch.optim.Adam(p, lr=1e-2), 750, 1),
 }
 LOSS_FNS = {"mse": F.mse_loss, "cross_entropy": F.cross_entropy}
+
+
+def adam_digits(seed: int, lr: float = 1e-3, init=None):
+    """A user's Adam loop on digits: 300 batches of 32 through a 64-64-10 relu net, from torch's
+    init or from the values `init` writes into each parameter, as trained() returns it."""
+    X, y = digits_tensors()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    if init is not None:
+        with torch.no_grad():
+            for p in model.parameters():
+                init(p)
+    opt = torch.optim.Adam(model.parameters(), lr)
+    history = train(model, X, y, F.cross_entropy, opt, 300, 32, seed=seed)
+    return model, X, y, "cross_entropy", history, opt
+
+
+def diagnosed(run):
+    """diagnose() of a run as trained() returns it: (model, X, y, loss, history, opt)."""
+    model, X, y, loss, history, opt = run
+    return diagnose(model, X, y, loss=loss, history=history, optimizer=opt)
 
 
 def trained(loop, seed, zero_grad=True):
