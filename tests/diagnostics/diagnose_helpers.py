@@ -5,6 +5,8 @@ activations as functions (`as_kind`); the torch loops train the way a user write
 Fixtures that train a model once per session are in conftest.py beside this module.
 """
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 from torch import nn
@@ -116,9 +118,16 @@ def sin_data(n=200):
     return x, np.sin(x)
 
 
-def digits_data():
+@lru_cache(maxsize=None)
+def loaded_digits():
+    """load_digits() parses its CSV on every call (30 ms; ~100 calls a session): once here."""
     from sklearn.datasets import load_digits
-    d = load_digits()
+    return load_digits()
+
+
+def digits_data():
+    """Fresh arrays on each call (the division and astype copy), so no caller shares the cache's."""
+    d = loaded_digits()
     return d.data / 16.0, d.target.astype(np.int64)
 
 
