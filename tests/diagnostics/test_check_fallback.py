@@ -9,29 +9,31 @@ from torch.nn import functional as F
 
 from diagnostics import diagnose
 
-from diagnose_helpers import SEEDS, digits_tensors, finding, relu_net, train
+from diagnose_helpers import LOOPS, SEEDS, digits_tensors, finding, relu_net, train
 
 
-def permuted_run(seed: int, permute: bool):
+def shuffled_labels_run(seed: int):
+    """The loop digits-batch-32-adam (diagnose_helpers.LOOPS) trained on y shuffled without X;
+    the model is diagnosed on X and its own labels."""
+    _, _, make_opt, steps, batch = LOOPS["digits-batch-32-adam"]
     X, y = digits_tensors()
-    g = torch.Generator().manual_seed(100 + seed)
-    y_train = y[torch.randperm(len(y), generator=g)] if permute else y   # y shuffled without X
+    y_train = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(100 + seed))]
     torch.manual_seed(seed)
     model = relu_net(64, 10)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    history = train(model, X, y_train, F.cross_entropy, opt, 600, batch=32, seed=seed)
+    history = train(model, X, y_train, F.cross_entropy, make_opt(model.parameters()), steps,
+                    batch=batch, seed=seed)
     return model, X, y, history
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_a_run_on_labels_shuffled_apart_from_x_learned_nothing(seed):
-    model, X, y, history = permuted_run(seed, permute=True)
+def test_a_run_on_labels_shuffled_apart_from_x_learned_nothing(loop_run, seed):
+    model, X, y, history = shuffled_labels_run(seed)
     report = diagnose(model, X, y, loss="cross_entropy", history=history)
     f = finding(report, "learned-nothing")
     assert f.evidence["loss_ratio"] >= 0.9
     assert not [g for g in report.findings if g.severity == "error"]
     assert "learned-nothing" not in diagnose(model, X, y, loss="cross_entropy").codes  # no history
-    model, X, y, history = permuted_run(seed, permute=False)
+    model, X, y, _, history, _ = loop_run("digits-batch-32-adam", seed)    # the same loop on y
     assert diagnose(model, X, y, loss="cross_entropy", history=history).codes == set()
 
 

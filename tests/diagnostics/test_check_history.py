@@ -45,6 +45,12 @@ def test_a_chaotic_history_whose_drop_is_within_its_noise_is_oscillation(kind):
 
 
 # ----------------------------------------------------------------- generalization-gap
+MEMORISE_STEPS = 300    # full-batch Adam steps on the 100 rows (600 before): the held-out loss is
+                        # still 133-214x the history's (GAP: 20) at 0.136-0.209 of a constant's
+                        # (asserted >= 0.1; 0.148-0.239 at 600) over the 3 seeds, measured; the
+                        # gap rises fast as the rows are memorised: 5.8-8.5x at 225, 42-58x at 250
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_model_that_memorised_100_rows_is_named_on_held_out_rows_only(seed):
     X, y = digits_tensors()
@@ -53,7 +59,7 @@ def test_a_model_that_memorised_100_rows_is_named_on_held_out_rows_only(seed):
     torch.manual_seed(seed)
     model = relu_net(64, 10, width=256)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    history = train(model, X[train_rows], y[train_rows], F.cross_entropy, opt, 600)
+    history = train(model, X[train_rows], y[train_rows], F.cross_entropy, opt, MEMORISE_STEPS)
     f = finding(diagnose(model, X[held_out], y[held_out], loss="cross_entropy", history=history,
                          optimizer=opt), "generalization-gap")
     assert f.evidence["gap"] >= 20 and f.evidence["loss_ratio"] >= 0.1

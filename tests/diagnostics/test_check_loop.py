@@ -16,7 +16,7 @@ from diagnostics import diagnose
 from diagnostics.checks.loop import ACCUMULATED, UNREACHED_SHARE
 
 from diagnose_helpers import (LOOPS, LOSS_FNS, SEEDS, digits_tensors, finding, relu_net,
-                              sin2x_tensors, train, trained)
+                              sin2x_tensors, train)
 
 def row_gradient_norms(model, X, y, loss: str) -> torch.Tensor:
     """Each row's own loss gradient norm over every parameter, by torch.func."""
@@ -30,8 +30,8 @@ def row_gradient_norms(model, X, y, loss: str) -> torch.Tensor:
 # ----------------------------------------------------------------- accumulated-gradient
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("loop", list(LOOPS))
-def test_a_loop_that_never_zeroes_the_gradient_is_named(loop, seed):
-    model, X, y, loss, history, opt = trained(LOOPS[loop], seed, zero_grad=False)
+def test_a_loop_that_never_zeroes_the_gradient_is_named(loop_run, loop, seed):
+    model, X, y, loss, history, opt = loop_run(loop, seed, zero_grad=False)
     f = finding(diagnose(model, X, y, loss=loss, history=history, optimizer=opt),
                 "accumulated-gradient")
     stored = torch.sqrt(sum(p.grad.double().pow(2).sum() for p in model.parameters()))
@@ -167,20 +167,27 @@ def test_a_forward_pass_without_a_cut_has_no_gradient_path_finding():
 
 
 # ----------------------------------------------------------------- frozen-parameters
+FROZEN_STEPS = 200  # batches of 32 for each phase (300 before): over the 3 seeds the head on random
+                    # features stays at 0.986-0.995 of a constant's loss (learned-nothing: 0.9,
+                    # so failing) and the one on trained features fits to 0.052-0.055 (failing
+                    # would need 0.1 and a stalled history), measured
+
+
 def frozen_run(seed: int, features: str):
-    """Everything but the head frozen: at its random init ("random"), or after 300 Adam steps of
-    the whole net, with a fresh head ("pretrained", the fine-tuning people do on purpose)."""
+    """Everything but the head frozen: at its random init ("random"), or after FROZEN_STEPS Adam
+    steps of the whole net, with a fresh head ("pretrained", the fine-tuning people do on
+    purpose)."""
     X, y = digits_tensors()
     torch.manual_seed(seed)
     model = relu_net(64, 10)
     if features == "pretrained":
-        train(model, X, y, F.cross_entropy, torch.optim.Adam(model.parameters(), lr=1e-2), 300,
-              batch=32, seed=seed)
+        train(model, X, y, F.cross_entropy, torch.optim.Adam(model.parameters(), lr=1e-2),
+              FROZEN_STEPS, batch=32, seed=seed)
         model[4].reset_parameters()
     for p in [*model[0].parameters(), *model[2].parameters()]:
         p.requires_grad_(False)
     opt = torch.optim.SGD(model[4].parameters(), lr=0.1)
-    history = train(model, X, y, F.cross_entropy, opt, 300, batch=32, seed=seed)
+    history = train(model, X, y, F.cross_entropy, opt, FROZEN_STEPS, batch=32, seed=seed)
     return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
 
 

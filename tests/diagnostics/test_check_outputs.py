@@ -155,12 +155,17 @@ def test_an_n_output_against_n_1_targets_is_a_broadcasting_loss(seed):
 
 
 # ----------------------------------------------------------------- loss-target-mismatch: the head
-def digits_classifier(seed: int, head: nn.Module | None, loss_fn, loss_arg, steps=300, lr=1e-3):
+HEAD_STEPS = 150    # batches of 32 (300 before): what is named is the head, not the fit; at 150
+                    # steps nll on softmax outputs is already -0.49 to -0.56 (asserted < 0) and
+                    # every check below holds over the 3 seeds, measured
+
+
+def digits_classifier(seed: int, head: nn.Module | None, loss_fn, loss_arg, lr=1e-3):
     X, y = digits_tensors()
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10), *([head] if head else []))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history = train(model, X, y, loss_fn, opt, steps, batch=32, seed=seed)
+    history = train(model, X, y, loss_fn, opt, HEAD_STEPS, batch=32, seed=seed)
     return diagnose(model, X, y, loss=loss_arg, history=history, optimizer=opt)
 
 

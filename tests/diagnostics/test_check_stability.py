@@ -14,8 +14,8 @@ from cases.runner import run
 from diagnostics import diagnose, sharpness
 from diagnostics.checks.stability import DECAYED
 
-from diagnose_helpers import (FUNCTIONS, KINDS, SEEDS, as_kind, digits_tensors, finding, net,
-                              sin2x_tensors, sin_data, train)
+from diagnose_helpers import (FUNCTIONS, KINDS, SEEDS, adam_digits, as_kind, diagnosed, finding,
+                              net, sin2x_tensors, sin_data)
 
 # the probe's lambda_max (exact up to 64 parameters, else Lanczos) against the full Hessian's
 EIG_RTOL = 2e-2
@@ -149,20 +149,10 @@ def test_a_milder_schedule_or_one_that_ends_after_the_fit_is_not_named(schedule,
 
 
 # ----------------------------------------------------------------- adaptive steps too small
-def adam_digits(seed: int, lr: float):
-    """A user's Adam loop on digits, 300 batches of 32."""
-    X, y = digits_tensors()
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-    opt = torch.optim.Adam(model.parameters(), lr)
-    history = train(model, X, y, F.cross_entropy, opt, 300, 32, seed=seed)
-    return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
-
-
 @pytest.mark.parametrize("seed", SEEDS)
-def test_adam_at_a_thousandth_of_its_lr_is_told_its_steps_are_too_small(seed):
-    report = adam_digits(seed, 1e-6)
+def test_adam_at_a_thousandth_of_its_lr_is_told_its_steps_are_too_small(adam_digits_run, seed):
+    report = diagnosed(adam_digits(seed, 1e-6))
     f = finding(report, "learning-rate-too-small")
     assert report.causes[0] is f and f.evidence["reach"] < 0.1 * f.evidence["weight_rms"]
     assert f.evidence["loss_ratio"] >= 0.9 and "Raise the learning rate" in f.fix
-    assert adam_digits(seed, 1e-3).codes == set()      # the same loop at Adam's default
+    assert diagnosed(adam_digits_run(seed)).codes == set()      # the same loop at Adam's default

@@ -3,14 +3,11 @@
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 from diagnostics import diagnose
 
-from diagnose_helpers import (KINDS, RTOL, SEEDS, as_kind, digits_data, digits_tensors, finding,
-                              layer_name, net, rms, sin_data, train)
+from diagnose_helpers import (KINDS, RTOL, SEEDS, adam_digits, as_kind, diagnosed, digits_data,
+                              finding, layer_name, net, rms, sin_data)
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_all_positive_uniform_init_is_bad(kind):
@@ -50,23 +47,11 @@ def test_a_scale_far_off_after_training_may_come_from_the_learning_rate():
     assert "After 60 training steps" in f.message
 
 
-def trained_from(init, seed: int):
-    """A user's Adam loop on digits (300 batches of 32) from the init given."""
-    X, y = digits_tensors()
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
-    with torch.no_grad():
-        for p in model.parameters():
-            init(p)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
-    history = train(model, X, y, F.cross_entropy, opt, 300, 32, seed=seed)
-    return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
-
-
 @pytest.mark.parametrize("seed", SEEDS)
-def test_a_uniform_0_1_init_stays_mostly_positive_through_training_and_is_named(seed):
-    report = trained_from(lambda p: p.uniform_(0, 1), seed)
+def test_a_uniform_0_1_init_stays_mostly_positive_through_training_and_is_named(adam_digits_run,
+                                                                               seed):
+    report = diagnosed(adam_digits(seed, init=lambda p: p.uniform_(0, 1)))
     f = finding(report, "bad-initialization")
     assert f.evidence["one_sign"] == "positive" and 0.9 <= f.evidence["one_sign_share"] < 1
-    kept = trained_from(lambda p: None, seed)         # torch's default init, same loop
+    kept = diagnosed(adam_digits_run(seed))           # torch's default init, same loop
     assert "bad-initialization" not in kept.codes, str(kept)

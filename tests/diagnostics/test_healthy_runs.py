@@ -7,7 +7,7 @@ import pytest
 
 from diagnostics import assert_healthy, diagnose
 
-from diagnose_helpers import HEALTHY_LOOPS, KINDS, LOOPS, SEEDS, as_kind, trained
+from diagnose_helpers import HEALTHY_LOOPS, KINDS, LOOPS, SEEDS, as_kind
 
 
 # ----------------------------------------------------------------- the healthy models (trained once per session in conftest.py)
@@ -41,8 +41,8 @@ LOOP_CODES = {"accumulated-gradient", "optimizer-mismatch", "no-gradient-path", 
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("loop", list(LOOPS) + list(HEALTHY_LOOPS))
-def test_a_loop_that_zeroes_the_gradient_gets_none_of_the_loop_codes(loop, seed):
-    model, X, y, loss, history, opt = trained({**LOOPS, **HEALTHY_LOOPS}[loop], seed)
+def test_a_loop_that_zeroes_the_gradient_gets_none_of_the_loop_codes(loop_run, loop, seed):
+    model, X, y, loss, history, opt = loop_run(loop, seed)
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
     report = diagnose(model, X, y, loss=loss, history=history, optimizer=opt)
     assert not report.codes & LOOP_CODES, str(report)
