@@ -5,7 +5,8 @@ A case names its figures (``Case.figures``) and declares the sweeps they draw
 :class:`~cases.report.context.CaseContext` and returns report blocks (figures,
 tables). A case without figures still gets the generic section; adding a case
 needs no code here. Sweeps run on the numpy backend at the report's first seed,
-whatever backends the report shows.
+whatever backends the report shows; :data:`SWEEPS` names the sweeps each figure
+trains, so the casebook trains them early in its worker processes.
 """
 
 from __future__ import annotations
