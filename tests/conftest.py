@@ -1,11 +1,11 @@
 """Fixtures of the tests folder (the options and markers live in the root conftest.py)."""
 
-import os
 from pathlib import Path
 
 import pytest
 
 from case_runs import CaseRuns, code_hash, prune_other_versions
+from shared_runs import session_folder
 
 
 # ---------------------------------------------------------------- case runs, trained once
@@ -17,8 +17,7 @@ def case_runs_folder(config, tmp_path_factory) -> Path:
         folder = cache.mkdir("case-runs")
         prune_other_versions(folder, keep=code_hash())
         return folder
-    base = tmp_path_factory.getbasetemp()
-    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "case-runs"
+    return session_folder(tmp_path_factory, "case-runs")
 
 
 @pytest.fixture(scope="session")

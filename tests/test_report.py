@@ -20,6 +20,7 @@ from cases.report import figures, write_report
 from cases.report.casefigs import FIGURES
 from cases.report.runs import Runner, run_case, submit_sweep
 from cases.sources import Source
+from shared_runs import SharedRuns, session_folder
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID_TAGS = {"meta", "img", "br", "hr", "link", "input"}
@@ -82,10 +83,14 @@ class TagChecker(HTMLParser):
 
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("casebook")
+    """A casebook of three tiny cases, written once for all xdist workers (tests/shared_runs.py):
+    the first worker writes it, the other reads its files."""
+    shared = SharedRuns(session_folder(tmp_path_factory, "casebook-report"))
+    out = shared.folder / "casebook"
     cases = (tiny_case(), tiny_case("tiny-spiral", SPIRAL, 0.5, "train_acc", 0.0, LINKED_SOURCE),
              tiny_case("tiny-digits", DIGITS, 0.05, "train_acc", 0.0))
-    written, outcomes = write_report(cases, out, ("numpy",), (0,), command="test")
+    written, outcomes = shared.get("report_dir", lambda: write_report(
+        cases, out, ("numpy",), (0,), command="test"))
     return out, written, outcomes
 
 

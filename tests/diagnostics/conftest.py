@@ -1,8 +1,6 @@
 """Models the diagnostics tests share, each trained once per session (shared_runs.py: once for
 all xdist workers)."""
 
-import os
-
 import pytest
 import torch
 
@@ -10,7 +8,7 @@ from cases.config import RunConfig
 from cases.runner import run
 from diagnose_helpers import HEALTHY, LOOPS, HEALTHY_LOOPS, adam_digits, as_kind, fit, net, \
     sin_data, train_steps, trained
-from shared_runs import SharedRuns
+from shared_runs import SharedRuns, session_folder
 
 
 @pytest.fixture(scope="session")
@@ -26,9 +24,7 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def shared_runs(tmp_path_factory, one_torch_thread) -> SharedRuns:
     """A folder of this session's temp folder, one for all xdist workers."""
-    base = tmp_path_factory.getbasetemp()
-    return SharedRuns((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
-                      / "diagnostics-runs")
+    return SharedRuns(session_folder(tmp_path_factory, "diagnostics-runs"))
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Torch training runs trained once per test session and shared by the xdist workers.
+"""Runs (and other costly fixtures) made once per test session and shared by the xdist workers.
 
 Under ``pytest -n`` the tests that read one run land on either worker, and a per-process cache
 trains it in each. Here the first worker that asks for a run trains it under a file lock and
@@ -41,6 +41,13 @@ def dumps(obj) -> bytes:
     buffer = io.BytesIO()
     GradPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
     return buffer.getvalue()
+
+
+def session_folder(tmp_path_factory, name: str) -> Path:
+    """``name`` in this session's temp folder: one for all xdist workers (each worker's own
+    temp folder sits in the session's)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
 
 
 class SharedRuns:
