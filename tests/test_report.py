@@ -2,6 +2,7 @@
 the size the page shows it at, the HTML is well formed and links only what exists, and the
 same command writes the same report."""
 
+import dataclasses
 import io
 import re
 import struct
@@ -258,3 +259,17 @@ def test_a_figures_sweep_trains_early_not_when_it_is_drawn(tmp_path, monkeypatch
     assert "activation-fits" in case.figures
     written, _ = write_report((case,), tmp_path, ("numpy",), (0,), command="test")
     assert "sin-activations-activations.png" in written
+
+
+def test_run_cases_trains_the_planned_sweeps_of_a_case_it_runs_and_none_of_one_it_skips():
+    from cases.report.runs import run_cases
+    from cases.runner import run
+    sweep = [TINY_RUN.replace(lr=lr, steps=20) for lr in (1e-3, 1e-2)]
+    plan = lambda case, seed: [(sweep, False)]                        # noqa: E731
+    numpy_only = dataclasses.replace(tiny_case(), backends=("numpy",))
+    (_, skipped), = run_cases((numpy_only,), ("torch",), (0,), sweeps=plan)
+    assert skipped == {}
+    (outcomes, swept), = run_cases((numpy_only,), ("numpy",), (0,), sweeps=plan)
+    assert len(outcomes) == 2 and list(swept) == [(tuple(sweep), False)]
+    for cfg, r in zip(sweep, swept[tuple(sweep), False]()):
+        np.testing.assert_array_equal(r.history, run(cfg).history)

@@ -247,7 +247,7 @@ def run_cases(cases, backends, seeds=None, device: str = "cpu", bar: Progress | 
     caller draws (heaviest first would hold the first case's figures until the last sweep). The second item maps (tuple(configs), record_curve) to a function that gives the
     sweep's results in the configs' order."""
     plans = [plan_case(case, backends, seeds, device) for case in cases]
-    planned = [(k, configs, curve) for k, case in enumerate(cases)
+    planned = [(k, configs, curve) for k, case in enumerate(cases) if backends_of(case, backends)
                for configs, curve in (sweeps or no_sweeps)(case, (seeds or case.seeds)[0])]
     runner = runner_for([cfg for plan in plans for cfg in plan.configs]
                         + [cfg for _, configs, _ in planned for cfg in configs])
