@@ -181,10 +181,14 @@ def test_every_figure_a_case_names_is_drawn_and_every_drawing_is_used():
     assert set(FIGURES) <= {n for _, n in named}, set(FIGURES) - {n for _, n in named}
 
 
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
 def test_progress_bar_is_quiet_off_a_terminal_and_draws_on_one():
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
     pipe, tty = io.StringIO(), Terminal()
     for stream in (pipe, tty):
         with Progress(3, "runs", stream) as bar:
@@ -196,9 +200,6 @@ def test_progress_bar_is_quiet_off_a_terminal_and_draws_on_one():
 
 
 def test_off_a_terminal_each_finished_case_gets_one_line_and_on_one_none():
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
     pipe, tty = io.StringIO(), Terminal()
     for stream in (pipe, tty):
         with Progress(4, "report", stream) as bar:
