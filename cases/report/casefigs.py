@@ -220,8 +220,7 @@ def digits_curves(ctx) -> list:
               "batch_size": lambda c: f"batch {c.batch_size}"}
     results = iter(sweep(*curve_sweeps(ctx.case, ctx.seed), ctx, "curves"))
     for name, ax in zip(CURVE_SWEEPS, (ax_lr, ax_wd, ax_bs)):
-        points = len(ctx.case.sweeps[name].configs(base))
-        curve_panel(ax, [next(results) for _ in range(points)], labels[name])
+        curve_panel(ax, [next(results) for _ in ctx.case.sweeps[name].labels], labels[name])
     ax_lr.set_ylabel(figures.loss_label(base) + " on the train set, log")
     for ax, t in ((ax_lr, "learning rate"), (ax_wd, "weight decay"), (ax_bs, "batch size")):
         ax.set_title(t)

@@ -216,9 +216,8 @@ class CasePlan:
 
     def judge(self, done) -> list:
         """Outcomes in the keys' order from the jobs' [(result, report, error)] lists."""
-        by_index = {i: out for g, outs in zip(self.groups, done) for i, out in zip(g, outs)}
         return [judge(self.case, r, b, s, result, report, error or ("" if report else "no report"))
-                for i, (b, s, r) in enumerate(self.keys) for result, report, error in [by_index[i]]]
+                for (b, s, r), (result, report, error) in zip(self.keys, in_order(self.groups, done))]
 
 
 def plan_case(case: Case, backends, seeds=None, device: str = "cpu") -> CasePlan:
@@ -275,10 +274,10 @@ def submit_sweep(runner: Runner, configs, record_curve: bool):
     waits for them and gives the results in the configs' order."""
     groups = sorted(batch_groups(configs), key=lambda g: -sum(work(configs[i]) for i in g))
     jobs = runner.submit(train_sweep, [([configs[i] for i in g], record_curve) for g in groups])
-    def results() -> list:
-        done = [None] * len(configs)
-        for group, group_results in zip(groups, runner.collect(jobs)):
-            for i, result in zip(group, group_results):
-                done[i] = result
-        return done
-    return results
+    return lambda: in_order(groups, runner.collect(jobs))
+
+
+def in_order(groups, done) -> list:
+    """The items of the groups' results (one list per group of indices) in the indices' order."""
+    by_index = {i: item for group, items in zip(groups, done) for i, item in zip(group, items)}
+    return [by_index[i] for i in range(len(by_index))]
