@@ -131,7 +131,7 @@ def diagnose(model, X, y, *, loss="mse", history=None, optimizer=None, lr=None,
 
     ``model`` is a torch.nn.Module, or any model with a ``to_torch()`` method that returns an
     equivalent torch.nn.Module (the project's numpy MLP has one); ``X`` (n, d) and ``y`` numpy
-    arrays or tensors; ``loss`` a name ("mse", "half_mse", "cross_entropy", "bce",
+    arrays or tensors; ``loss`` a name ("mse", "half_mse", "cross_entropy", "nll", "bce",
     "bce_with_logits", "hinge") or a callable (outputs, y) -> scalar; ``history`` the per-step
     losses; ``optimizer`` a torch optimizer (lr, weight decay and momentum are read from it);
     ``lr`` and ``weight_decay`` say the same for numpy runs, or override the optimizer's.

@@ -21,6 +21,7 @@ def torch_loss(name: str):
         "mse": F.mse_loss,
         "half_mse": lambda out, y: 0.5 * ((out - y) ** 2).sum() / out.shape[0],
         "cross_entropy": F.cross_entropy,
+        "nll": F.nll_loss,
         "bce": bce,
         "bce_with_logits": F.binary_cross_entropy_with_logits,
         "hinge": hinge,
@@ -41,7 +42,7 @@ def constant_loss(name: str, y: np.ndarray, width: int) -> float:
     if name in ("mse", "half_mse"):
         var = np.mean((y - y.mean(axis=0)) ** 2, axis=0)
         return float(var.mean() if name == "mse" else 0.5 * var.sum())
-    if name == "cross_entropy":
+    if name in ("cross_entropy", "nll"):   # nll: the best constant log-probabilities
         p = np.bincount(y, minlength=width) / len(y)
         return float(-np.sum(p[p > 0] * np.log(p[p > 0])))
     if name in ("bce", "bce_with_logits"):

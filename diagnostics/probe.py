@@ -11,9 +11,10 @@ from typing import Callable
 import numpy as np
 
 REGRESSION_LOSSES = ("mse", "half_mse")
-CLASS_INDEX_LOSSES = ("cross_entropy", "hinge")          # targets are class indices
+CLASS_INDEX_LOSSES = ("cross_entropy", "nll", "hinge")   # targets are class indices
 PROBABILITY_LOSSES = ("bce",)                            # outputs must be probabilities
-LOSSES = ("mse", "half_mse", "cross_entropy", "bce", "bce_with_logits", "hinge")
+LOSSES = ("mse", "half_mse", "cross_entropy", "nll", "bce", "bce_with_logits", "hinge")
+# nll: F.nll_loss, on log-probabilities (a log_softmax head); cross_entropy = log_softmax + nll
 
 
 @dataclass

@@ -167,7 +167,7 @@ def clipped_logits(probe: Probe):
 
 def log_likelihood_of_probabilities(probe: Probe):
     """A custom loss below zero on a softmax head: nll_loss given probabilities, not their logs."""
-    if probe.loss_name != "custom" or probe.head != "softmax" or not probe.loss < 0:
+    if probe.loss_name not in ("custom", "nll") or probe.head != "softmax" or not probe.loss < 0:
         return None
     return mismatch("warning", f"The loss is {probe.loss:.4g} on a softmax head, below the 0 that "
                     "a negative log-likelihood cannot go under: what nll_loss gives when handed "
