@@ -172,6 +172,18 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, loss, name: str,
     }
 
 
+def held_out_losses(model: nn.Module, X: np.ndarray, y: np.ndarray, loss, name: str,
+                    y_raw) -> tuple:
+    """(the model's loss, a constant predictor's loss) on held-out rows, forward only."""
+    net = copy.deepcopy(model).eval()
+    dev, dtype = next(net.parameters()).device, float_dtype(net)
+    with torch.no_grad():
+        out = run_forward(net, torch.as_tensor(X, device=dev).to(dtype))
+        objective, y_probe, _ = make_objective(loss, name, y, y_raw, out.reshape(len(X), -1),
+                                               dev, dtype, [])
+        return float(objective(out)), baseline(loss, name, y_probe, objective, out)
+
+
 def make_objective(loss, name, y, y_raw, out2, dev, dtype, notes):
     """(objective(out) -> scalar, targets as the probe keeps them, target tensor)."""
     if name == "custom":  # the caller's loss sees the outputs and targets as they gave them

@@ -10,11 +10,12 @@ import numpy as np
 import torch
 
 from diagnostics import inputs
-from diagnostics.adapters import torch_probe
-from diagnostics.checks.evidence import LEARNED_NOTHING
+from diagnostics.adapters import held_out_losses, torch_probe
+from diagnostics.checks.evidence import LEARNED_NOTHING, learned_little, reference_shortfall
 from diagnostics.checks.units import layer_measurements
 from diagnostics.explain import explain
 from diagnostics.probe import Probe
+from diagnostics.reference import reference_of
 from diagnostics.registry import CHECKS
 from diagnostics.report import Finding, Report
 
@@ -52,11 +53,13 @@ def count_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def read_call(model, X, y, loss, history, optimizer, lr, weight_decay) -> dict:
+def read_call(model, X, y, loss, history, optimizer, lr, weight_decay, X_val=None,
+              y_val=None) -> dict:
     """Every argument checked and converted; raises ValueError/TypeError naming what was wrong."""
     kind, name = inputs.model_kind(model), inputs.loss_name(loss)
     Xn, converted = inputs.checked_X(X), inputs.needs_conversion(X)
     yn = inputs.checked_y(y, len(Xn), name)
+    val = inputs.checked_held_out(X_val, y_val, Xn.shape[1], name)
     settings = inputs.optimizer_settings(optimizer)
     lr = inputs.checked_rate(lr, "lr")
     wd = inputs.checked_rate(weight_decay, "weight_decay")
@@ -69,7 +72,7 @@ def read_call(model, X, y, loss, history, optimizer, lr, weight_decay) -> dict:
             "adaptive_step_rms": settings.get("adaptive_step_rms"),
             "initial_lr": settings.get("initial_lr"),
             "optimizer_missing": inputs.parameters_outside(optimizer, model),
-            "history_keeps_graphs": inputs.history_keeps_graphs(history)}
+            "history_keeps_graphs": inputs.history_keeps_graphs(history), "val": val}
 
 
 @contextmanager
@@ -82,7 +85,7 @@ def module_of(model, kind: str):
             yield module
 
 
-def build_probe(model, loss, call: dict, notes: list) -> Probe:
+def build_probe(model, loss, call: dict, notes: list, reference: bool = True) -> Probe:
     X, y, y_raw = call["X"], call["y"], call["y_raw"]
     keep = inputs.subsample(len(X), count_params(model))
     if keep is not None:
@@ -96,6 +99,10 @@ def build_probe(model, loss, call: dict, notes: list) -> Probe:
         notes.append(f"X of dtype {call['converted']} was converted to the model's float dtype")
     data = torch_probe(model, X, y, loss, call["name"], notes, y_raw,
                        numbered=call["kind"] != "torch")  # converted: layers by number
+    data["reference"] = reference_of(np.asarray(X, dtype=np.float64), data["y"], call["name"],
+                                     data["out"].shape[1], data["baseline_loss"]) \
+        if reference else None
+    data["val_loss"], data["val_baseline_loss"] = validation(model, loss, call, notes)
     return Probe(X=np.asarray(X, dtype=np.float64), loss_name=call["name"], history=call["history"],
                  lr=call["lr"], weight_decay=call["weight_decay"], momentum=call["momentum"],
                  decoupled_decay=call["decoupled_decay"],
@@ -103,6 +110,19 @@ def build_probe(model, loss, call: dict, notes: list) -> Probe:
                  optimizer=call["optimizer"], n_rows=len(call["X"]),
                  y_shape=tuple(np.shape(call["y_raw"])), initial_lr=call["initial_lr"],
                  optimizer_missing=call["optimizer_missing"], notes=notes, **data)
+
+
+def validation(model, loss, call: dict, notes: list) -> tuple:
+    """(loss, constant predictor's loss) on X_val, y_val, or (None, None) without them."""
+    if call["val"] is None:
+        return None, None
+    X, y, y_raw = call["val"]
+    keep = inputs.subsample(len(X), count_params(model))
+    if keep is not None:
+        notes.append(f"X_val has {len(X)} rows; its loss is measured on a fixed subsample of "
+                     f"{len(keep)}")
+        X, y, y_raw = X[keep], y[keep], y_raw[keep]
+    return held_out_losses(model, X, y, loss, call["name"], y_raw)
 
 
 def run_checks(probe: Probe) -> list:
@@ -118,15 +138,22 @@ def run_checks(probe: Probe) -> list:
 
 
 def run_failed(probe: Probe) -> bool:
-    """With a history given, a loss on X that is not finite or no better than a constant's: the
-    run failed, whatever the severities of the findings."""
+    """With a history given, a loss on X that is not finite, no better than a constant's, or far
+    behind what a linear or nearest-neighbour fit of the same rows reaches: the run failed,
+    whatever the severities of the findings."""
     if probe.history is None:
         return False
-    return not np.isfinite(probe.loss) or probe.loss_ratio >= LEARNED_NOTHING
+    return not np.isfinite(probe.loss) or learned_little(probe) or nothing_carries_over(probe)
+
+
+def nothing_carries_over(probe: Probe) -> bool:
+    """Held-out rows given, and the model no better on them than a constant predictor."""
+    return probe.val_loss is not None and not (
+        probe.val_loss < LEARNED_NOTHING * probe.val_baseline_loss)
 
 
 def diagnose(model, X, y, *, loss="mse", history=None, optimizer=None, lr=None,
-             weight_decay=None) -> Report:
+             weight_decay=None, X_val=None, y_val=None) -> Report:
     """Name what is wrong with a model and its training run, with the numbers and the fix.
 
     ``model`` is a torch.nn.Module, or any model with a ``to_torch()`` method that returns an
@@ -134,11 +161,14 @@ def diagnose(model, X, y, *, loss="mse", history=None, optimizer=None, lr=None,
     arrays or tensors; ``loss`` a name ("mse", "half_mse", "cross_entropy", "nll", "bce",
     "bce_with_logits", "hinge") or a callable (outputs, y) -> scalar; ``history`` the per-step
     losses; ``optimizer`` a torch optimizer (lr, weight decay and momentum are read from it);
-    ``lr`` and ``weight_decay`` say the same for numpy runs, or override the optimizer's.
+    ``lr`` and ``weight_decay`` say the same for numpy runs, or override the optimizer's;
+    ``X_val``, ``y_val`` held-out rows, when there are some (memorisation is read from them).
+    Every report measures the run against what the same rows allow: a constant predictor, and a
+    linear and a nearest-neighbour model scored on held-out folds (diagnostics.reference).
     The model is left exactly as it was (parameters, .grad, flags, mode, hooks, global RNGs).
     The report lists the root causes first, each followed by the findings it explains.
     """
-    call = read_call(model, X, y, loss, history, optimizer, lr, weight_decay)
+    call = read_call(model, X, y, loss, history, optimizer, lr, weight_decay, X_val, y_val)
     notes: list = []
     with module_of(model, call["kind"]) as module:
         probe = build_probe(module, loss, call, notes)
@@ -155,11 +185,25 @@ def summary(probe: Probe, call: dict) -> dict:
             "loss": probe.loss_name, "loss_value": round(probe.loss, 6) if np.isfinite(probe.loss)
             else str(probe.loss), "widths": "-".join(str(w) for w in
                                                      [probe.X.shape[1]] + [la.width for la in probe.layers]),
-            "activations": "/".join(la.activation for la in probe.layers)}
+            "activations": "/".join(la.activation for la in probe.layers),
+            **yardsticks(probe)}
+
+
+def yardsticks(probe: Probe) -> dict:
+    """What the same rows allow, beside the run's loss: a constant predictor, and a linear and a
+    nearest-neighbour fit scored on held-out folds; the model's held-out loss when given."""
+    ref, out = probe.reference, {"constant_loss": round(probe.baseline_loss, 6)}
+    if ref is not None:
+        shortfall = reference_shortfall(probe)
+        out.update(linear_loss=round(ref.linear_cv, 6), neighbours_loss=round(ref.neighbours_cv, 6),
+                   reference_shortfall=None if shortfall is None else round(shortfall, 3))
+    if probe.val_loss is not None:
+        out.update(val_loss=round(probe.val_loss, 6), val_constant_loss=round(probe.val_baseline_loss, 6))
+    return out
 
 
 def sharpness(model, X, y, loss="mse") -> float:
     """The largest eigenvalue of the Hessian of the mean loss w.r.t. all parameters."""
     call = read_call(model, X, y, loss, None, None, None, None)
     with module_of(model, call["kind"]) as module:
-        return float(build_probe(module, loss, call, []).sharpness())
+        return float(build_probe(module, loss, call, [], reference=False).sharpness())

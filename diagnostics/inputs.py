@@ -108,18 +108,35 @@ def checked_X(X) -> np.ndarray:
     return X
 
 
-def checked_y(y, n: int, loss: str) -> np.ndarray:
-    y = as_numpy(y, "y")
+def checked_y(y, n: int, loss: str, names: tuple = ("X", "y")) -> np.ndarray:
+    x_name, y_name = names
+    y = as_numpy(y, y_name)
     if y.ndim == 0 or y.ndim > 2:
-        raise ValueError(f"y has shape {y.shape}; accepted: (n,) or (n, k)")
+        raise ValueError(f"{y_name} has shape {y.shape}; accepted: (n,) or (n, k)")
     if len(y) != n:
-        raise ValueError(f"X has {n} rows but y has {len(y)}; accepted: one target per row of X")
-    count_nonfinite(y, "y")
+        raise ValueError(f"{x_name} has {n} rows but {y_name} has {len(y)}; accepted: one target "
+                         f"per row of {x_name}")
+    count_nonfinite(y, y_name)
     if loss in CLASS_INDEX_LOSSES:
         return class_indices(y, loss)
     if loss == "custom" and y.dtype.kind in "iu":
         return y.astype(np.int64)       # the caller's loss may take them as class indices
     return y.astype(np.float64)
+
+
+def checked_held_out(X_val, y_val, n_features: int, loss: str):
+    """(X_val, y_val as the loss takes it, y_val as given), None when neither is given."""
+    if X_val is None and y_val is None:
+        return None
+    if X_val is None or y_val is None:
+        given, missing = ("X_val", "y_val") if y_val is None else ("y_val", "X_val")
+        raise ValueError(f"{given} was given without {missing}; accepted: both (held-out rows and "
+                         "their targets) or neither")
+    X = checked_X(X_val)
+    if X.shape[1] != n_features:
+        raise ValueError(f"X_val has {X.shape[1]} columns but X has {n_features}; accepted: "
+                         "held-out rows with the columns of X")
+    return X, checked_y(y_val, len(X), loss, ("X_val", "y_val")), as_numpy(y_val, "y_val")
 
 
 def class_indices(y: np.ndarray, loss: str) -> np.ndarray:

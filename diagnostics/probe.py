@@ -10,6 +10,8 @@ from typing import Callable
 
 import numpy as np
 
+from diagnostics.reference import Reference
+
 REGRESSION_LOSSES = ("mse", "half_mse")
 CLASS_INDEX_LOSSES = ("cross_entropy", "nll", "hinge")   # targets are class indices
 PROBABILITY_LOSSES = ("bce",)                            # outputs must be probabilities
@@ -71,6 +73,10 @@ class Probe:
     optimizer_missing: tuple | None = None     # trainable parameters the given optimizer does not
                                                # hold; None when no optimizer was given
     sharpness: Callable[[], float] | None = None   # lazy: the largest Hessian eigenvalue of the loss
+    reference: Reference | None = None     # what a linear and a nearest-neighbour fit of these rows
+                                           # reach (diagnostics.reference); None: custom loss
+    val_loss: float | None = None          # the model's loss on X_val, y_val when given
+    val_baseline_loss: float | None = None # a constant predictor's loss on them
     notes: list = field(default_factory=list)
 
     @property

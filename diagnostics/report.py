@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SEVERITIES = ("error", "warning", "info")   # error: cannot train as configured; warning: likely to hurt
+SEVERITIES = ("error", "warning", "info")
+YARDSTICK_KEYS = ("constant_loss", "linear_loss", "neighbours_loss", "reference_shortfall",
+                  "val_loss", "val_constant_loss")   # summary keys printed on the yardstick line   # error: cannot train as configured; warning: likely to hurt
 
 
 def plain(value):
@@ -68,7 +70,9 @@ class Report:
     """Findings in the order to act on them: each root cause, then the findings it explains.
 
     ``failing`` is True when the run is known to have failed whatever the findings' severities
-    (a history was given and the loss on X is no better than a constant's, or not finite);
+    (a history was given and the loss on X is not finite, no better than a constant's or far
+    behind a linear or nearest-neighbour fit of the same rows, or no better than a constant's on
+    the held-out rows);
     ``notes`` say how the data was read (e.g. subsampling); ``layers`` holds every layer's
     measurements (gradient, dead and saturated units), finding or not."""
     findings: list = field(default_factory=list)
@@ -125,9 +129,22 @@ class Report:
                 "findings": [f.to_dict() for f in self.findings],
                 "layers": plain(self.layers)}
 
+    def yardstick(self) -> str | None:
+        """The run's loss beside what the same rows allow, in one line, when it was measured."""
+        s = self.summary
+        if "linear_loss" not in s:
+            return None
+        val = f"; on X_val {s['val_loss']:.4g} (a constant: {s['val_constant_loss']:.4g})" \
+            if "val_loss" in s else ""
+        return (f"loss {s['loss_value']} on X against a constant predictor's "
+                f"{s['constant_loss']:.4g}; a linear model reaches {s['linear_loss']:.4g} and "
+                f"nearest neighbours {s['neighbours_loss']:.4g} on held-out folds of the same "
+                f"rows{val}")
+
     def __str__(self) -> str:
-        head = ", ".join(f"{k}={v}" for k, v in self.summary.items())
+        head = ", ".join(f"{k}={v}" for k, v in self.summary.items() if k not in YARDSTICK_KEYS)
         lines = [f"diagnose: {self.verdict()}", f"  ({head})"]
+        lines += [f"  yardstick: {self.yardstick()}"] if self.yardstick() else []
         lines += [f"  note: {n}" for n in self.notes]
         for cause, consequences in self.groups():
             lines.append("  " + str(cause).replace("\n", "\n  "))

@@ -6,7 +6,8 @@ import torch
 
 from cases.config import RunConfig
 from cases.runner import run
-from diagnose_helpers import HEALTHY, LOOPS, HEALTHY_LOOPS, adam_digits, as_kind, fit, net, \
+from diagnose_helpers import HEALTHY, LOOPS, HEALTHY_LOOPS, adam_digits, as_kind, digits_head_run, \
+    fit, memorising_run, net, tanh_surface_run, \
     sin_data, train_steps, trained
 from shared_runs import SharedRuns, session_folder
 
@@ -73,3 +74,22 @@ def tiny_spiral(shared_runs):
     cfg = RunConfig(data="spiral_map", sizes=(2, 4, 3, 2), activation="leaky_relu",
                     out_activation="tanh", optimizer="adamw", lr=0.01, steps=1500)
     return shared_runs.get(f"tiny_spiral {cfg!r}", lambda: run(cfg))
+
+
+@pytest.fixture(scope="session")
+def reference_run(shared_runs):
+    """``reference_run(name, seed)``: a run judged against what a linear or neighbour fit of its
+    rows reaches, as (model, X, y, loss, history, opt[, X_val, y_val])."""
+    programs = {
+        "frozen-backbone": lambda s: digits_head_run(s, hidden=(256, 256), frozen=True),
+        "open-backbone": lambda s: digits_head_run(s, hidden=(256, 256)),
+        "nll-on-raw-outputs": lambda s: digits_head_run(s, loss="nll"),
+        "nll-on-log-softmax": lambda s: digits_head_run(s, loss="nll", log_softmax=True, steps=400),
+        "digits-1-unit": lambda s: digits_head_run(s, hidden=(1,), steps=400),
+        "tanh-2-units": lambda s: tanh_surface_run(s, 2),
+        "tanh-32-units": lambda s: tanh_surface_run(s, 32),
+        "memorised-permuted": lambda s: memorising_run(s, permuted=True),
+        "memorised-own": lambda s: memorising_run(s, permuted=False),
+    }
+    return lambda name, seed: shared_runs.get(f"reference {name} seed {seed}",
+                                              lambda: programs[name](seed))

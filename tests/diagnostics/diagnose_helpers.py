@@ -259,3 +259,51 @@ def trained(loop, seed, zero_grad=True):
     opt = make_opt(model.parameters())
     history = train(model, X, y, LOSS_FNS[loss], opt, steps, batch, zero_grad, seed)
     return model, X, y, loss, history, opt
+
+
+# ----------------------------------------------------------------- runs judged against a reference
+def digits_head_run(seed: int, hidden=(64,), frozen: bool = False, loss: str = "cross_entropy",
+                    log_softmax: bool = False, steps: int = 200):
+    """A user's digits loop: Adam 1e-3, batches of 64 from a relu net of ``hidden`` widths; the
+    bugs: hidden layers frozen (requires_grad False), nll_loss with or without log_softmax."""
+    X, y = digits_tensors()
+    torch.manual_seed(seed)
+    layers, width = [], 64
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    model = nn.Sequential(*layers, nn.Linear(width, 10), *([nn.LogSoftmax(dim=1)] if log_softmax
+                                                           else []))
+    for layer in model[:-2 if log_softmax else -1]:
+        layer.requires_grad_(not frozen)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    loss_fn = F.nll_loss if loss == "nll" else F.cross_entropy
+    history = train(model, X, y, loss_fn, opt, steps, 64, seed=seed)
+    return model, X, y, loss, history, opt
+
+
+def tanh_surface_run(seed: int, width: int):
+    """y = sin(2 x1) cos(2 x2) on 400 points of [-2, 2]^2, a 2-width-1 tanh net, Adam 1e-2."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(400, 2, generator=g) * 4 - 2
+    y = (torch.sin(2 * X[:, :1]) * torch.cos(2 * X[:, 1:]))
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, width), nn.Tanh(), nn.Linear(width, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    return model, X, y, "mse", train(model, X, y, F.mse_loss, opt, 1500, seed=seed), opt
+
+
+def memorising_run(seed: int, permuted: bool):
+    """300 digits rows (labels permuted apart from X, or their own) fitted by a 64-256-10 relu net
+    with Adam 1e-2, full batch, 300 steps; the other rows held out with their true labels."""
+    X, y = digits_tensors()
+    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    train_rows, val_rows = order[:300], order[300:]
+    y_train = y[train_rows]
+    if permuted:
+        y_train = y_train[torch.randperm(300, generator=torch.Generator().manual_seed(100 + seed))]
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    history = train(model, X[train_rows], y_train, F.cross_entropy, opt, 300, seed=seed)
+    return model, X[train_rows], y_train, "cross_entropy", history, opt, X[val_rows], y[val_rows]

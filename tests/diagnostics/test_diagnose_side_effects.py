@@ -25,7 +25,7 @@ from diagnose_helpers import Functional
 
 HIDDEN = ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu")
 HEADS = ("identity", "sigmoid", "tanh", "relu", "softmax")
-LOSSES = ("mse", "half_mse", "cross_entropy", "bce", "bce_with_logits", "hinge", "custom")
+LOSSES = ("mse", "half_mse", "cross_entropy", "nll", "bce", "bce_with_logits", "hinge", "custom")
 PROPERTY = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -103,6 +103,8 @@ def calls(draw):
         kw["lr"] = draw(st.sampled_from((1e-3, 0.1, 10.0)))
     if draw(st.booleans()):
         kw["weight_decay"] = draw(st.sampled_from((0.0, 1e-4, 10.0)))
+    if draw(st.booleans()):                      # held-out rows: here the same rows again
+        kw["X_val"], kw["y_val"] = X, y
     return model, X, y, kw
 
 
@@ -127,7 +129,7 @@ def drawn_model(mlp: MLP, kind: str, draw):
 
 
 def targets(loss, n, k, rng, draw):
-    if loss in ("cross_entropy", "hinge"):
+    if loss in ("cross_entropy", "nll", "hinge"):
         return rng.integers(0, k, n)
     if loss in ("bce", "bce_with_logits"):
         return rng.random((n, k))
@@ -220,6 +222,15 @@ def raises(exc, *words, model=None, X=None, y=None, **kw):
     return info.value
 
 
+def test_held_out_rows_need_both_halves_and_the_columns_of_x():
+    X, y = data()
+    raises(ValueError, "X_val was given without y_val", "both", X_val=X)
+    raises(ValueError, "y_val was given without X_val", "both", y_val=y)
+    raises(ValueError, f"X_val has 1 columns but X has {X.shape[1]}", "columns of X",
+           X_val=X[:, :1], y_val=y)
+    raises(ValueError, "X_val has 5 rows but y_val has 20", X_val=X[:5], y_val=y)
+
+
 def test_x_and_y_of_different_lengths():
     X, y = data()
     raises(ValueError, "X has 20 rows but y has 19", "accepted", y=y[:19], loss="cross_entropy")
@@ -269,8 +280,8 @@ def test_one_hot_rows_are_read_as_class_indices():
 
 
 def test_unknown_loss_lists_the_valid_ones():
-    raises(ValueError, "loss='l7' is unknown", "mse, half_mse, cross_entropy, bce, bce_with_logits, "
-           "hinge", "callable", loss="l7")
+    raises(ValueError, "loss='l7' is unknown", "mse, half_mse, cross_entropy, nll, bce, "
+           "bce_with_logits, hinge", "callable", loss="l7")
     raises(TypeError, "loss is a int", "accepted", loss=3)
 
 
