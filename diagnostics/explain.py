@@ -26,7 +26,7 @@ from diagnostics.report import SEVERITIES, Finding
 PRECEDENCE = (
     # the training program given the wrong thing to learn, or not learning at all
     "loss-target-mismatch", "output-range-mismatch", "optimizer-mismatch", "no-gradient-path",
-    "accumulated-gradient", "frozen-parameters", "single-class-output",
+    "accumulated-gradient", "frozen-parameters", "unpredictable-targets", "single-class-output",
     # the data and the hyper-parameters
     "unscaled-data", "excessive-weight-decay", "decayed-learning-rate", "unstable-learning-rate",
     "learning-rate-too-small", "bad-initialization", "low-capacity", "generalization-gap",
@@ -63,6 +63,11 @@ def trained(cause: Finding, symptom: Finding) -> bool:
     return symptom.code != "bad-initialization" or bool(symptom.evidence.get("trained_steps"))
 
 
+def is_bottleneck(cause: Finding, symptom: Finding = None) -> bool:
+    """low-capacity read off the architecture: a 1-unit layer, or fewer units than classes - 1."""
+    return bool(cause.evidence.get("bottleneck"))
+
+
 @dataclass(frozen=True)
 class Explains:
     cause: str
@@ -78,6 +83,8 @@ EXPLAINS = (
     Explains("accumulated-gradient", STUCK + UNITS + BLOWUP
              + ("unstable-learning-rate", "bad-initialization"), grown_in_training),
     Explains("frozen-parameters", STUCK + UNITS + ("learning-rate-too-small",)),
+    # y that X cannot predict: nothing to learn, or only rows to memorise
+    Explains("unpredictable-targets", STUCK + UNITS + ("single-class-output", "generalization-gap")),
     # label-sorted batches: each class in turn pulls the model its way
     Explains("single-class-output", STUCK + ("dead-relu", "generalization-gap")),
     Explains("unscaled-data", STUCK + UNITS + BLOWUP + ("unstable-learning-rate",
@@ -90,6 +97,8 @@ EXPLAINS = (
     Explains("learning-rate-too-small", STUCK),
     Explains("bad-initialization", STUCK + UNITS + BLOWUP),
     Explains("low-capacity", STUCK + ("vanishing-gradient",)),
+    # a bottleneck squeezes every input through a unit or two, which sit saturated or dead
+    Explains("low-capacity", ("saturated-activation", "dead-relu"), is_bottleneck),
     Explains("exploding-gradient", STUCK + ("non-finite", "loss-oscillation", "dead-relu",
                                             "saturated-activation")),
     Explains("saturated-activation", STUCK + ("vanishing-gradient",)),
@@ -99,6 +108,10 @@ EXPLAINS = (
     Explains("constant-output", ("loss-plateau", "loss-oscillation")),
     Explains("learned-nothing", ("loss-plateau",)),
 )
+
+
+def never(f: Finding) -> bool:
+    return False
 
 
 def is_error(f: Finding) -> bool:
@@ -111,10 +124,12 @@ def any_severity(f: Finding) -> bool:
 
 @dataclass(frozen=True)
 class RuledOut:
-    """``code`` is not named when any finding in ``by`` is present (and passes ``when``)."""
+    """``code`` is not named when any finding in ``by`` is present (and passes ``when``), unless
+    its own finding passes ``unless``."""
     code: str
     by: tuple
     when: Callable[[Finding], bool] = any_severity
+    unless: Callable[[Finding], bool] = never
 
 
 # every finding but the symptoms learned-nothing itself describes
@@ -124,12 +139,14 @@ NAMES_A_CAUSE = tuple(c for c in PRECEDENCE
 RULED_OUT_BY = (
     # a small model is the cause only when the loss is stuck for no other reason
     RuledOut("low-capacity", ("output-range-mismatch", "loss-target-mismatch",
-                              "single-class-output", "vanishing-gradient", "exploding-gradient",
-                              "dead-relu", "saturated-activation", "accumulated-gradient",
+                              "single-class-output", "exploding-gradient", "accumulated-gradient",
                               "optimizer-mismatch", "no-gradient-path", "frozen-parameters",
                               "decayed-learning-rate", "unscaled-data", "excessive-weight-decay",
                               "unstable-learning-rate", "learning-rate-too-small", "non-finite",
-                              "bad-initialization")),
+                              "bad-initialization", "unpredictable-targets")),
+    # ... and units that stopped passing signal, unless the architecture is a bottleneck, whose
+    # one or two units are what saturate or die
+    RuledOut("low-capacity", UNITS, unless=is_bottleneck),
     # the last word: a run that learned nothing although nothing in the model explains it
     RuledOut("learned-nothing", NAMES_A_CAUSE),
     # saturated or dead units, a vanishing gradient or an unreachable target also make the
@@ -137,7 +154,7 @@ RULED_OUT_BY = (
     RuledOut("learning-rate-too-small", ("output-range-mismatch", "saturated-activation",
                                          "dead-relu", "vanishing-gradient", "optimizer-mismatch",
                                          "frozen-parameters", "no-gradient-path",
-                                         "decayed-learning-rate")),
+                                         "decayed-learning-rate", "unpredictable-targets")),
     # errors in the model that make a classifier answer one class (not dead-relu: label-sorted
     # batches killed 18 and 21 of 32 units in a layer, 2 of 3 seeds, the rest alive)
     RuledOut("single-class-output", ("constant-output", "vanishing-gradient",
@@ -160,7 +177,7 @@ def ruled_out(findings: list) -> list:
     for f in findings:
         present.setdefault(f.code, []).append(f)
     def excluded(f):
-        return any(any(row.when(g) for c in row.by for g in present.get(c, ()))
+        return any(not row.unless(f) and any(row.when(g) for c in row.by for g in present.get(c, ()))
                    for row in RULED_OUT_BY if row.code == f.code)
     return [f for f in findings if not excluded(f)]
 

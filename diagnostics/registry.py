@@ -3,7 +3,7 @@ place in diagnostics.explain (what it explains, what rules it out)."""
 
 from diagnostics.checks.capacity import check_low_capacity
 from diagnostics.checks.classes import check_single_class_output
-from diagnostics.checks.data import check_unscaled_data
+from diagnostics.checks.data import check_unpredictable_targets, check_unscaled_data
 from diagnostics.checks.fallback import check_learned_nothing
 from diagnostics.checks.finite import check_non_finite
 from diagnostics.checks.gradients import (check_excessive_weight_decay, check_exploding_gradient,
@@ -28,6 +28,7 @@ CHECKS = (
     check_accumulated_gradient,
     check_no_gradient_path,
     check_frozen_parameters,
+    check_unpredictable_targets,
     check_exploding_gradient,
     check_vanishing_gradient,
     check_constant_output,

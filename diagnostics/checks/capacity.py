@@ -1,25 +1,77 @@
-"""Too small a model: the loss is stuck far above zero although nothing else is wrong."""
+"""Too small a model: the loss is stuck far above zero, or far behind a simple fit of the same
+rows, and the architecture cannot do better.
+
+Two kinds. A bottleneck (a hidden layer of one unit, or fewer units than the classes need) is a
+cause in its own right: the saturation and plateau it produces are explained beneath it
+(diagnostics.explain). Other small models (no nonlinearity, a narrow layer) are a diagnosis of
+exclusion, named only when nothing else explains the stuck loss."""
 
 from __future__ import annotations
 
-from diagnostics.checks.evidence import FAR_ABOVE_ZERO, failing_evidence, history_improving
+from diagnostics.checks.evidence import (FAR_ABOVE_ZERO, against_reference, behind_reference,
+                                         failing_evidence, history_improving)
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
 NARROW_WIDTH = 8        # a hidden layer of <= 8 units can bend the function only a few times
 LINEAR_KINDS = ("identity",)
+STUCK_WITHOUT_HISTORY = 0.5   # without a history: no better than half a constant's
 
 
 def stuck(probe: Probe) -> bool:
-    """Far above zero and not improving (without a history: no better than half a constant's)."""
+    """Far behind a simple fit of the same rows and no longer improving (a bottleneck: whether
+    or not it improves), or far above zero and not improving."""
+    if behind_reference(probe) and (strict_bottleneck(probe) or plateaued(probe)):
+        return True
     improving = history_improving(probe)
     if improving is None:
-        return probe.loss_ratio >= 0.5
+        return probe.loss_ratio >= STUCK_WITHOUT_HISTORY
     return probe.loss_ratio >= FAR_ABOVE_ZERO and not improving
 
 
+def widths_of(probe: Probe) -> str:
+    return "-".join(str(w) for w in [probe.X.shape[1]] + [la.width for la in probe.layers])
+
+
+def plateaued(probe: Probe) -> bool:
+    """The history no longer improves (or there is none): a run still improving is short of
+    steps, not of units."""
+    return history_improving(probe) is not True
+
+
+def strict_bottleneck(probe: Probe) -> str | None:
+    """A hidden layer that cannot carry what the output needs, whatever the training: 1 unit
+    (one number for every input), or fewer units than classes - 1 (the logits' differences live
+    in a smaller space)."""
+    if not probe.hidden:
+        return None
+    narrow = min(probe.hidden, key=lambda layer: layer.width)
+    where = f"{narrow.name}; widths {widths_of(probe)}"
+    classes = probe.out.shape[1] if probe.index_targets else 0
+    if narrow.width == 1:
+        return f"a bottleneck of 1 unit ({where}): every input is squeezed into one number"
+    if narrow.width < classes - 1:
+        return (f"a bottleneck of {narrow.width} units ({where}) for {classes} classes, which "
+                f"need {classes - 1}")
+    return None
+
+
+def bottleneck(probe: Probe) -> str | None:
+    """A strict bottleneck, or a narrow layer in a run that stopped improving far behind what a
+    simple fit of the same rows reaches."""
+    strict = strict_bottleneck(probe)
+    if strict or not probe.hidden:
+        return strict
+    narrow = min(probe.hidden, key=lambda layer: layer.width)
+    if narrow.width <= NARROW_WIDTH and behind_reference(probe) and plateaued(probe):
+        return (f"a hidden layer of {narrow.width} units ({narrow.name}; widths "
+                f"{widths_of(probe)}) in a run that stopped improving far behind a simple fit "
+                "of the same rows")
+    return None
+
+
 def structure(probe: Probe) -> str | None:
-    """Why the model is small: no hidden layer, no nonlinearity, or a narrow layer."""
+    """Why the model is small: a bottleneck, no hidden layer, no nonlinearity, or a narrow layer."""
     hidden = probe.hidden
     if not hidden:
         return "no hidden layer (a linear model)"
@@ -27,8 +79,8 @@ def structure(probe: Probe) -> str | None:
         return "no nonlinearity between the layers (a linear model)"
     narrow = min(hidden, key=lambda layer: layer.width)
     if narrow.width <= NARROW_WIDTH:
-        widths = "-".join(str(w) for w in [probe.X.shape[1]] + [la.width for la in probe.layers])
-        return f"a hidden layer of {narrow.width} units ({narrow.name}; widths {widths})"
+        return bottleneck(probe) or \
+            f"a hidden layer of {narrow.width} units ({narrow.name}; widths {widths_of(probe)})"
     return None
 
 
@@ -40,11 +92,11 @@ def check_low_capacity(probe: Probe) -> Finding | None:
         return None
     return Finding(
         "low-capacity", "error",
-        f"The loss is stuck far above zero with healthy gradients and units, so the model is too "
-        f"small for the data. Found {why}, loss at {probe.loss_ratio:.0%} of a constant "
-        "predictor's.",
+        f"The loss is stuck far above zero, so the model is too small for the data. Found {why}, "
+        f"loss at {probe.loss_ratio:.0%} of a constant predictor's{against_reference(probe)}.",
         dict(failing_evidence(probe), widths=[layer.width for layer in probe.layers],
-             activations=[layer.activation for layer in probe.layers]),
+             activations=[layer.activation for layer in probe.layers],
+             bottleneck=bottleneck(probe) is not None),
         "Make the hidden layers wider or add layers (e.g. 64 units each), with a nonlinearity "
         "between them.",
         None)

@@ -1,4 +1,4 @@
-"""Inputs and targets far from unit scale."""
+"""The data: inputs and targets far from unit scale, targets that X cannot predict."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from diagnostics.report import Finding
 
 TOO_LARGE = 20.0        # column RMS 20x a standardised feature's drives fan-in scaled layers hard
 TOO_SMALL = 1e-3        # every column under 1e-3: the inputs barely move the first layer
+UNPREDICTABLE = 0.97    # neither reference beats a constant predictor by 3% on held-out folds.
+                        # Labels shuffled apart from X measured 0.992-1.27 (10 fault-matrix
+                        # programs x 3 seeds); the healthy programs' better reference at most
+                        # 0.547 (blobs, 4 overlapping clusters), diabetes (R^2 ~0.4) 0.48-0.53
 
 
 def column_rms(a: np.ndarray) -> np.ndarray:
@@ -35,3 +39,30 @@ def check_unscaled_data(probe: Probe) -> Finding | None:
         f"Inputs and regression targets should be near unit scale. Found {'; '.join(found)}.",
         ev, "Standardise each input column (subtract the mean, divide by the std; pixels by 255) "
         "and scale regression targets the same way (and undo it on the predictions).", None)
+
+
+def check_unpredictable_targets(probe: Probe) -> Finding | None:
+    """Neither a linear model nor nearest neighbours, fitted on other rows, predicts y better
+    than a constant on held-out folds (and the model does not either, when X_val is given)."""
+    ref = probe.reference
+    if ref is None or probe.baseline_loss <= 0 \
+            or min(ref.linear_cv, ref.neighbours_cv) < UNPREDICTABLE * probe.baseline_loss:
+        return None     # a constant y (zero loss) is predicted by the constant itself
+    if probe.val_loss is not None and probe.val_loss < UNPREDICTABLE * probe.val_baseline_loss:
+        return None   # the model predicts held-out rows: y depends on X in a way these miss
+    c = probe.baseline_loss
+    fits = "it fits these rows, which it can only have memorised" \
+        if probe.loss_ratio < UNPREDICTABLE else "it learned nothing either"
+    return Finding(
+        "unpredictable-targets", "error",
+        f"y cannot be predicted from X on these rows: neither a linear model nor {ref.k} "
+        f"nearest neighbours, each fitted on other rows, beats a constant prediction on the rows "
+        f"it did not see. Found held-out losses of {ref.linear_cv:.4g} (linear, "
+        f"{ref.linear_cv / c:.0%} of a constant predictor's {c:.4g}) and {ref.neighbours_cv:.4g} "
+        f"(neighbours, {ref.neighbours_cv / c:.0%}) over {ref.rows} rows; the model's loss on X "
+        f"is {probe.loss_ratio:.0%} of the constant's: {fits}.",
+        dict(ref.as_evidence(), loss=probe.loss, loss_ratio=probe.loss_ratio,
+             linear_cv_ratio=ref.linear_cv / c, neighbours_cv_ratio=ref.neighbours_cv / c),
+        "Check that the rows of X and y correspond: y shuffled or sorted apart from X, a join on "
+        "the wrong key, labels read from another file or split, a target shifted by a row. Plot y "
+        "against the most predictive column; training longer only memorises such targets.", None)

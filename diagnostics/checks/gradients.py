@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (LEARNED_NOTHING, failing_evidence, norm_over,
-                                         training_failing, unless_lr_tiny)
+from diagnostics.checks.evidence import (failing_evidence, learned_little,
+                                         norm_over, training_failing, unless_lr_tiny)
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -51,7 +51,7 @@ def layer_norms(layers) -> dict:
 def shrinks_every_layer(probe: Probe, ratio: float) -> bool:
     hops = len(graded_layers(probe)) - 1
     shrinking = sum(layer.activation in SHRINKING_KINDS for layer in probe.hidden)
-    return min(hops, shrinking) >= MIN_HOPS and probe.loss_ratio >= LEARNED_NOTHING and \
+    return min(hops, shrinking) >= MIN_HOPS and learned_little(probe) and \
         ratio ** (1 / hops) < PER_LAYER_SHRINK
 
 

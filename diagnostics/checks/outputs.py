@@ -22,6 +22,10 @@ ROWS_FADED = 1e-2         # a hidden layer whose rows spread under 1% of the fir
                           # the inputs' differences are gone there. Fresh 10-layer, width-32
                           # stacks at torch's default init keep 0.14-0.15 a layer (sigmoid),
                           # 0.37-0.39 (relu), 0.52-0.58 (tanh, elu): said only with constant-output
+LOG_PROB_TOL = 1e-3       # a row of log-probabilities has logsumexp 0; float32 log_softmax rows are
+                          # within ~1e-6 of it
+BELOW_BOUND = 1e-6        # a recorded loss under -1e-6 x its scale is below the 0 every named loss
+                          # is bounded by, whatever the float rounding
 MEAN_ONLY_GAP = 0.05      # outputs' mean within 5% of a target std of the targets' mean, and...
 MEAN_ONLY_SPREAD = 0.2    # ...their spread under 20% of the targets': the model predicts mean(y).
                           # Trained with out (n, 1) against y (n,) (100-2000 Adam steps, 3 seeds):
@@ -78,9 +82,10 @@ def looks_like_class_labels(y: np.ndarray) -> bool:
 def check_loss_target_mismatch(probe: Probe) -> list:
     found = [f for f in (softmax_twice(probe), one_unit_softmax(probe), bce_mismatch(probe),
                          logits_mismatch(probe), labels_as_values(probe), broadcast_targets(probe),
-                         clipped_logits(probe), log_likelihood_of_probabilities(probe))
+                         clipped_logits(probe), log_likelihood_of_probabilities(probe),
+                         log_likelihood_of_scores(probe))
              if f]
-    return found
+    return found or [f for f in (history_below_bound(probe),) if f]
 
 
 def mismatch(severity, message, evidence, fix, probe) -> Finding:
@@ -176,6 +181,54 @@ def log_likelihood_of_probabilities(probe: Probe):
                     {"loss_value": probe.loss},
                     "Replace the final Softmax with nn.LogSoftmax(dim=1) (log_softmax) and keep "
                     "nll_loss, or remove the Softmax and use cross_entropy on the logits.", probe)
+
+
+def row_logsumexp(out: np.ndarray) -> np.ndarray:
+    top = out.max(axis=1, keepdims=True)
+    return (top + np.log(np.exp(out - top).sum(axis=1, keepdims=True)))[:, 0]
+
+
+def log_likelihood_of_scores(probe: Probe):
+    """nll_loss on raw scores: it rewards the right class's output without bound, so the loss
+    runs below zero while the other outputs go anywhere."""
+    if probe.loss_name != "nll" or probe.head in ("softmax", "log_softmax") or not probe.finite:
+        return None
+    lse = row_logsumexp(probe.out)
+    if np.all(np.abs(lse) < LOG_PROB_TOL):
+        return None
+    below = ", below the 0 a negative log-likelihood cannot go under" if probe.loss < 0 else ""
+    return mismatch("error", f"nll_loss reads log-probabilities (every value <= 0, each row's "
+                    f"exponentials summing to 1), but the model's outputs are raw scores. Found "
+                    f"outputs in [{probe.out.min():.4g}, {probe.out.max():.4g}], each row's "
+                    f"logsumexp in [{lse.min():.4g}, {lse.max():.4g}] (0 for log-probabilities), "
+                    f"loss {probe.loss:.4g}{below}.",
+                    {"output_min": float(probe.out.min()), "output_max": float(probe.out.max()),
+                     "logsumexp_min": float(lse.min()), "logsumexp_max": float(lse.max()),
+                     "loss_value": probe.loss},
+                    "Add log_softmax: nn.LogSoftmax(dim=1) as the last layer (or F.log_softmax(out, "
+                    "dim=1) before nll_loss), or use cross_entropy on the raw outputs; not both.",
+                    probe)
+
+
+def history_below_bound(probe: Probe):
+    """The loop recorded losses below 0, which the loss given to diagnose() cannot reach: the
+    loop's loss is another one, or it is fed what it does not expect."""
+    h = probe.history
+    h = None if h is None else h[np.isfinite(h)]
+    if probe.loss_name == "custom" or h is None or not len(h):
+        return None
+    low, scale = float(h.min()), float(np.abs(h).max())
+    if low >= -BELOW_BOUND * max(scale, 1.0):
+        return None
+    return mismatch("error", f"The loop recorded losses below 0, which {probe.loss_name} cannot "
+                    f"reach on any outputs: the loop's loss is not {probe.loss_name} of these "
+                    f"outputs and targets. Found a lowest recorded loss of {low:.4g} "
+                    f"({int(np.sum(h < 0))} of {len(h)} steps below 0), {probe.loss:.4g} on X.",
+                    {"history_min": low, "steps_below_zero": int(np.sum(h < 0)),
+                     "loss_value": probe.loss},
+                    "Pass diagnose() the loss the loop uses; then fix what it is fed: nll_loss "
+                    "needs log_softmax outputs, bce needs probabilities in [0, 1] and targets in "
+                    "[0, 1], cross_entropy raw scores and class indices.", probe)
 
 
 def labels_as_values(probe: Probe):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, LEARNED_NOTHING, failing_evidence,
-                                         finite_history, lr_against_curvature_applies,
-                                         training_failing)
+from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, against_reference, failing_evidence,
+                                         finite_history, learned_little,
+                                         lr_against_curvature_applies, training_failing)
 from diagnostics.checks.history import oscillation
 from diagnostics.checks.weights import layer_scales
 from diagnostics.probe import Probe
@@ -65,7 +65,7 @@ def check_learning_rate_too_small(probe: Probe) -> Finding | None:
     """A run that learned nothing because its steps are tiny: against the curvature (plain
     gradient steps), or against the weights (adaptive steps). The history must prove it trained
     (a fresh model has learned nothing for another reason)."""
-    if finite_history(probe) is None or probe.loss_ratio < LEARNED_NOTHING or not probe.lr:
+    if finite_history(probe) is None or not learned_little(probe) or not probe.lr:
         return None
     if probe.optimizer in ADAPTIVE:
         return adaptive_steps_too_small(probe)
@@ -79,7 +79,7 @@ def check_learning_rate_too_small(probe: Probe) -> Finding | None:
         f"The run learned nothing and its steps are tiny against the loss's curvature (lr x "
         f"largest Hessian eigenvalue < {CRAWL:g}). Found lr {probe.lr:.4g} x lambda_max "
         f"{lam:.4g} = {probe.lr * lam:.3g}, loss at {probe.loss_ratio:.0%} of a constant "
-        f"predictor's after {len(probe.history)} steps.",
+        f"predictor's{against_reference(probe)}, after {len(probe.history)} steps.",
         dict(failing_evidence(probe), lr=probe.lr, lambda_max=lam, lr_times_lambda=probe.lr * lam,
              stable_lr_below=EDGE / lam),
         f"Raise the learning rate toward 1/lambda_max = {1 / lam:.3g} (gradient descent stays "
@@ -99,7 +99,7 @@ def adaptive_steps_too_small(probe: Probe) -> Finding | None:
         f"The run learned nothing and its steps are tiny against the weights: {probe.optimizer} "
         f"moves each weight by at most about lr a step. Found lr {probe.lr:.3g} x {steps} steps "
         f"= {reach:.3g}, {reach / size:.2g} of the weights' RMS {size:.3g}, loss at "
-        f"{probe.loss_ratio:.0%} of a constant predictor's.",
+        f"{probe.loss_ratio:.0%} of a constant predictor's{against_reference(probe)}.",
         dict(failing_evidence(probe), lr=probe.lr, steps=steps, reach=reach, weight_rms=size),
         f"Raise the learning rate ({probe.optimizer}'s usual range is 1e-4 to 1e-2; 1e-3 is its "
         "default).", None)

@@ -87,3 +87,29 @@ def test_a_history_of_loss_tensors_reads_as_their_values_and_notes_the_kept_grap
     assert not any("loss.item()" in note for note in as_floats.notes)
     with pytest.raises(TypeError, match="one-element tensors"):
         diagnose(model, X, y, history=[torch.ones(2)] * 30)
+
+
+# ----------------------------------------------------------------- held-out rows: memorisation
+TRAIN_LONGER = ("train longer", "larger learning rate", "raise the learning rate")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_model_that_memorised_shuffled_rows_is_never_told_to_train_longer(reference_run, seed):
+    """300 digits rows with permuted labels fitted to ~0; the held-out rows with their true
+    labels are at 3-4x a constant predictor's loss."""
+    model, X, y, loss, history, opt, X_val, y_val = reference_run("memorised-permuted", seed)
+    report = diagnose(model, X, y, loss=loss, history=history, optimizer=opt, X_val=X_val,
+                      y_val=y_val)
+    gap = finding(report, "generalization-gap")
+    assert gap.severity == "error" and gap.evidence["val_loss_ratio"] >= 1.0, str(report)
+    assert report.causes[0].code == "unpredictable-targets" and report.failing, str(report)
+    assert not [f for f in report.findings if any(w in f.fix.lower() for w in TRAIN_LONGER)]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_same_model_on_its_own_labels_generalises_and_stays_quiet(reference_run, seed):
+    model, X, y, loss, history, opt, X_val, y_val = reference_run("memorised-own", seed)
+    report = diagnose(model, X, y, loss=loss, history=history, optimizer=opt, X_val=X_val,
+                      y_val=y_val)
+    assert report.ok and not report.findings, str(report)
+    assert report.summary["val_loss"] < 0.2 * report.summary["val_constant_loss"]

@@ -200,3 +200,24 @@ def test_a_failing_run_with_most_parameters_frozen_is_named(seed):
     assert "learning-rate-too-small" not in report.codes    # the curvature is small for this cause
     # the same freezing over features trained first fits well: a choice, not named
     assert frozen_run(seed, "pretrained").codes == set()
+
+
+# ----------------------------------------------------------------- a frozen backbone, judged by a reference
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_frozen_backbone_still_creeping_down_is_failing_behind_a_linear_fit(reference_run, seed):
+    """97% of the parameters frozen, the loss 0.8 of a constant predictor's and still falling:
+    the constant alone would call it progress; a linear model on held-out folds reaches 0.05."""
+    model, X, y, loss, history, opt = reference_run("frozen-backbone", seed)
+    report = diagnose(model, X, y, loss=loss, history=history, optimizer=opt)
+    first = report.causes[0]
+    assert first.code == "frozen-parameters" and report.failing, str(report)
+    assert first.evidence["frozen_share"] > 0.95
+    assert first.evidence["reference_shortfall"] >= 0.25
+    assert first.evidence["linear_cv_loss"] < 0.2 * first.evidence["constant_predictor_loss"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_same_backbone_trained_is_quiet(reference_run, seed):
+    model, X, y, loss, history, opt = reference_run("open-backbone", seed)
+    report = diagnose(model, X, y, loss=loss, history=history, optimizer=opt)
+    assert report.ok and not report.findings, str(report)

@@ -228,3 +228,40 @@ def test_a_dead_layer_names_no_fading():
     mlp.b[0][:] = -10.0                          # every row gives zeros from the first layer on
     f = finding(diagnose(mlp, X, y), "constant-output")
     assert f.evidence["faded_at"] is None and "fade" not in f.message
+
+
+# ----------------------------------------------------------------- losses that cannot be
+@pytest.mark.parametrize("seed", SEEDS)
+def test_nll_on_raw_outputs_runs_below_zero_and_is_told_to_add_log_softmax(reference_run, seed):
+    model, X, y, loss, history, opt = reference_run("nll-on-raw-outputs", seed)
+    report = diagnose(model, X, y, loss=loss, history=history, optimizer=opt)
+    first = report.causes[0]
+    assert first.code == "loss-target-mismatch" and first.severity == "error", str(report)
+    assert first.evidence["loss_value"] < 0 and abs(first.evidence["logsumexp_max"]) > 1
+    assert "log_softmax" in first.fix.lower() and not report.ok
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_nll_on_log_softmax_is_quiet(reference_run, seed):
+    model, X, y, loss, history, opt = reference_run("nll-on-log-softmax", seed)
+    report = diagnose(model, X, y, loss=loss, history=history, optimizer=opt)
+    assert report.ok and not report.findings, str(report)
+
+
+def test_a_history_below_zero_is_not_the_loss_diagnose_was_given():
+    X, y = digits_tensors()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    history = list(np.linspace(0.5, -3.0, 100))      # what nll of raw scores records
+    f = finding(diagnose(model, X, y, loss="cross_entropy", history=history),
+                "loss-target-mismatch")
+    assert f.severity == "error" and f.evidence["history_min"] == pytest.approx(-3.0)
+    assert f.evidence["steps_below_zero"] == int(np.sum(np.array(history) < 0))
+
+
+def test_a_history_at_zero_is_within_the_bound():
+    X, y = digits_tensors()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    report = diagnose(model, X, y, loss="cross_entropy", history=list(np.linspace(2.3, 0.0, 100)))
+    assert "loss-target-mismatch" not in report.codes, str(report)

@@ -117,7 +117,8 @@ def test_each_check_runs_once_per_call(monkeypatch):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_model_at_the_constant_predictor_with_a_history_is_not_ok(seed):
     rng = np.random.default_rng(seed)
-    X, y = rng.standard_normal((64, 3)), rng.standard_normal((64, 1))
+    X = rng.standard_normal((64, 3))
+    y = X[:, :1] + 0.1 * rng.standard_normal((64, 1))  # y depends on X: the dead net is the cause
     report = diagnose(dead_net(), X, y, history=np.full(100, float(np.var(y))), lr=0.1)
     assert report.failing and not report.ok and report.causes[0].code == "dead-relu"
 
