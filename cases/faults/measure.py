@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from cases.faults.programs import dataset
 from cases.faults.train import Trained, loss_value
@@ -33,13 +34,21 @@ def outcome(run: Trained) -> Outcome:
     params_finite = all(torch.isfinite(p).all() for p in run.model.parameters())
     if not (params_finite and torch.isfinite(out).all() and torch.isfinite(out_test).all()):
         return Outcome(False, None, None)
-    share = float(loss_value(run.program, out, run.data.y)) / constant_loss(run.program, run.data.y)
+    share = float(intended_loss(run.program, out, run.data.y)) / constant_loss(run.program, run.data.y)
     return Outcome(True, share, held_out_score(run, out_test))
+
+
+def intended_loss(program, out: torch.Tensor, y: torch.Tensor):
+    """The program's loss, except nll: it stands for the cross-entropy of log-probabilities, which
+    nll of outputs that are not log-probabilities (a missing log_softmax) is not."""
+    if program.loss == "nll":
+        return F.cross_entropy(out, y)
+    return loss_value(program, out, y)
 
 
 def constant_loss(program, y: torch.Tensor) -> float:
     """The loss of the best constant output: class prior, base rate, or the targets' mean."""
-    if program.loss == "cross_entropy":
+    if program.takes_class_indices:
         p = torch.bincount(y).double() / len(y)
         return float(-(p[p > 0] * p[p > 0].log()).sum())
     if program.loss == "bce_with_logits":
@@ -51,7 +60,7 @@ def constant_loss(program, y: torch.Tensor) -> float:
 def held_out_score(run: Trained, out: torch.Tensor) -> float:
     """Accuracy of the predicted class (argmax, logit > 0, or the rounded class value), or R^2."""
     y, program = run.data.y_test, run.program
-    if program.loss == "cross_entropy":
+    if program.takes_class_indices:
         return float((out.argmax(dim=1) == y).double().mean())
     if program.loss == "bce_with_logits":
         return float(((out > 0).double() == y).double().mean())

@@ -29,6 +29,7 @@ DECAY_SHRINK = 0.1       # lr x wd = 0.1: weight decay alone shrinks every weigh
 DEAD_BIAS = -10.0        # standardised inputs through torch's init give |z| < ~3: -10 kills all
 DEEP_SIGMOID_LAYERS = 8  # the course report's sigmoid stack was 2 deep at <= 1/4 per layer
 SCHEDULE_STEPS = 10      # StepLR(10, 0.1): after 100 steps the lr is 1e-10 of its start
+BACKBONE = (256, 256)    # a random "pretrained" backbone left frozen: 97-99% of the parameters
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,11 @@ OPERATORS = {op.name: op for op in (
     Operator("unscaled-targets", "forum classic: regression on raw targets (prices, counts)",
              lambda p: replace(p, target_scale=p.target_scale * UNSCALED_FACTOR),
              frozenset({"unscaled-data"}), is_regression),
-    # Labels that do not depend on X: only learned-nothing names "y shuffled apart from X".
+    # Labels that do not depend on X: unpredictable-targets names it (neither a linear fit nor
+    # nearest neighbours predicts held-out rows); learned-nothing's fix says "y shuffled apart".
     Operator("shuffled-labels", "DeepCrime change-labels / shuffle; forum: y permuted alone",
-             lambda p: replace(p, labels_permuted=True), frozenset({"learned-nothing"})),
+             lambda p: replace(p, labels_permuted=True),
+             frozenset({"unpredictable-targets", "learned-nothing"})),
     Operator("excessive-weight-decay", "DeepCrime add-weights-regularisation; seed 003 report",
              lambda p: replace(p, weight_decay=DECAY_SHRINK / p.lr),
              frozenset({"excessive-weight-decay"})),
@@ -154,6 +157,16 @@ OPERATORS = {op.name: op for op in (
              frozenset({"decayed-learning-rate"})),
     Operator("frozen-hidden-layers", "DeepCrime freeze layers; forum: requires_grad left False",
              lambda p: replace(p, frozen_hidden=True), frozenset({"frozen-parameters"})),
+    # A backbone of two 256-unit layers frozen by mistake, only the head training: most of the
+    # parameters never move, and the loss creeps down from a random features' fit.
+    Operator("frozen-backbone", "forum: a backbone frozen for fine-tuning and never unfrozen",
+             lambda p: replace(p, hidden=BACKBONE, frozen_hidden=True),
+             frozenset({"frozen-parameters"})),
+    # F.nll_loss on raw outputs (no log_softmax): it rewards the right class's score without
+    # bound, and the loss runs below zero. loss-target-mismatch names the missing log_softmax.
+    Operator("nll-on-raw-outputs", "forum classic: nll_loss without log_softmax",
+             lambda p: replace(p, loss="nll"), frozenset({"loss-target-mismatch"}),
+             lambda p: p.loss == "cross_entropy"),
 )}
 
 

@@ -24,7 +24,7 @@ TEST_SHARE = 0.25   # rows held out to judge what the net learned (the harm rule
 class Program:
     name: str
     data: str                       # a key of DATASETS
-    loss: str                       # "cross_entropy", "bce_with_logits" or "mse"
+    loss: str                       # "cross_entropy", "nll", "bce_with_logits" or "mse"
     hidden: tuple = (32,)           # hidden layer widths
     activation: str = "relu"        # "relu", "tanh", "gelu", "sigmoid", or "none" (a linear model)
     optimizer: str = "adam"         # "sgd", "momentum" (SGD, momentum 0.9), "adam", "adamw"
@@ -47,6 +47,10 @@ class Program:
     stale_optimizer: bool = False   # the optimizer holds a model built before this one
     label_sorted: bool = False      # mini-batches taken in label order, not shuffled
     lr_decay: tuple | None = None   # (step_size, gamma) of a torch StepLR scheduler
+
+    @property
+    def takes_class_indices(self) -> bool:
+        return self.loss in ("cross_entropy", "nll")
 
     def describe(self) -> str:
         batch = f"batch {self.batch_size}" if self.batch_size else "full batch"

@@ -62,13 +62,16 @@ def split(program: Program, seed: int) -> Split:
 
 
 def standardised(train: np.ndarray, test: np.ndarray) -> tuple:
-    mean, std = train.mean(axis=0), train.std(axis=0) + 1e-12
+    """Scaled by the training rows' statistics; a column constant there (digits' border pixels)
+    is only centred: dividing by ~0 would put its held-out values at ~1e12."""
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
     return (train - mean) / std, (test - mean) / std
 
 
 def as_tensors(program: Program, X, y, X_test, y_test, classes: int) -> Split:
     def targets(t):
-        if program.loss == "cross_entropy":
+        if program.takes_class_indices:
             return torch.as_tensor(t, dtype=torch.int64)
         return torch.as_tensor(t, dtype=torch.float32).reshape(len(t), -1)
     f32 = torch.float32
@@ -116,7 +119,7 @@ def initialise(model: nn.Sequential, program: Program) -> None:
 
 
 def output_width(program: Program, data: Split) -> int:
-    if program.loss == "cross_entropy":
+    if program.takes_class_indices:
         return data.classes
     return data.y.shape[1]
 
@@ -135,8 +138,8 @@ def make_optimizer(program: Program, params) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {program.optimizer!r}; known: sgd, momentum, adam, adamw")
 
 
-LOSSES = {"cross_entropy": F.cross_entropy, "bce_with_logits": F.binary_cross_entropy_with_logits,
-          "mse": F.mse_loss}
+LOSSES = {"cross_entropy": F.cross_entropy, "nll": F.nll_loss,
+          "bce_with_logits": F.binary_cross_entropy_with_logits, "mse": F.mse_loss}
 
 
 def loss_value(program: Program, out, y, reduction: str = "mean"):
