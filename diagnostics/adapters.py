@@ -17,11 +17,14 @@ from torch import nn
 
 from diagnostics import activations, losses
 from diagnostics.inputs import check_class_range
-from diagnostics.probe import CLASS_INDEX_LOSSES, Layer
+from diagnostics.losses import LossSpec
+from diagnostics.probe import CLASS_INDEX_LOSSES, REGRESSION_LOSSES, Layer, one_column_against_flat
 from diagnostics.sharpness import top_eigenvalue
 
 
 MODE_ROWS = 64      # rows compared in train and eval mode: dropout on 64 rows shows at once
+BROADCAST_ROWS = 2000   # rows of the (n, n) broadcast loss: 2000 x 2000 float32 is 16 MB, and a
+                        # mean over 4 million pairs is within ~1e-3 of the full one
 
 
 def to_np(t: torch.Tensor) -> np.ndarray:
@@ -50,8 +53,11 @@ def run_forward(net, X: torch.Tensor):
             raise ValueError(f"model(X) raised {type(e).__name__} on X of shape {tuple(X.shape)}: "
                              f"X has {X.shape[1]} columns but the model's first Linear layer takes "
                              f"{width} inputs; accepted: X with {width} columns") from e
+        accepted = "X whose columns match the model's input" if X.ndim == 2 else (
+            "X of the shape the model's forward takes: 2-D (n, features) for an MLP "
+            "(X.reshape(len(X), -1)), N-D rows for one that starts with nn.Flatten() or a stem")
         raise ValueError(f"model(X) raised {type(e).__name__} on X of shape {tuple(X.shape)} and dtype "
-                         f"{X.dtype}: {e}; accepted: X whose columns match the model's input") from e
+                         f"{X.dtype}: {e}; accepted: {accepted}") from e
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"model(X) returned a {type(out).__name__}; accepted: a model whose forward "
                         "returns one tensor of outputs")
@@ -138,15 +144,18 @@ def aligned_targets(y: np.ndarray, width: int, notes: list) -> np.ndarray:
                      f"accepted: y of shape (n,) or (n, {width})")
 
 
-def target_tensor(y: np.ndarray, name: str, width: int, dev, dtype, notes):
-    if name in CLASS_INDEX_LOSSES:
+def target_tensor(y: np.ndarray, name: str, width: int, dev, dtype, notes) -> tuple:
+    """(the tensor the loss reads, targets as the checks read them, as the constant reads them)."""
+    if name in CLASS_INDEX_LOSSES and y.ndim == 2:     # class probabilities (inputs.soft_targets):
+        return (torch.as_tensor(y, device=dev, dtype=dtype), y.argmax(axis=1), y)  # checks read
+    if name in CLASS_INDEX_LOSSES:                     # each row's most probable class
         check_class_range(y, width, name)
-        return torch.as_tensor(y, device=dev), y
-    y2 = aligned_targets(y, width, notes)
-    return torch.as_tensor(np.ascontiguousarray(y2), device=dev, dtype=dtype), y.reshape(len(y), -1)
+        return torch.as_tensor(y, device=dev), y, y
+    y2, y_probe = aligned_targets(y, width, notes), y.reshape(len(y), -1)
+    return torch.as_tensor(np.ascontiguousarray(y2), device=dev, dtype=dtype), y_probe, y_probe
 
 
-def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, loss, name: str, notes: list,
+def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: LossSpec, notes: list,
                 y_raw=None, numbered: bool = False) -> dict:
     net = copy.deepcopy(model).eval()   # eval: dropout off and batch-norm statistics frozen
     dev, dtype = next(net.parameters()).device, float_dtype(net)
@@ -155,45 +164,61 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, loss, name: str,
     with torch.enable_grad():
         out, calls = record_leaves(net, Xt)
         out2 = out.reshape(len(X), -1)
-        objective, y_probe, yt = make_objective(loss, name, y, y_raw, out2, dev, dtype, notes)
+        objective, targets = make_objective(spec, y, y_raw, out2, dev, dtype, notes)
         L = objective(out)
         named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
-        lins = separable_linears(calls, len(X)) if held and name != "custom" \
+        lins = separable_linears(calls, len(X)) if held and spec.name != "custom" \
             and not trains_differently(model, Xt) else None   # row bounds serve only .grad
         grads, dzs = gradients(L, named, [z for _, _, _, z in lins or ()])
     norms, bounds = row_gradient_norms(lins, dzs, len(X)) if dzs else (None, {})
     return {
-        "out": to_np(out2), "out_shape": tuple(out.shape), "y": y_probe, "loss": float(L.detach()),
-        "stored_grads": held, "row_grad_norms": norms, "unit_grad_bounds": bounds,
-        "baseline_loss": baseline(loss, name, y_probe, objective, out),
+        "out": to_np(out2), "out_shape": tuple(out.shape), "y": targets[0], "loss": float(L.detach()),
+        "y_loss": targets[1], "stored_grads": held, "row_grad_norms": norms,
+        "unit_grad_bounds": bounds, "baseline_loss": baseline(spec, targets[1], objective, out),
+        "broadcast_loss": broadcast_loss(spec, out, y_raw),
         "layers": linear_layers(calls, out2, grads, numbered),
         "params": {n: to_np(p) for n, p in net.named_parameters()}, "grads": grads,
         "sharpness": memo(lambda: top_eigenvalue(net, Xt, objective)),
     }
 
 
-def held_out_losses(model: nn.Module, X: np.ndarray, y: np.ndarray, loss, name: str,
+def broadcast_loss(spec: LossSpec, out: torch.Tensor, y_raw) -> float | None:
+    """The loss a loop computes when one of y and the output is (n,) and the other (n, 1): every
+    output against every target, an (m, m) mean over evenly spaced rows (m <= BROADCAST_ROWS).
+    None for other shapes, and for losses that are not value losses (or a custom one)."""
+    if spec.name not in REGRESSION_LOSSES or y_raw is None \
+            or not one_column_against_flat(np.shape(y_raw), tuple(out.shape)):
+        return None
+    rows = slice(None, None, -(-len(out) // BROADCAST_ROWS))
+    o = out.detach().reshape(-1)[rows]
+    t = torch.as_tensor(np.asarray(y_raw).reshape(-1)[rows], device=o.device, dtype=o.dtype)
+    with torch.no_grad():
+        m = len(o)
+        L = losses.torch_loss(spec.name, spec.options)(o[:, None].expand(m, m), t[None, :].expand(m, m))
+    return float(L)
+
+
+def held_out_losses(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: LossSpec,
                     y_raw) -> tuple:
     """(the model's loss, a constant predictor's loss) on held-out rows, forward only."""
     net = copy.deepcopy(model).eval()
     dev, dtype = next(net.parameters()).device, float_dtype(net)
     with torch.no_grad():
         out = run_forward(net, torch.as_tensor(X, device=dev).to(dtype))
-        objective, y_probe, _ = make_objective(loss, name, y, y_raw, out.reshape(len(X), -1),
-                                               dev, dtype, [])
-        return float(objective(out)), baseline(loss, name, y_probe, objective, out)
+        objective, targets = make_objective(spec, y, y_raw, out.reshape(len(X), -1), dev, dtype, [])
+        return float(objective(out)), baseline(spec, targets[1], objective, out)
 
 
-def make_objective(loss, name, y, y_raw, out2, dev, dtype, notes):
-    """(objective(out) -> scalar, targets as the probe keeps them, target tensor)."""
-    if name == "custom":  # the caller's loss sees the outputs and targets as they gave them
+def make_objective(spec: LossSpec, y, y_raw, out2, dev, dtype, notes):
+    """(objective(out) -> scalar, (targets as the probe keeps them, as the constant reads them))."""
+    if spec.name == "custom":  # the caller's loss sees the outputs and targets as they gave them
         yr = torch.as_tensor(y_raw, device=dev)
         yt = yr.to(dtype) if yr.is_floating_point() else yr
-        return ((lambda out, rows=None: loss(out, pick(yt, rows))),
-                y.reshape(len(y), -1) if y.dtype.kind == "f" else y, yt)
-    yt, y_probe = target_tensor(y, name, out2.shape[1], dev, dtype, notes)
-    fn = losses.torch_loss(name)
-    return (lambda out, rows=None: fn(out.reshape(len(out), -1), pick(yt, rows))), y_probe, yt
+        y_probe = y.reshape(len(y), -1) if y.dtype.kind == "f" else y
+        return (lambda out, rows=None: spec.fn(out, pick(yt, rows))), (y_probe, y_probe)
+    yt, y_probe, y_loss = target_tensor(y, spec.name, out2.shape[1], dev, dtype, notes)
+    fn = losses.torch_loss(spec.name, spec.options)
+    return (lambda out, rows=None: fn(out.reshape(len(out), -1), pick(yt, rows))), (y_probe, y_loss)
 
 
 def pick(t: torch.Tensor, rows):
@@ -258,9 +283,10 @@ def row_gradient_norms(lins, dzs, n: int) -> tuple:
     return (to_np(torch.sqrt(sq)), bounds) if bounds else (None, {})
 
 
-def baseline(loss, name, y_probe, objective, out) -> float:
-    if name != "custom":
-        return losses.constant_loss(name, y_probe, out.reshape(len(out), -1).shape[1])
+def baseline(spec: LossSpec, y_loss, objective, out) -> float:
+    if spec.name != "custom":
+        return losses.constant_loss(spec.name, y_loss, out.reshape(len(out), -1).shape[1],
+                                    spec.options)
     with torch.no_grad():  # a custom loss: score the model's own mean output, given to every row
         mean = out.detach().mean(dim=0, keepdim=True).expand_as(out)
         return float(objective(mean))

@@ -9,17 +9,18 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from diagnostics import inputs
+from diagnostics import inputs, loaders, losses
 from diagnostics.adapters import held_out_losses, torch_probe
 from diagnostics.checks.evidence import LEARNED_NOTHING, learned_little, reference_shortfall
 from diagnostics.checks.units import layer_measurements
 from diagnostics.explain import explain
 from diagnostics.probe import Probe
-from diagnostics.reference import reference_of
+from diagnostics.reference import PROB_EPS as REFERENCE_EPS, reference_of
 from diagnostics.registry import CHECKS
 from diagnostics.report import Finding, Report
 
 
+TORCH_SCORED = ("l1", "smooth_l1", "huber")   # losses that reference.scorer has no numpy form of
 ONE_THREAD_BELOW = 100_000   # parameters: smaller models gain nothing from threads, and on a busy
                              # machine torch's spinning threads make them 50x slower
 
@@ -56,15 +57,15 @@ def count_params(model) -> int:
 def read_call(model, X, y, loss, history, optimizer, lr, weight_decay, X_val=None,
               y_val=None) -> dict:
     """Every argument checked and converted; raises ValueError/TypeError naming what was wrong."""
-    kind, name = inputs.model_kind(model), inputs.loss_name(loss)
-    Xn, converted = inputs.checked_X(X), inputs.needs_conversion(X)
-    yn = inputs.checked_y(y, len(Xn), name)
-    val = inputs.checked_held_out(X_val, y_val, Xn.shape[1], name)
+    kind, spec = inputs.model_kind(model), losses.read_loss(loss)
+    rows = read_rows(model, kind, X, y, spec)
+    Xn = rows["X"]
+    val = inputs.checked_held_out(X_val, y_val, Xn.shape[1:], spec.name)
     settings = inputs.optimizer_settings(optimizer)
     lr = inputs.checked_rate(lr, "lr")
     wd = inputs.checked_rate(weight_decay, "weight_decay")
-    return {"kind": kind, "name": name, "X": Xn, "y": yn, "y_raw": inputs.as_numpy(y, "y"),
-            "history": inputs.checked_history(history), "converted": converted,
+    return {"kind": kind, "name": spec.name, "loss": spec, **rows,
+            "history": inputs.checked_history(history),
             "lr": lr if lr is not None else settings.get("lr"),
             "weight_decay": wd if wd is not None else settings.get("weight_decay", 0.0),
             "momentum": settings.get("momentum", 0.0), "optimizer": settings.get("optimizer"),
@@ -73,6 +74,25 @@ def read_call(model, X, y, loss, history, optimizer, lr, weight_decay, X_val=Non
             "initial_lr": settings.get("initial_lr"),
             "optimizer_missing": inputs.parameters_outside(optimizer, model),
             "history_keeps_graphs": inputs.history_keeps_graphs(history), "val": val}
+
+
+def read_rows(model, kind: str, X, y, spec) -> dict:
+    """X, y (as the loss takes it), y as given, the rows given and the notes on how they were
+    read: from arrays, tensors and DataFrames, or from a DataLoader or Dataset of (x, y) pairs."""
+    notes, n_given = [], None
+    if loaders.is_source(X):
+        with global_rng_untouched(model):   # a shuffling loader or a random transform draws
+            X, y, n_given, said = loaders.rows_of(X, y, count_params(inputs.as_module(model, kind)))
+        notes.append(said)
+    elif y is None:
+        raise TypeError("y is missing; accepted: diagnose(model, X, y) with X and y arrays, "
+                        f"tensors or DataFrames, or {loaders.PAIR_FORM}")
+    Xn, converted = inputs.checked_X(X), inputs.needs_conversion(X)
+    yn, y_raw = inputs.checked_y(y, len(Xn), spec.name), inputs.as_numpy(y, "y")
+    Xn, yn, y_raw, ignored = inputs.without_ignored(Xn, yn, y_raw, spec.ignore_index)
+    return {"X": Xn, "y": yn, "y_raw": y_raw, "converted": converted,
+            "rows_given": len(Xn) if n_given is None or ignored else n_given,
+            "read_notes": notes + [ignored] * (ignored is not None)}
 
 
 @contextmanager
@@ -85,9 +105,33 @@ def module_of(model, kind: str):
             yield module
 
 
-def build_probe(model, loss, call: dict, notes: list, reference: bool = True) -> Probe:
+def build_probe(model, call: dict, notes: list, reference: bool = True) -> Probe:
+    X, y, y_raw = probe_rows(call, count_params(model), notes)
+    spec = call["loss"]
+    data = torch_probe(model, X, y, spec, notes, y_raw,
+                       numbered=call["kind"] != "torch")  # converted: layers by number
+    flat = np.asarray(X, dtype=np.float64).reshape(len(X), -1)   # N-D rows: one row a vector
+    y_loss = data.pop("y_loss")
+    data["reference"] = reference_of(flat, data["y"], spec.name, data["out"].shape[1],
+                                     data["baseline_loss"], *reference_scoring(spec, data["y"],
+                                                                               y_loss)) \
+        if reference else None
+    data["val_loss"], data["val_baseline_loss"] = validation(model, call, notes)
+    return Probe(X=flat, loss_name=spec.name, history=call["history"],
+                 lr=call["lr"], weight_decay=call["weight_decay"], momentum=call["momentum"],
+                 decoupled_decay=call["decoupled_decay"],
+                 adaptive_step_rms=call["adaptive_step_rms"],
+                 optimizer=call["optimizer"], n_rows=call["rows_given"],
+                 y_shape=tuple(np.shape(call["y_raw"])), initial_lr=call["initial_lr"],
+                 optimizer_missing=call["optimizer_missing"], notes=notes, **data)
+
+
+def probe_rows(call: dict, n_params: int, notes: list) -> tuple:
+    """(X, y, y as given): the call's rows, a fixed subsample of them past the cost budget; the
+    notes on how the rows were read."""
     X, y, y_raw = call["X"], call["y"], call["y_raw"]
-    keep = inputs.subsample(len(X), count_params(model))
+    notes.extend(call["read_notes"])
+    keep = inputs.subsample(len(X), n_params)
     if keep is not None:
         notes.append(f"X has {len(X)} rows; diagnosed on a fixed subsample of {len(keep)} "
                      f"(seed {inputs.SUBSAMPLE_SEED}) to stay within the cost budget")
@@ -97,22 +141,19 @@ def build_probe(model, loss, call: dict, notes: list, reference: bool = True) ->
                      "graph, and the memory it holds, alive; append loss.item() instead")
     if call["converted"]:
         notes.append(f"X of dtype {call['converted']} was converted to the model's float dtype")
-    data = torch_probe(model, X, y, loss, call["name"], notes, y_raw,
-                       numbered=call["kind"] != "torch")  # converted: layers by number
-    data["reference"] = reference_of(np.asarray(X, dtype=np.float64), data["y"], call["name"],
-                                     data["out"].shape[1], data["baseline_loss"]) \
-        if reference else None
-    data["val_loss"], data["val_baseline_loss"] = validation(model, loss, call, notes)
-    return Probe(X=np.asarray(X, dtype=np.float64), loss_name=call["name"], history=call["history"],
-                 lr=call["lr"], weight_decay=call["weight_decay"], momentum=call["momentum"],
-                 decoupled_decay=call["decoupled_decay"],
-                 adaptive_step_rms=call["adaptive_step_rms"],
-                 optimizer=call["optimizer"], n_rows=len(call["X"]),
-                 y_shape=tuple(np.shape(call["y_raw"])), initial_lr=call["initial_lr"],
-                 optimizer_missing=call["optimizer_missing"], notes=notes, **data)
+    return X, y, y_raw
 
 
-def validation(model, loss, call: dict, notes: list) -> tuple:
+def reference_scoring(spec, y_probe: np.ndarray, y_loss: np.ndarray) -> tuple:
+    """(score, y_score) for reference_of: the numpy scorers for a plain loss on the targets the
+    checks read; the run's own torch loss for options, soft targets and the losses numpy lacks."""
+    if spec.plain and y_loss is y_probe and spec.name not in TORCH_SCORED:
+        return None, None
+    return (lambda pred, t: losses.prediction_loss(spec.name, spec.options, pred, t,
+                                                   REFERENCE_EPS)), y_loss
+
+
+def validation(model, call: dict, notes: list) -> tuple:
     """(loss, constant predictor's loss) on X_val, y_val, or (None, None) without them."""
     if call["val"] is None:
         return None, None
@@ -122,7 +163,7 @@ def validation(model, loss, call: dict, notes: list) -> tuple:
         notes.append(f"X_val has {len(X)} rows; its loss is measured on a fixed subsample of "
                      f"{len(keep)}")
         X, y, y_raw = X[keep], y[keep], y_raw[keep]
-    return held_out_losses(model, X, y, loss, call["name"], y_raw)
+    return held_out_losses(model, X, y, call["loss"], y_raw)
 
 
 def run_checks(probe: Probe) -> list:
@@ -152,7 +193,7 @@ def nothing_carries_over(probe: Probe) -> bool:
         probe.val_loss < LEARNED_NOTHING * probe.val_baseline_loss)
 
 
-def diagnose(model, X, y, *, loss="mse", history=None, optimizer=None, lr=None,
+def diagnose(model, X, y=None, *, loss="mse", history=None, optimizer=None, lr=None,
              weight_decay=None, X_val=None, y_val=None) -> Report:
     """Name what is wrong with a model and its training run, with the numbers and the fix.
 
@@ -171,7 +212,7 @@ def diagnose(model, X, y, *, loss="mse", history=None, optimizer=None, lr=None,
     call = read_call(model, X, y, loss, history, optimizer, lr, weight_decay, X_val, y_val)
     notes: list = []
     with module_of(model, call["kind"]) as module:
-        probe = build_probe(module, loss, call, notes)
+        probe = build_probe(module, call, notes)
         findings = explain(run_checks(probe))
         layers = layer_measurements(probe)
     if not probe.finite:
@@ -206,4 +247,4 @@ def sharpness(model, X, y, loss="mse") -> float:
     """The largest eigenvalue of the Hessian of the mean loss w.r.t. all parameters."""
     call = read_call(model, X, y, loss, None, None, None, None)
     with module_of(model, call["kind"]) as module:
-        return float(build_probe(module, loss, call, [], reference=False).sharpness())
+        return float(build_probe(module, call, [], reference=False).sharpness())

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.probe import CLASS_INDEX_LOSSES, LOSSES
+from diagnostics.probe import CLASS_INDEX_LOSSES
 
 ROW_BUDGET = 2_000_000_000   # rows x parameters one probe may touch: ~1 s of forward+backward on 2 cores
 MIN_ROWS, MAX_ROWS = 256, 10_000  # never fewer (statistics need rows), never more (1 s for tiny models)
 SUBSAMPLE_SEED = 0           # a fixed local generator: the same rows every call, global RNGs untouched
+PROB_SUM_TOL = 1e-4          # a row of class probabilities sums to 1 within float32 rounding
 
 
 def model_kind(model) -> str:
@@ -45,34 +46,36 @@ def as_module(model, kind: str):
     return module
 
 
-def loss_name(loss) -> str:
-    if isinstance(loss, str):
-        if loss not in LOSSES:
-            raise ValueError(f"loss={loss!r} is unknown; accepted: {', '.join(LOSSES)}, or a "
-                             "callable (outputs, y) -> scalar such as a torch loss module")
-        return loss
-    if callable(loss):
-        return "custom"
-    raise TypeError(f"loss is a {type(loss).__name__}; accepted: one of {', '.join(LOSSES)}, "
-                    "or a callable (outputs, y) -> scalar")
-
-
 def as_numpy(a, name: str) -> np.ndarray:
-    """A copy-free numpy view of an array-like or tensor (bfloat16, which numpy lacks, goes via float32)."""
+    """A copy-free numpy view of an array-like or tensor (bfloat16, which numpy lacks, goes via
+    float32; a tensor on another device is copied to the CPU); a pandas DataFrame or Series (or
+    anything with ``to_numpy()``) by its ``to_numpy()``."""
     import torch
     if isinstance(a, torch.Tensor):
         a = a.detach()
         if a.dtype == torch.bfloat16:
             a = a.float()
         return a.cpu().numpy()
+    table = a if callable(getattr(a, "to_numpy", None)) and not isinstance(a, np.ndarray) else None
     try:
-        arr = np.asarray(a)
+        arr = np.asarray(a.to_numpy() if table is not None else a)
     except Exception as e:  # ragged lists and the like
-        raise TypeError(f"{name} could not be read as an array ({e}); accepted: a numpy array or "
-                        "torch tensor") from e
+        raise TypeError(f"{name} could not be read as an array ({e}); accepted: a numpy array, "
+                        "torch tensor or pandas DataFrame/Series of numbers") from e
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} has dtype {arr.dtype}; accepted: a numeric array (bool, int or float)")
+        raise TypeError(f"{name} has dtype {arr.dtype}{non_numeric_columns(table)}; accepted: a "
+                        "numeric array (bool, int or float), a DataLoader or Dataset of (x, y) "
+                        "pairs, or a DataFrame of numeric columns")
     return arr
+
+
+def non_numeric_columns(table) -> str:
+    """' (a DataFrame whose columns ['city'] are not numeric)', read off its dtypes; '' else."""
+    dtypes = getattr(table, "dtypes", None)
+    if table is None or not hasattr(dtypes, "items"):
+        return ""
+    bad = [str(c) for c, d in dtypes.items() if getattr(d, "kind", "O") not in "biuf"]
+    return f" (a {type(table).__name__} whose columns {bad} are not numeric)"
 
 
 def needs_conversion(X) -> str | None:
@@ -98,17 +101,22 @@ def count_nonfinite(a: np.ndarray, name: str) -> None:
 
 
 def checked_X(X) -> np.ndarray:
+    """X as numpy: 2-D (n, features), or N-D rows (n, ...) that the model's forward takes (an
+    nn.Flatten() or a stem in front of the MLP; the forward refuses the others)."""
     X = as_numpy(X, "X")
-    if X.ndim != 2:
+    if X.ndim < 2:
         raise ValueError(f"X has shape {X.shape} ({X.ndim}-D); accepted: a 2-D array (n_samples, "
-                         "n_features); reshape a single feature with X.reshape(-1, 1)")
-    if X.shape[0] == 0 or X.shape[1] == 0:
+                         "n_features), or N-D rows for a model that starts with nn.Flatten(); "
+                         "reshape a single feature with X.reshape(-1, 1)")
+    if X.shape[0] == 0 or 0 in X.shape[1:]:
         raise ValueError(f"X is empty (shape {X.shape}); accepted: at least one row and one column")
     count_nonfinite(X, "X")
     return X
 
 
 def checked_y(y, n: int, loss: str, names: tuple = ("X", "y")) -> np.ndarray:
+    """y as the loss reads it: class indices (n,) or class probabilities (n, k) for the index
+    losses, integers for a custom loss, float64 otherwise."""
     x_name, y_name = names
     y = as_numpy(y, y_name)
     if y.ndim == 0 or y.ndim > 2:
@@ -124,7 +132,7 @@ def checked_y(y, n: int, loss: str, names: tuple = ("X", "y")) -> np.ndarray:
     return y.astype(np.float64)
 
 
-def checked_held_out(X_val, y_val, n_features: int, loss: str):
+def checked_held_out(X_val, y_val, n_features: tuple, loss: str):
     """(X_val, y_val as the loss takes it, y_val as given), None when neither is given."""
     if X_val is None and y_val is None:
         return None
@@ -133,26 +141,53 @@ def checked_held_out(X_val, y_val, n_features: int, loss: str):
         raise ValueError(f"{given} was given without {missing}; accepted: both (held-out rows and "
                          "their targets) or neither")
     X = checked_X(X_val)
-    if X.shape[1] != n_features:
-        raise ValueError(f"X_val has {X.shape[1]} columns but X has {n_features}; accepted: "
-                         "held-out rows with the columns of X")
+    if X.shape[1:] != n_features:
+        what = f"{X.shape[1]} columns but X has {n_features[0]}" if len(n_features) == 1 \
+            and X.ndim == 2 else f"rows of shape {X.shape[1:]} but X has {n_features}"
+        raise ValueError(f"X_val has {what}; accepted: held-out rows with the columns of X")
     return X, checked_y(y_val, len(X), loss, ("X_val", "y_val")), as_numpy(y_val, "y_val")
 
 
 def class_indices(y: np.ndarray, loss: str) -> np.ndarray:
-    """Integer class indices from indices or one-hot rows; TypeError for other floats."""
+    """Integer class indices from indices or one-hot rows; for cross_entropy, rows of class
+    probabilities (soft or label-smoothed targets, as F.cross_entropy takes them) as float64;
+    TypeError for other floats."""
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim == 2:
         if np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
             return y.argmax(axis=1).astype(np.int64)
-        raise TypeError(f"y has shape {y.shape} but is not one-hot; {loss} accepts integer class "
-                        "indices (n,) or one-hot rows (n, k)")
+        if loss == "cross_entropy" and are_class_probabilities(y):
+            return y.astype(np.float64)
+        soft = (", or rows of class probabilities in [0, 1] summing to 1" if loss == "cross_entropy"
+                else "; only cross_entropy takes rows of class probabilities")
+        raise TypeError(f"y has shape {y.shape} but is not one-hot or class probabilities; {loss} "
+                        f"accepts integer class indices (n,) or one-hot rows (n, k){soft}")
     if y.dtype.kind == "f":
         raise TypeError(f"y has float dtype {y.dtype} but loss={loss!r} needs integer class indices; "
                         "accepted: an int array (n,) such as y.astype(int), or one-hot rows; for "
                         "float targets use loss='mse' or 'bce'")
     return y.astype(np.int64)
+
+
+def are_class_probabilities(y: np.ndarray) -> bool:
+    """Every row in [0, 1] and summing to 1 (within float32 rounding)."""
+    return bool(y.min() >= 0 and y.max() <= 1
+                and np.all(np.abs(y.sum(axis=1) - 1) < PROB_SUM_TOL))
+
+
+def without_ignored(X: np.ndarray, y: np.ndarray, y_raw: np.ndarray, ignore_index) -> tuple:
+    """(X, y, y_raw, note) without the rows whose class index is the loss's ignore_index (the
+    loss reads nothing from them); note None when there are none."""
+    if ignore_index is None or y.ndim != 1 or not np.any(y == ignore_index):
+        return X, y, y_raw, None
+    keep = y != ignore_index
+    if not keep.any():
+        raise ValueError(f"every one of the {len(y)} targets is ignore_index={ignore_index}; "
+                         "accepted: at least one row whose class the loss reads")
+    return X[keep], y[keep], y_raw[keep], (
+        f"{int((~keep).sum())} of {len(y)} rows have y == ignore_index ({ignore_index}) and were "
+        "left out: the loss reads nothing from them")
 
 
 def check_class_range(y: np.ndarray, width: int, loss: str) -> None:
@@ -163,9 +198,14 @@ def check_class_range(y: np.ndarray, width: int, loss: str) -> None:
                          f"loss={loss!r}; accepted: indices 0..{width - 1}, one per output unit")
 
 
+def row_cap(n_params: int) -> int:
+    """The most rows one probe of a model of n_params parameters reads."""
+    return int(np.clip(ROW_BUDGET // max(n_params, 1), MIN_ROWS, MAX_ROWS))
+
+
 def subsample(n: int, n_params: int) -> np.ndarray | None:
     """Sorted row indices to keep when n rows exceed the cost budget, else None."""
-    keep = int(np.clip(ROW_BUDGET // max(n_params, 1), MIN_ROWS, MAX_ROWS))
+    keep = row_cap(n_params)
     if n <= keep:
         return None
     return np.sort(np.random.default_rng(SUBSAMPLE_SEED).choice(n, keep, replace=False))

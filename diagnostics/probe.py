@@ -10,13 +10,20 @@ from typing import Callable
 
 import numpy as np
 
+from diagnostics.losses import NAMED
 from diagnostics.reference import Reference
 
-REGRESSION_LOSSES = ("mse", "half_mse")
+REGRESSION_LOSSES = ("mse", "half_mse", "l1", "smooth_l1", "huber")
 CLASS_INDEX_LOSSES = ("cross_entropy", "nll", "hinge")   # targets are class indices
 PROBABILITY_LOSSES = ("bce",)                            # outputs must be probabilities
-LOSSES = ("mse", "half_mse", "cross_entropy", "nll", "bce", "bce_with_logits", "hinge")
+LOSSES = NAMED
 # nll: F.nll_loss, on log-probabilities (a log_softmax head); cross_entropy = log_softmax + nll
+
+
+def one_column_against_flat(y_shape: tuple, out_shape: tuple) -> bool:
+    """One of y and the output is (n,) and the other (n, 1): a loss on them broadcasts."""
+    shapes = sorted([tuple(y_shape), tuple(out_shape)], key=len)
+    return len(shapes[0]) == 1 and len(shapes[1]) == 2 and shapes[1][1] == 1
 
 
 @dataclass
@@ -75,6 +82,8 @@ class Probe:
     sharpness: Callable[[], float] | None = None   # lazy: the largest Hessian eigenvalue of the loss
     reference: Reference | None = None     # what a linear and a nearest-neighbour fit of these rows
                                            # reach (diagnostics.reference); None: custom loss
+    broadcast_loss: float | None = None    # a value loss of the outputs against y when one is (n,)
+                                           # and the other (n, 1), broadcast (n, n) as a loop does
     val_loss: float | None = None          # the model's loss on X_val, y_val when given
     val_baseline_loss: float | None = None # a constant predictor's loss on them
     notes: list = field(default_factory=list)

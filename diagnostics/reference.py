@@ -40,7 +40,7 @@ MAX_ITER = 300          # lbfgs iterations: digits converges in ~100; a stop sho
                         # only makes the reference weaker, never a false alarm
 SEED = 0                # the fold split and the row subsample: the same every call
 PROB_EPS = 1e-7         # probabilities clipped off 0 and 1 before the log
-REGRESSION = ("mse", "half_mse")
+REGRESSION = ("mse", "half_mse", "l1", "smooth_l1", "huber")
 CLASS_INDEX = ("cross_entropy", "nll", "hinge")
 BINARY = ("bce", "bce_with_logits")
 
@@ -68,26 +68,28 @@ class Reference:
 
 
 def reference_of(X: np.ndarray, y: np.ndarray, loss_name: str, width: int,
-                 constant: float) -> Reference | None:
-    """The references for these rows, or None for a custom loss or too few rows."""
+                 constant: float, score=None, y_score=None) -> Reference | None:
+    """The references for these rows, or None for a custom loss or too few rows. ``score(pred,
+    y_score)`` scores the predictions when the loss is not the plain numpy one of ``scorer``
+    (options such as label_smoothing, soft targets ``y_score`` beside their classes ``y``)."""
     if loss_name not in REGRESSION + CLASS_INDEX + BINARY or len(X) < MIN_ROWS:
         return None
-    if loss_name in CLASS_INDEX and np.ndim(y) != 1:   # soft targets: no class to fit
+    if loss_name in CLASS_INDEX and np.ndim(y) != 1:   # soft targets with no classes: none to fit
         return None
-    X, y = rows_for_reference(X, y)
+    X, y, y_score = rows_for_reference(X, y, y if y_score is None else y_score)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")   # convergence and one-class-fold notes change nothing
         fit, cv, near = predictions(X, y, loss_name, width)
-    score = scorer(loss_name)
-    return Reference(constant, score(fit, y), score(cv, y), score(near, y), len(X),
-                     neighbours_for(len(X)))
+    score = score or scorer(loss_name)
+    return Reference(constant, score(fit, y_score), score(cv, y_score), score(near, y_score),
+                     len(X), neighbours_for(len(X)))
 
 
-def rows_for_reference(X: np.ndarray, y: np.ndarray) -> tuple:
+def rows_for_reference(X: np.ndarray, y: np.ndarray, y_score: np.ndarray) -> tuple:
     if len(X) <= REFERENCE_ROWS:
-        return X, y
+        return X, y, y_score
     keep = np.sort(np.random.default_rng(SEED).choice(len(X), REFERENCE_ROWS, replace=False))
-    return X[keep], y[keep]
+    return X[keep], y[keep], y_score[keep]
 
 
 def predictions(X, y, loss_name: str, width: int) -> tuple:

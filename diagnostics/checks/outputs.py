@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from diagnostics.checks.evidence import LEARNED_NOTHING, unless_lr_tiny
-from diagnostics.probe import Probe, REGRESSION_LOSSES
+from diagnostics.probe import Probe, REGRESSION_LOSSES, one_column_against_flat
 from diagnostics.report import Finding
 
 HEAD_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, np.inf),
@@ -309,18 +309,28 @@ def predicts_the_mean(probe: Probe, y: np.ndarray) -> tuple:
     return abs(float(probe.out.mean() - y.mean())) / std, float(probe.out.std()) / std
 
 
-def one_column_against_flat(probe: Probe) -> bool:
-    """One of y and the output is (n,) and the other (n, 1): a loss on them broadcasts."""
-    shapes = sorted([tuple(probe.y_shape), tuple(probe.out_shape)], key=len)
-    return len(shapes[0]) == 1 and len(shapes[1]) == 2 and shapes[1][1] == 1
+def history_shows_broadcast(probe: Probe) -> bool | None:
+    """Whether the history's last loss is nearer the broadcast (n, n) loss than the loss of y
+    reshaped to the output's shape: which of the two the loop computed. None without a history or
+    a broadcast loss to compare (a custom loss, other shapes)."""
+    h = probe.history
+    h = None if h is None else h[np.isfinite(h)]
+    if probe.broadcast_loss is None or h is None or not len(h):
+        return None
+    return relative_gap(h[-1], probe.broadcast_loss) < relative_gap(h[-1], probe.loss)
+
+
+def relative_gap(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(a), abs(b), np.finfo(float).tiny)
 
 
 def broadcast_targets(probe: Probe):
     """A trained one-output regression model that settled on mean(y), with one of y and the output
     (n,) and the other (n, 1): the fingerprint of a loss that broadcasts them to (n, n)."""
     y = value_targets(probe)
-    if y is None or not one_column_against_flat(probe) or probe.history is None \
-            or probe.loss_ratio < LEARNED_NOTHING:
+    if y is None or not one_column_against_flat(probe.y_shape, probe.out_shape) \
+            or probe.history is None or probe.loss_ratio < LEARNED_NOTHING \
+            or history_shows_broadcast(probe) is False:   # the loop's loss was y reshaped's
         return None
     gap, spread = predicts_the_mean(probe, y)
     if gap >= MEAN_ONLY_GAP or spread >= MEAN_ONLY_SPREAD:
