@@ -12,6 +12,7 @@ import torch
 from diagnostics import inputs, loaders, losses
 from diagnostics.adapters import held_out_losses, torch_probe
 from diagnostics.checks.evidence import LEARNED_NOTHING, learned_little, reference_shortfall
+from diagnostics.checks.outputs import history_shows_broadcast
 from diagnostics.checks.units import layer_measurements
 from diagnostics.explain import explain
 from diagnostics.probe import Probe
@@ -215,10 +216,28 @@ def diagnose(model, X, y=None, *, loss="mse", history=None, optimizer=None, lr=N
         probe = build_probe(module, call, notes)
         findings = explain(run_checks(probe))
         layers = layer_measurements(probe)
+    notes.extend(filter(None, [reshape_note(probe)]))
     if not probe.finite:
         notes.append("the model's outputs or parameters are not finite: the checks that read them "
                      "were skipped")
     return Report(findings, notes, summary(probe, call), run_failed(probe), layers)
+
+
+def reshape_note(probe: Probe) -> str | None:
+    """How y of shape (n,) against outputs (n, 1) (or the reverse) was read: as the outputs' shape,
+    unless the history's last loss is the (n, n) broadcast one (then loss-target-mismatch says so).
+    Without a history the reshape is still taken: users pass the natural (n,) column (df["price"])
+    of what their loop held as (n, 1), and a broadcast loop ends at mean(y), which learned-nothing
+    and the references name from the loss alone; a broadcast warning on no evidence misleads."""
+    shows = history_shows_broadcast(probe)
+    if probe.broadcast_loss is None or shows:
+        return None
+    why = (f"as the history's last loss {probe.history[np.isfinite(probe.history)][-1]:.4g} "
+           "matches" if shows is False else "what a loop almost always means (no history to "
+           "tell); that loss is")
+    return (f"y has shape {probe.y_shape} and the outputs {probe.out_shape}: diagnosed with y as "
+            f"the outputs' shape, {why} {probe.loss:.4g}, where a loss broadcasting them to "
+            f"(n, n) gives {probe.broadcast_loss:.4g}")
 
 
 def summary(probe: Probe, call: dict) -> dict:
@@ -227,7 +246,15 @@ def summary(probe: Probe, call: dict) -> dict:
             else str(probe.loss), "widths": "-".join(str(w) for w in
                                                      [probe.X.shape[1]] + [la.width for la in probe.layers]),
             "activations": "/".join(la.activation for la in probe.layers),
-            **yardsticks(probe)}
+            **loss_options(call["loss"]), **yardsticks(probe)}
+
+
+def loss_options(spec) -> dict:
+    """{"loss_options": {...}} when options change the loss's value (weights as lists), else {}."""
+    if spec.plain:
+        return {}
+    return {"loss_options": {k: inputs.as_numpy(v, k).round(6).tolist() if hasattr(v, "shape")
+                             else v for k, v in spec.options.items()}}
 
 
 def yardsticks(probe: Probe) -> dict:

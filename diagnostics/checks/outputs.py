@@ -317,7 +317,7 @@ def history_shows_broadcast(probe: Probe) -> bool | None:
     h = None if h is None else h[np.isfinite(h)]
     if probe.broadcast_loss is None or h is None or not len(h):
         return None
-    return relative_gap(h[-1], probe.broadcast_loss) < relative_gap(h[-1], probe.loss)
+    return bool(relative_gap(h[-1], probe.broadcast_loss) < relative_gap(h[-1], probe.loss))
 
 
 def relative_gap(a: float, b: float) -> float:
