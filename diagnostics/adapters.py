@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from diagnostics import activations, losses
-from diagnostics.inputs import check_class_range
+from diagnostics.inputs import check_class_range, check_class_width
 from diagnostics.losses import LossSpec
 from diagnostics.probe import CLASS_INDEX_LOSSES, REGRESSION_LOSSES, Layer, one_column_against_flat
 from diagnostics.sharpness import top_eigenvalue
@@ -61,6 +61,11 @@ def run_forward(net, X: torch.Tensor):
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"model(X) returned a {type(out).__name__}; accepted: a model whose forward "
                         "returns one tensor of outputs")
+    if X.ndim > 2 and out.ndim > 2:     # an nn.Linear maps the last axis and keeps the others
+        raise ValueError(f"model(X) on X of shape {tuple(X.shape)} returned an output of shape "
+                         f"{tuple(out.shape)}: the rows' extra axes reached the output; accepted: "
+                         "N-D rows for a model that flattens them (nn.Flatten() first), or 2-D "
+                         "X (X.reshape(len(X), -1))")
     return out
 
 
@@ -146,9 +151,10 @@ def aligned_targets(y: np.ndarray, width: int, notes: list) -> np.ndarray:
 
 def target_tensor(y: np.ndarray, name: str, width: int, dev, dtype, notes) -> tuple:
     """(the tensor the loss reads, targets as the checks read them, as the constant reads them)."""
-    if name in CLASS_INDEX_LOSSES and y.ndim == 2:     # class probabilities (inputs.soft_targets):
-        return (torch.as_tensor(y, device=dev, dtype=dtype), y.argmax(axis=1), y)  # checks read
-    if name in CLASS_INDEX_LOSSES:                     # each row's most probable class
+    if name in CLASS_INDEX_LOSSES and y.ndim == 2:     # class probabilities: the checks read
+        check_class_width(y, width, name)              # each row's most probable class
+        return torch.as_tensor(y, device=dev, dtype=dtype), y.argmax(axis=1), y
+    if name in CLASS_INDEX_LOSSES:
         check_class_range(y, width, name)
         return torch.as_tensor(y, device=dev), y, y
     y2, y_probe = aligned_targets(y, width, notes), y.reshape(len(y), -1)

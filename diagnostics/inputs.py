@@ -190,6 +190,13 @@ def without_ignored(X: np.ndarray, y: np.ndarray, y_raw: np.ndarray, ignore_inde
         "left out: the loss reads nothing from them")
 
 
+def check_class_width(y: np.ndarray, width: int, loss: str) -> None:
+    if y.shape[1] != width:
+        raise ValueError(f"y holds {y.shape[1]} class probabilities per row but the model has "
+                         f"{width} outputs and loss={loss!r}; accepted: rows of {width} "
+                         "probabilities, one per output unit")
+
+
 def check_class_range(y: np.ndarray, width: int, loss: str) -> None:
     bad = (y < 0) | (y >= width)
     if bad.any():

@@ -7,6 +7,7 @@ import torch
 from cases.config import RunConfig
 from cases.runner import run
 from diagnose_helpers import HEALTHY, LOOPS, HEALTHY_LOOPS, adam_digits, as_kind, digits_head_run, \
+    input_form_run, \
     fit, memorising_run, net, tanh_surface_run, \
     sin_data, train_steps, trained
 from shared_runs import SharedRuns, session_folder
@@ -93,3 +94,9 @@ def reference_run(shared_runs):
     }
     return lambda name, seed: shared_runs.get(f"reference {name} seed {seed}",
                                               lambda: programs[name](seed))
+
+
+@pytest.fixture(scope="session")
+def input_run(shared_runs):
+    """``input_run(name)``: diagnose_helpers.input_form_run, trained once per session."""
+    return lambda name: shared_runs.get(f"input form {name}", lambda: input_form_run(name))

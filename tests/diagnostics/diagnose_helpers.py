@@ -307,3 +307,25 @@ def memorising_run(seed: int, permuted: bool):
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     history = train(model, X[train_rows], y_train, F.cross_entropy, opt, 300, seed=seed)
     return model, X[train_rows], y_train, "cross_entropy", history, opt, X[val_rows], y[val_rows]
+
+
+# ----------------------------------------------------------------- runs read through other inputs
+def input_form_run(name: str, seed: int = 0):
+    """A run trained as a tutorial writes it, with a loss module, as (model, X, y, loss module,
+    history, opt): digits under label smoothing, digits as 1x8x8 images behind nn.Flatten(), a
+    Sigmoid head under BCEWithLogitsLoss (the double sigmoid), sin(2x) under L1 and Huber."""
+    X, y = digits_tensors()
+    torch.manual_seed(seed)
+    if name == "digits-smoothed":
+        model, loss = relu_net(64, 10), nn.CrossEntropyLoss(label_smoothing=0.1)
+    elif name == "images-flatten":
+        X, loss = X.reshape(-1, 1, 8, 8), nn.CrossEntropyLoss()
+        model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    elif name == "double-sigmoid":
+        y, loss = (y < 5).float()[:, None], nn.BCEWithLogitsLoss()
+        model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 1), nn.Sigmoid())
+    else:   # "sin-l1", "sin-huber"
+        X, y = sin2x_tensors()
+        model, loss = relu_net(1, 1), nn.L1Loss() if name == "sin-l1" else nn.HuberLoss(delta=0.5)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    return model, X, y, loss, train(model, X, y, loss, opt, 200), opt
