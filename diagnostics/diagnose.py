@@ -200,8 +200,11 @@ def diagnose(model, X, y=None, *, loss="mse", history=None, optimizer=None, lr=N
 
     ``model`` is a torch.nn.Module, or any model with a ``to_torch()`` method that returns an
     equivalent torch.nn.Module (the project's numpy MLP has one); ``X`` (n, d) and ``y`` numpy
-    arrays or tensors; ``loss`` a name ("mse", "half_mse", "cross_entropy", "nll", "bce",
-    "bce_with_logits", "hinge") or a callable (outputs, y) -> scalar; ``history`` the per-step
+    arrays, tensors (on any device) or pandas DataFrame/Series, X N-D when the model flattens
+    it; or ``X`` a DataLoader or Dataset yielding (x, y) pairs and ``y`` omitted;
+    ``loss`` a name ("mse", "half_mse", "cross_entropy", "nll", "bce", "bce_with_logits",
+    "hinge", "l1", "smooth_l1", "huber", in common spellings), a torch loss module with its
+    options, a functional form, or a callable (outputs, y) -> scalar (docs/inputs.md); ``history`` the per-step
     losses; ``optimizer`` a torch optimizer (lr, weight decay and momentum are read from it);
     ``lr`` and ``weight_decay`` say the same for numpy runs, or override the optimizer's;
     ``X_val``, ``y_val`` held-out rows, when there are some (memorisation is read from them).

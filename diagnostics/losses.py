@@ -91,7 +91,8 @@ def read_loss(loss) -> LossSpec:
         name = functional_names()[loss.func]
         return LossSpec(name, *keyword_options(name, dict(loss.keywords)))
     if callable(loss):
-        return LossSpec(functional_names().get(loss, "custom"), fn=loss)
+        known = [n for f, n in functional_names().items() if f is loss]
+        return LossSpec(known[0] if known else "custom", fn=loss)
     raise TypeError(f"loss is a {type(loss).__name__}; accepted: one of {', '.join(NAMED)}, a "
                     "torch loss module such as nn.CrossEntropyLoss(), or a callable "
                     "(outputs, y) -> scalar")
