@@ -204,7 +204,8 @@ def diagnose(model, X, y=None, *, loss="mse", history=None, optimizer=None, lr=N
     it; or ``X`` a DataLoader or Dataset yielding (x, y) pairs and ``y`` omitted;
     ``loss`` a name ("mse", "half_mse", "cross_entropy", "nll", "bce", "bce_with_logits",
     "hinge", "l1", "smooth_l1", "huber", in common spellings), a torch loss module with its
-    options, a functional form, or a callable (outputs, y) -> scalar (docs/inputs.md); ``history`` the per-step
+    options, a functional form, or a callable (outputs, y) -> scalar (docs/inputs.md);
+    ``history`` the per-step
     losses; ``optimizer`` a torch optimizer (lr, weight decay and momentum are read from it);
     ``lr`` and ``weight_decay`` say the same for numpy runs, or override the optimizer's;
     ``X_val``, ``y_val`` held-out rows, when there are some (memorisation is read from them).
