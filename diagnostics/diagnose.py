@@ -205,8 +205,8 @@ def diagnose(model, X, y=None, *, loss="mse", history=None, optimizer=None, lr=N
     ``loss`` a name ("mse", "half_mse", "cross_entropy", "nll", "bce", "bce_with_logits",
     "hinge", "l1", "smooth_l1", "huber", in common spellings), a torch loss module with its
     options, a functional form, or a callable (outputs, y) -> scalar (docs/inputs.md);
-    ``history`` the per-step
-    losses; ``optimizer`` a torch optimizer (lr, weight decay and momentum are read from it);
+    ``history`` the per-step losses; ``optimizer`` a torch optimizer (lr, weight decay and
+    momentum are read from it);
     ``lr`` and ``weight_decay`` say the same for numpy runs, or override the optimizer's;
     ``X_val``, ``y_val`` held-out rows, when there are some (memorisation is read from them).
     Every report measures the run against what the same rows allow: a constant predictor, and a
