@@ -13,7 +13,7 @@ chaos needs that slip too.
 
 Fixes: ``mean-gradient`` (divide by n, lr 4 on the mean loss), ``lr-below-edge`` (lr 0.1),
 ``step-0.1`` (the author's coarser grid). The metric counts distinct loss values per 64-step
-window. Measurements, the 40000-step cascade and the diagnosis: README, ``bifurcation``.
+window. Measurements, the 40000-step cascade and the diagnosis: docs/cases.md, ``bifurcation``.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ def add_faults(sub, debug) -> None:
                    help="seeds of every program and mutant (default: 0 1 2)")
     p.add_argument("--programs", nargs="+", metavar="PROGRAM", help="only these healthy programs")
     p.add_argument("--operators", nargs="+", metavar="OPERATOR", help="only these operators")
-    p.add_argument("--markdown", action="store_true", help="print Markdown tables (the README's)")
+    p.add_argument("--markdown", action="store_true", help="print Markdown tables (docs/faults.md's)")
     p.add_argument("--json", metavar="FILE", help="write every run's record to FILE as JSON")
     p.add_argument("--workers", type=int, default=WORKERS,
                    help=f"processes to spread the runs over (default: {WORKERS})")

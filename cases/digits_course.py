@@ -12,14 +12,14 @@ on the small stand-in. Mechanism: a Sigmoid passes at most 1/4 of a change in it
 with this init), forward and backward, so two of them leave the output with the class prior.
 
 Fixes: ``lr-1`` (the author's) and ``relu``. The report's grid is ``CASE.sweeps["grid"]``,
-drawn by the casebook and tested in tests/test_case_digits.py. Measurements: README, "Seed 003".
+drawn by the casebook and tested in tests/test_case_digits.py. Measurements: docs/cases.md, "Seed 003".
 """
 
 from cases import sources
 from cases.case import Case, Sweep, Threshold
 from cases.config import RunConfig
 
-EPOCHS = 10              # the report ran 50; failure and fixes are settled after 10 (README)
+EPOCHS = 10              # the report ran 50; failure and fixes are settled after 10 (docs/cases.md)
 COURSE_LR = 1e-2         # the report's lr for every basic experiment
 HINGE_MARGIN = 5.0       # the course code's HingeLoss(margin=5): the grid's Hinge column uses it
 CHANCE_LIKE = 0.3        # failing: worst measured 0.117 (chance is 0.1)

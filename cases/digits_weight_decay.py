@@ -9,7 +9,7 @@ course code (and torch's SGD) does. Mechanism: the step ``p <- (1 - lr wd) p - l
 factor 0 at lr 1 and wd 1: every step erases the weights and keeps only the last batch's
 gradient, so nothing learned survives a step.
 
-Fix ``decay-1e-4``: the report's smallest decay. Measurements: README, "Seed 003".
+Fix ``decay-1e-4``: the report's smallest decay. Measurements: docs/cases.md, "Seed 003".
 """
 
 from cases import digits_course, sources

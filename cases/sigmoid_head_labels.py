@@ -12,7 +12,7 @@ net outputs ~1 (the mean label) everywhere, at the constant predictor's cost, an
 predicts class 1 for every point.
 
 Fix ``softmax-cross-entropy`` (the accepted answer): three logits, softmax cross-entropy on the
-class indices, same hidden layer, init, lr and steps. Measurements: README, ``sigmoid-head-labels``.
+class indices, same hidden layer, init, lr and steps. Measurements: docs/cases.md, ``sigmoid-head-labels``.
 """
 
 from cases import sources

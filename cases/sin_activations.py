@@ -11,7 +11,7 @@ curvature = 2). Bounded activations keep |h| small and diverge later, Sigmoid no
 
 Fix ``lower-lr``: lr 0.01. The author's no-NaN pictures match Adam at lr 0.1 instead, the
 reading under which part 2 collapses (``sin_deep_collapse``); tests/test_case_sin_sweeps.py
-measures both readings over the five activations x seeds. Measurements: README, "Seed 001".
+measures both readings over the five activations x seeds. Measurements: docs/cases.md, "Seed 001".
 """
 
 import math
@@ -22,7 +22,7 @@ from cases.config import RunConfig
 
 POST_LR = 0.1            # "学习率调成0.1"
 FIX_LR = 0.01            # 10x lower: lr * per-sample curvature ~ 1.8, inside the edge 2
-STEPS = 2000             # the post ran 10000; 2000 already fits (README, "Seed 001")
+STEPS = 2000             # the post ran 10000; 2000 already fits (docs/cases.md, "Seed 001")
 FIT_MSE = 0.05           # fixed: worst measured 0.013; the failing run is NaN (counted as inf)
 DIVERGED_MSE = 1e3       # failing: a finite run never scores above ~5 here, a diverged one is inf
 POST_ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh")   # the five the post compares

@@ -12,7 +12,7 @@ mean of the targets (train MSE / var(y) = 1.0).
 
 Fixes, one change each: ``lower-lr`` (Adam lr 0.01), ``sgd``, ``leaky-relu``. The case's seeds
 (0, 10, 15) are chosen, not typical: of the 12 of seeds 0-19 that collapse, the ones where every
-fix fits cleanly (README, "Seed 001", says why the others were left out, with the measurements).
+fix fits cleanly (docs/cases.md, "Seed 001", says why the others were left out, with the measurements).
 """
 
 import math

@@ -4,7 +4,7 @@ Each record says only what its document says about itself: its title (with an
 English rendering of a Chinese one), its author or site, its year, and a URL
 where the document gives one. Where it gives none, ``url`` is empty and
 ``finding`` says how to look for it. ``seed`` is the document's number in the
-project's seed collection ("seed 000" in the README and the case docstrings).
+project's seed collection ("seed 000" in docs/cases.md and the case docstrings).
 
 >>> SEED_004.short()
 'seed 004 (Stack Overflow question, undated)'
@@ -51,7 +51,7 @@ class Source:
         return f"{self.facts()}. {self.where()}"
 
     def markdown(self) -> str:
-        """The citation with its URLs as markdown links (the report and the README)."""
+        """The citation with its URLs as markdown links (the report and docs/cases.md)."""
         return f"{self.facts()}. {self.where(markdown_link)}"
 
     def short(self) -> str:

@@ -12,7 +12,7 @@ stay healthy, and ten times the steps do not help: width does.
 
 Fix ``wider-net``: one hidden layer of 64 units, same optimizer and steps. The case runs the
 seeds on which the plateau is reached by step 1000 (0, 1, 3). Reading, measurements and the
-diagnosis over seeds 0-11: README, "spiral-capacity".
+diagnosis over seeds 0-11: docs/cases.md, "spiral-capacity".
 """
 
 from cases import sources
@@ -24,7 +24,7 @@ AUTHOR_LR = 1e-2         # torch.optim.AdamW(net.parameters(), 1e-2)
 ADAMW_DECAY = 0.01       # torch.optim.AdamW's default weight_decay, which the post keeps
 PLATEAU = 0.005          # failing: test MSE above it; worst measured 0.0173 (seed 2)
 FITTED = 1e-3            # fixed: test MSE below it; worst measured 2.4e-4 (wider-net, seed 4)
-PLATEAUED_SEEDS = (0, 1, 3)  # on the plateau by step 1000; seed 2 still descends then (README)
+PLATEAUED_SEEDS = (0, 1, 3)  # on the plateau by step 1000; seed 2 still descends then (docs/cases.md)
 
 FAILING = RunConfig(
     data="spiral_map", sizes=(2, 4, 3, 2), activation="leaky_relu", out_activation="tanh",

@@ -1,5 +1,5 @@
 """Checks on what the caller passed: each mistake gets one ValueError/TypeError that names the
-argument, what was received and what is accepted. Accepted conversions (documented in the README):
+argument, what was received and what is accepted. Accepted conversions (documented in docs/inputs.md and docs/checks.md):
 integer, float16 and bfloat16 inputs are converted to the model's dtype; torch tensors on any device
 are read and moved to the model's device; more rows than the cost budget are subsampled.
 """

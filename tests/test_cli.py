@@ -309,7 +309,7 @@ def test_python_m_cases_diagnose_end_to_end(user_files, tmp_path):
 
 
 def test_readme_cites_each_source_as_cases_sources_does():
-    """The README's case sections carry the same citations as `list` and the casebook."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    """docs/cases.md's case sections carry the same citations as `list` and the casebook."""
+    readme = (ROOT / "docs" / "cases.md").read_text(encoding="utf-8")
     for source in SOURCES:
         assert f"**Source (seed {source.seed}):** {source.markdown()}" in readme, source.seed

@@ -226,7 +226,7 @@ def test_the_command_refuses_an_unknown_operator(capsys):
 # ----------------------------------------------------------------- the whole matrix (slow)
 # The aim (issue 14): cause named first on >= 95% of harmful mutants, no error on any
 # healthy run, at most 1 warning per 30 healthy runs. These floors are what diagnose()
-# reached when the matrix was built (see the README's table), minus a margin, so that a
+# reached when the matrix was built (see docs/faults.md), minus a margin, so that a
 # change that makes diagnose() worse fails here while the work towards the aim goes on.
 # Measured 2026-11-30 (636 runs, seeds 0-2) after the cause-first rewrite: named first
 # 332/431 = 0.77, named 355/431 = 0.82, 0 errors and 3 warnings on 30 healthy runs, 431

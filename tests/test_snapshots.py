@@ -11,7 +11,7 @@ in ``Case.chaotic_runs`` (seed 002's failing run: one ulp grows to O(1) within
 60 steps) keeps only its first ``cases.trace.CHAOS_HORIZON`` steps and the codes
 the case requires, which rounding cannot change.
 
-Review or accept a change: the README, "Snapshots of loss traces" (``pytest --snapshot-update``).
+Review or accept a change: docs/testing.md, "Snapshots of loss traces" (``pytest --snapshot-update``).
 """
 
 import pytest
