@@ -223,3 +223,32 @@ def test_the_same_backbone_trained_is_quiet(reference_run, seed):
     model, X, y, loss, history, opt = reference_run("open-backbone", seed)
     report = diagnose(model, X, y, loss=loss, history=history, optimizer=opt)
     assert report.ok and not report.findings, str(report)
+
+
+def moons_run(seed: int, frozen: bool):
+    """450 noisy moons through a 2-256-256-1 tanh net, SGD with momentum, bce_with_logits; the
+    bug: the random hidden layers frozen, only the head trained."""
+    from sklearn.datasets import make_moons
+    Xn, yn = make_moons(450, noise=0.2, random_state=seed)
+    X, y = torch.tensor(Xn, dtype=torch.float32), torch.tensor(yn[:, None], dtype=torch.float32)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(2, 256), nn.Tanh(), nn.Linear(256, 256), nn.Tanh(),
+                          nn.Linear(256, 1))
+    for layer in model[:4]:
+        layer.requires_grad_(not frozen)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05,
+                          momentum=0.9)
+    history = train(model, X, y, F.binary_cross_entropy_with_logits, opt, 300, batch=32, seed=seed)
+    return diagnose(model, X, y, loss="bce_with_logits", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_frozen_random_backbone_that_beats_a_linear_fit_but_not_neighbours_is_named(seed):
+    """Better than the constant and than a linear model, so nothing 'fails'; but 15 nearest
+    neighbours do better on rows they never saw: the frozen random features set the limit."""
+    report = moons_run(seed, frozen=True)
+    f = finding(report, "frozen-parameters")
+    assert f.evidence["reference_shortfall"] >= 0.05 and f.evidence["frozen_share"] > 0.99
+    assert report.causes[0].code == "frozen-parameters", str(report)
+    trained = moons_run(seed, frozen=False)     # every layer trained: not failing, not named
+    assert "frozen-parameters" not in trained.codes and not trained.failing, str(trained)
