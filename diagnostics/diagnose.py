@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import random
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from diagnostics import inputs, loaders, losses
 from diagnostics.adapters import held_out_losses, torch_probe
-from diagnostics.checks.evidence import LEARNED_NOTHING, learned_little, reference_shortfall
+from diagnostics.checks.evidence import (LEARNED_NOTHING, learned_little, reference_shortfall,
+                                         training_failing)
 from diagnostics.checks.outputs import history_shows_broadcast
 from diagnostics.checks.units import layer_measurements
 from diagnostics.explain import explain
@@ -19,6 +21,8 @@ from diagnostics.probe import Probe
 from diagnostics.reference import PROB_EPS as REFERENCE_EPS, reference_of
 from diagnostics.registry import CHECKS
 from diagnostics.report import Finding, Report
+from diagnostics.watch import Run
+from diagnostics.watch_report import merged, timeline_findings
 
 
 TORCH_SCORED = ("l1", "smooth_l1", "huber")   # losses that reference.scorer has no numpy form of
@@ -195,7 +199,7 @@ def nothing_carries_over(probe: Probe) -> bool:
 
 
 def diagnose(model, X, y=None, *, loss="mse", history=None, optimizer=None, lr=None,
-             weight_decay=None, X_val=None, y_val=None) -> Report:
+             weight_decay=None, X_val=None, y_val=None, run=None) -> Report:
     """Name what is wrong with a model and its training run, with the numbers and the fix.
 
     ``model`` is a torch.nn.Module, or any model with a ``to_torch()`` method that returns an
@@ -211,14 +215,16 @@ def diagnose(model, X, y=None, *, loss="mse", history=None, optimizer=None, lr=N
     ``X_val``, ``y_val`` held-out rows, when there are some (memorisation is read from them).
     Every report measures the run against what the same rows allow: a constant predictor, and a
     linear and a nearest-neighbour model scored on held-out folds (diagnostics.reference).
+    ``run`` a recording of the training (diagnostics.watch): the history and the optimizer are
+    read from it when not given, and the timeline checks judge the run as it happened.
     The model is left exactly as it was (parameters, .grad, flags, mode, hooks, global RNGs).
     The report lists the root causes first, each followed by the findings it explains.
     """
+    history, optimizer, notes = from_run(run, history, optimizer)
     call = read_call(model, X, y, loss, history, optimizer, lr, weight_decay, X_val, y_val)
-    notes: list = []
-    with module_of(model, call["kind"]) as module:
+    with module_of(model, call["kind"]) as module, recording_paused(run):
         probe = build_probe(module, call, notes)
-        findings = explain(run_checks(probe))
+        findings = explain(with_timeline(run_checks(probe), probe, run))
         layers = layer_measurements(probe)
     notes.extend(filter(None, [reshape_note(probe)]))
     if not probe.finite:
@@ -242,6 +248,42 @@ def reshape_note(probe: Probe) -> str | None:
     return (f"y has shape {probe.y_shape} and the outputs {probe.out_shape}: diagnosed with y as "
             f"the outputs' shape, {why} {probe.loss:.4g}, where a loss broadcasting them to "
             f"(n, n) gives {probe.broadcast_loss:.4g}")
+
+
+def from_run(run, history, optimizer) -> tuple:
+    """(history, optimizer, notes): the run's own where the caller gave none."""
+    if run is None:
+        return history, optimizer, []
+    if not isinstance(run, Run):
+        raise TypeError(f"run must be what diagnostics.watch(model, optimizer) returns; got "
+                        f"{type(run).__name__}")
+    tl = run.timeline()
+    note = f"a watched run of {tl.n_logged} steps ({tl.n_stepped} optimizer steps)" + (
+        f"; its history keeps {len(tl.loss)} of them" if len(tl.loss) < tl.n_logged else "")
+    return (tl.loss if history is None else history,
+            run.optimizer if optimizer is None else optimizer, [note])
+
+
+@contextmanager
+def recording_paused(run):
+    """diagnose()'s own forward passes are not steps of the run."""
+    was = run is not None and run.paused
+    if run is not None:
+        run.paused = True
+    try:
+        yield
+    finally:
+        if run is not None:
+            run.paused = was
+
+
+def with_timeline(findings: list, probe: Probe, run) -> list:
+    """The timeline checks' findings in place of the post-hoc ones of the same codes."""
+    if run is None:
+        return findings
+    tl = replace(run.timeline(), constant_loss=probe.baseline_loss,
+                 failing=bool(training_failing(probe) or run_failed(probe)))
+    return merged(findings, timeline_findings(tl))
 
 
 def summary(probe: Probe, call: dict) -> dict:

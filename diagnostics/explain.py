@@ -25,7 +25,8 @@ from diagnostics.report import SEVERITIES, Finding
 
 PRECEDENCE = (
     # the training program given the wrong thing to learn, or not learning at all
-    "loss-target-mismatch", "output-range-mismatch", "optimizer-mismatch", "no-gradient-path",
+    "loss-target-mismatch", "output-range-mismatch", "optimizer-mismatch", "step-never-called",
+    "no-gradient-path",
     "accumulated-gradient", "frozen-parameters", "unpredictable-targets", "single-class-output",
     # the data and the hyper-parameters
     "unscaled-data", "excessive-weight-decay", "decayed-learning-rate", "unstable-learning-rate",
@@ -53,7 +54,8 @@ def grown_in_training(cause: Finding, symptom: Finding) -> bool:
     constant or one-sign init is a cause of its own, whatever the learning rate did."""
     ev = symptom.evidence
     return symptom.code != "bad-initialization" or (
-        bool(ev.get("trained_steps")) and not ev.get("constant_layers") and not ev.get("one_sign"))
+        bool(ev.get("trained_steps")) and not ev.get("constant_layers") and not ev.get("one_sign")
+        and not ev.get("wrong_at_step_0"))
 
 
 def trained(cause: Finding, symptom: Finding) -> bool:
@@ -79,6 +81,9 @@ EXPLAINS = (
     Explains("loss-target-mismatch", STUCK + UNITS + ("learning-rate-too-small",)),
     Explains("output-range-mismatch", STUCK + UNITS + ("learning-rate-too-small",)),
     Explains("optimizer-mismatch", STUCK + UNITS + ("learning-rate-too-small",)),
+    # nothing updated the weights: whatever the initial model does, it keeps doing
+    Explains("step-never-called", STUCK + UNITS + ("learning-rate-too-small", "single-class-output",
+             "bad-initialization", "low-capacity", "unstable-learning-rate")),
     Explains("no-gradient-path", STUCK + UNITS + ("learning-rate-too-small",)),
     Explains("accumulated-gradient", STUCK + UNITS + BLOWUP
              + ("unstable-learning-rate", "bad-initialization"), grown_in_training),

@@ -1,5 +1,6 @@
-"""Every check, in one explicit tuple: adding a check is one function, one line here, and its
-place in diagnostics.explain (what it explains, what rules it out)."""
+"""Every check, in one explicit tuple (and the timeline checks of a watched run in another):
+adding a check is one function, one line here, and its place in diagnostics.explain (what it
+explains, what rules it out)."""
 
 from diagnostics.checks.capacity import check_low_capacity
 from diagnostics.checks.classes import check_single_class_output
@@ -17,6 +18,10 @@ from diagnostics.checks.outputs import (check_constant_output, check_loss_target
 from diagnostics.checks.stability import (check_decayed_learning_rate,
                                           check_learning_rate_too_small,
                                           check_unstable_learning_rate)
+from diagnostics.checks.timeline import (check_first_non_finite, check_gradients_never_reset,
+                                         check_loss_far_above_constant_at_step_0,
+                                         check_schedule_decayed_lr, check_step_never_called,
+                                         check_units_died, check_updates_larger_than_weights)
 from diagnostics.checks.units import check_dead_relu, check_saturated_activation
 from diagnostics.checks.weights import check_bad_initialization
 
@@ -48,4 +53,17 @@ CHECKS = (
     check_learned_nothing,
 )
 
-CODES = tuple(c.__name__.removeprefix("check_").replace("_", "-") for c in CHECKS)
+# The timeline checks read a watched run (diagnostics.watch), each reporting under the code of
+# the cause it names; where one reports, it replaces the post-hoc finding of that code.
+TIMELINE_CHECKS = (
+    (check_step_never_called, "step-never-called"),
+    (check_gradients_never_reset, "accumulated-gradient"),
+    (check_loss_far_above_constant_at_step_0, "bad-initialization"),
+    (check_updates_larger_than_weights, "unstable-learning-rate"),
+    (check_schedule_decayed_lr, "decayed-learning-rate"),
+    (check_units_died, "dead-relu"),
+    (check_first_non_finite, "non-finite"),
+)
+
+CODES = tuple(dict.fromkeys([c.__name__.removeprefix("check_").replace("_", "-") for c in CHECKS]
+                            + [code for _, code in TIMELINE_CHECKS]))

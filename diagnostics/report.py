@@ -120,7 +120,9 @@ class Report:
         explains = f", which explains {len(first.explains)} other finding(s)" if first.explains \
             else ""
         others = f"; {more} other cause(s) below" if more else ""
-        return f"{state}: {first.code}{explains}{others}. Try first: {first.fix}"
+        at = first.evidence.get("at_step")   # a watched run's finding names its step
+        when = f"at step {at}: " if at is not None else ""
+        return f"{when}{state}: {first.code}{explains}{others}. Try first: {first.fix}"
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "failing": self.failing, "verdict": self.verdict(),

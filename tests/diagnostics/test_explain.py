@@ -111,7 +111,7 @@ def test_each_check_runs_once_per_call(monkeypatch):
     monkeypatch.setattr(diagnose_module, "CHECKS", tuple(wrapped.values()))
     X = np.random.default_rng(0).standard_normal((64, 3))
     diagnose(dead_net(), X, X[:, :1], history=np.linspace(1, 0.9, 100), lr=0.1)
-    assert len(calls) == len(CODES) and set(calls.values()) == {1}, calls
+    assert len(calls) == len(diagnose_module.CHECKS) and set(calls.values()) == {1}, calls
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

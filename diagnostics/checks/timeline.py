@@ -1,0 +1,197 @@
+"""The run as it happened (diagnostics.watch): what the end of a run no longer shows. A loss that
+was wrong before the first update (the init), steps as large as the weights before the loss rose
+(the lr), a .grad never reset, step() never called, a schedule that decayed the lr away, the step
+where values first went non-finite, a layer whose units died on the way.
+
+Each check reads a Timeline (plain arrays) and reports under the code of the cause it names, with
+``at_step`` in its evidence: a report's verdict then says at which step it went wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diagnostics.timeline import Timeline, loss_rose
+from diagnostics.report import Finding
+
+INIT_LOSS_FAR = 10.0    # the loss before any update over a constant predictor's: fan-in scaled
+                        # inits start near it (cross-entropy: log k against log k; mse on unit-
+                        # scale targets 1-3x); N(0, 1) weights in a deep ReLU net start 1e6x above
+UPDATE_HUGE = 1.0       # |dw| / |w| in one step: the step as large as the weights themselves.
+                        # Healthy runs measured 1e-4-0.1 (SGD) and up to 0.3 (Adam's first, sign-
+                        # like steps on small weights at lr 1e-2); Adam at lr 0.5 2-30
+LOSS_ROSE = 2.0         # a loss at twice the first one has risen: the steps overshoot
+MIN_ACCUMULATED = 3     # steps on a stale .grad: one can be a deliberate odd step, three are a loop
+ACCUMULATED_SHARE = 0.5 # ... and at least half the steps whose reset is known
+MIN_LOGGED = 10         # steps logged with no optimizer.step() at all: the loop never updates
+DECAYED = 1e-3          # the lr under 0.1% of where it started (diagnostics.checks.stability's)
+PER_BATCH = 5           # decays: more than a few milestones, as a per-epoch schedule stepped per batch
+DIED = 0.5              # a module whose batch has half its units dead, alive at the first sample
+WHOLE = 1.0             # every unit dead: the layer passes nothing
+
+
+def share(x: float, of: float) -> str:
+    return f"{x / of:.3g}x" if of else "where it is 0"
+
+
+def check_loss_far_above_constant_at_step_0(tl: Timeline) -> Finding | None:
+    """The loss before the first update against a constant predictor's: an init wrong from the
+    start, not weights the training grew."""
+    if tl.constant_loss is None or len(tl.loss) == 0 or tl.failing is False:
+        return None
+    first = float(tl.loss[0])
+    if np.isfinite(first) and first <= INIT_LOSS_FAR * tl.constant_loss:
+        return None
+    return Finding(
+        "bad-initialization", "error",
+        f"The loss at step 0, before any update, is already far above a constant predictor's "
+        f"(> {INIT_LOSS_FAR:g}x): the initialisation is wrong from the start, whatever the "
+        f"training did after. Found loss {first:.4g} at step 0 against {tl.constant_loss:.4g} "
+        f"for the best constant ({share(first, tl.constant_loss)}).",
+        {"at_step": 0, "first_loss": first, "constant_predictor_loss": tl.constant_loss,
+         "wrong_at_step_0": True, "trained_steps": 0, "constant_layers": [], "one_sign": None},
+        "Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for "
+        "ReLU: std sqrt(2 / fan_in)), not N(0, 1), zeros, constants or uniform [0, 1).")
+
+
+def largest_update(tl: Timeline, before: int | None) -> tuple | None:
+    """(ratio, parameter, step) of the largest |dw| / |w| at the sampled steps before ``before``."""
+    mask = tl.before(before) if before is not None else np.ones(len(tl.sample_steps), bool)
+    best = None
+    for name, r in tl.update_ratio.items():
+        r = np.where(mask & np.isfinite(r), r, -1.0)
+        if len(r) and r.max() >= 0 and (best is None or r.max() > best[0]):
+            best = (float(r.max()), name, int(tl.sample_steps[int(np.argmax(r))]))
+    return best
+
+
+def check_updates_larger_than_weights(tl: Timeline) -> Finding | None:
+    """Steps as large as the weights from a sane start, then a loss that rose or never learned:
+    the learning rate, not the init."""
+    rose = loss_rose(tl, LOSS_ROSE)
+    start_far = tl.constant_loss is not None and len(tl.loss) and not (
+        tl.loss[0] <= INIT_LOSS_FAR * tl.constant_loss)
+    if start_far or (rose is None and not tl.failing):
+        return None
+    big = largest_update(tl, rose if rose is not None else None)
+    if big is None or big[0] < UPDATE_HUGE:
+        return None
+    ratio, name, step = big
+    after = f"; the loss rose past {LOSS_ROSE:g}x its first value (or went non-finite) at step " \
+            f"{rose}" if rose is not None else "; the run failed"
+    return Finding(
+        "unstable-learning-rate", "error",
+        f"Steps changed the weights by as much as the weights themselves (|dw| / |w| >= "
+        f"{UPDATE_HUGE:g}) before the loss rose: the learning rate is far too high. Found "
+        f"|dw| / |w| = {ratio:.3g} for {name} at step {step}{after}.",
+        {"at_step": step, "update_ratio": ratio, "parameter": name, "loss_rose_at": rose,
+         "lr": first_lr(tl), "update_ratio_bound": UPDATE_HUGE},
+        f"Lower the learning rate (it was {first_lr(tl):.3g}) 10x at a time until |dw| / |w| "
+        "stays near 1e-3 a step: Adam's usual range is 1e-4 to 1e-2, plain SGD's 1e-3 to 1e-1.")
+
+
+def first_lr(tl: Timeline) -> float:
+    lr = tl.lr[np.isfinite(tl.lr).all(axis=1)] if tl.lr.size else tl.lr
+    return float(lr[0].max()) if len(lr) else float("nan")
+
+
+def check_gradients_never_reset(tl: Timeline) -> Finding | None:
+    """optimizer.step() ran on a .grad still holding the previous steps' gradients, whatever its
+    size: zero_grad() is missing from the loop."""
+    stale, known = tl.n_accumulated, tl.n_accumulated + tl.n_reset
+    if stale < MIN_ACCUMULATED or stale < ACCUMULATED_SHARE * known:
+        return None
+    return Finding(
+        "accumulated-gradient", "error",
+        f"optimizer.step() stepped with a .grad that still held the previous steps' gradients: "
+        f"loss.backward() adds to .grad until it is zeroed, so each step moves the weights by the "
+        f"sum of every gradient so far. Found .grad not reset at {stale} of the {known} steps "
+        f"whose reset was recorded, first at step {tl.first_accumulated}.",
+        {"at_step": tl.first_accumulated, "steps_not_reset": stale, "steps_reset": tl.n_reset},
+        "Call optimizer.zero_grad() every step, before loss.backward(). When accumulating "
+        "micro-batches on purpose, divide each one's loss by their number and zero after each "
+        "optimizer.step().")
+
+
+def check_step_never_called(tl: Timeline) -> Finding | None:
+    """Losses logged, and optimizer.step() never ran: nothing ever updated the weights."""
+    if tl.n_logged < MIN_LOGGED or tl.n_stepped > 0:
+        return None
+    return Finding(
+        "step-never-called", "error",
+        f"The optimizer never stepped, so the weights never changed: the loss only measures the "
+        f"initial model. Found {tl.n_logged} steps logged and optimizer.step() called at none "
+        f"of them.",
+        {"at_step": 0, "steps_logged": tl.n_logged, "steps_stepped": tl.n_stepped},
+        "Call optimizer.step() after loss.backward() in every step (and optimizer.zero_grad() "
+        "before the backward); check that the optimizer watched is the one the loop uses.")
+
+
+def lr_decays(tl: Timeline) -> tuple | None:
+    """(start lr, end lr, step it fell under DECAYED x start, number of decreases)."""
+    lr = tl.lr.max(axis=1) if tl.lr.size else np.zeros(0)
+    keep = np.isfinite(lr)
+    lr, steps = lr[keep], tl.steps[keep]
+    if len(lr) < 2 or not lr[0] > 0 or lr[-1] >= DECAYED * lr[0]:
+        return None
+    fell = int(steps[np.flatnonzero(lr < DECAYED * lr[0])[0]])
+    return float(lr[0]), float(lr[-1]), fell, int(np.sum(np.diff(lr) < 0))
+
+
+def check_schedule_decayed_lr(tl: Timeline) -> Finding | None:
+    """The lr series shows a schedule that took the lr to nothing while the run failed."""
+    found = lr_decays(tl) if tl.failing else None
+    if found is None:
+        return None
+    start, end, fell, decays = found
+    per_batch = decays > PER_BATCH
+    return Finding(
+        "decayed-learning-rate", "warning",
+        f"The learning-rate schedule shrank the steps to nothing while the run failed. Found lr "
+        f"{end:.3g} at the end, {end / start:.2g} of the {start:.3g} it started from, under "
+        f"{DECAYED:g}x from step {fell} of {tl.n_logged}; it fell at {decays} steps"
+        + (", a decay every few steps: a per-epoch scheduler stepped every batch." if per_batch
+           else "."),
+        {"at_step": fell, "initial_lr": start, "lr": end, "lr_share": end / start,
+         "decreases": decays, "stepped_per_batch": per_batch},
+        ("Call scheduler.step() once per epoch, after the batch loop, not after every "
+         "optimizer.step()" if per_batch else "Decay later or less (a larger step_size, a gamma "
+         "closer to 1)") + ", or decay when the loss stops improving (ReduceLROnPlateau) with a "
+        "min_lr.")
+
+
+def check_first_non_finite(tl: Timeline) -> Finding | None:
+    """The first step and the first tensor that went NaN or Inf."""
+    if tl.first_nonfinite_step is None:
+        return None
+    return Finding(
+        "non-finite", "error",
+        f"Training produced NaN or Inf values, so it diverged. Found the first at step "
+        f"{tl.first_nonfinite_step}, in {tl.first_nonfinite_tensor}.",
+        {"at_step": tl.first_nonfinite_step, "first_tensor": tl.first_nonfinite_tensor},
+        "Lower the learning rate (or clip: torch.nn.utils.clip_grad_norm_(model.parameters(), "
+        "1.0) between backward() and step()), and check the inputs and the loss for overflow "
+        "(log of 0, exp of large values).")
+
+
+def check_units_died(tl: Timeline) -> Finding | None:
+    """A ReLU module alive at the first sample whose batch later has most units dead."""
+    for name, dead in tl.dead.items():
+        died = np.flatnonzero(np.nan_to_num(dead) >= DIED)
+        if len(dead) < 2 or not dead[0] < DIED or not len(died):
+            continue
+        step, big = int(tl.sample_steps[died[0]]), largest_update(tl, int(tl.sample_steps[died[0]]))
+        whole = bool(np.nanmax(dead) >= WHOLE)
+        return Finding(
+            "dead-relu", "error" if whole else "warning",
+            f"ReLU units that were alive at the start died during training: they pass no signal "
+            f"and get no gradient again. Found {name} at {dead[0]:.0%} dead at step "
+            f"{int(tl.sample_steps[0])}, {dead[died[0]]:.0%} at step {step}, "
+            f"{np.nanmax(dead):.0%} at most"
+            + (f"; the largest update before it |dw| / |w| = {big[0]:.3g} ({big[1]})." if big
+               else "."),
+            {"at_step": step, "module": name, "dead_share": [float(d) for d in dead[:3]],
+             "largest_update_before": big and big[0]},
+            "Lower the learning rate (e.g. 10x), or replace nn.ReLU with nn.LeakyReLU(0.01).",
+            name)
+    return None

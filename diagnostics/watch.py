@@ -1,0 +1,289 @@
+"""watch(model, optimizer): record a training run as it happens, through torch's public hooks.
+
+>>> run = watch(model, optimizer)          # doctest: +SKIP
+>>> for X, y in loader:                    # doctest: +SKIP
+...     optimizer.zero_grad(); loss = F.cross_entropy(model(X), y); loss.backward()
+...     optimizer.step(); run.log(loss)
+>>> run.close(); diagnose(model, X, y, loss="cross_entropy", run=run)   # doctest: +SKIP
+
+Every step costs a few Python calls (the optimizer's step pre- and post-hooks, one gradient-
+accumulation hook per parameter): the loss, the lr of each group, whether step() ran and whether
+each .grad was reset. Sampled steps (the first ``dense``, then every ``every``-th) also copy the
+weights before the step and read the norms, and forward hooks on the activation modules read the
+batch's dead and saturated units; only they wait for a GPU. Nothing the training computes changes.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+
+import torch
+from torch import nn
+
+from diagnostics.activations import module_kind
+from diagnostics.checks.units import PINNED_ROWS, RELU_KINDS, SATURATION_BANDS
+from diagnostics.timeline import ACCUMULATED, RESET, UNKNOWN, Timeline
+from diagnostics.watch_report import judge
+from diagnostics.watch_store import Entries, Samples, as_floats
+
+DENSE_STEPS = 50    # sampled densely first: most faults show in the first 10-50 steps
+EVERY = 50          # then every 50th step: 2% of steps copy the weights and wait for the device
+
+
+class TrainingFailed(RuntimeError):
+    """Raised by ``run.log`` under ``watch(..., stop=True)``; ``.report`` says what and at which step."""
+
+    def __init__(self, report):
+        super().__init__(report.verdict())
+        self.report = report
+
+
+# ----------------------------------------------------------------- was each .grad reset?
+class GradWatch:
+    """At each optimizer.step(): was every .grad reset since the previous step? A new tensor
+    (zero_grad(set_to_none=True)), or one written in place beyond the backward passes that summed
+    into it (zero_grad(set_to_none=False) adds a version), is fresh; the same tensor with only
+    backward's accumulations on it still holds the previous step's gradient."""
+
+    def __init__(self, params: list):
+        self.params = params
+        self.refs, self.versions, self.accums = [None] * len(params), [0] * len(params), \
+            [0] * len(params)
+        self.handles = [p.register_post_accumulate_grad_hook(self.counter(i))
+                        for i, p in enumerate(params) if p.requires_grad]
+
+    def counter(self, i: int):
+        def count(p):
+            self.accums[i] += 1
+        return count
+
+    def state(self) -> int:
+        """RESET, ACCUMULATED or UNKNOWN (first step, or no backward since the last step)."""
+        fresh = stale = False
+        for i, p in enumerate(self.params):
+            g, ref = p.grad, self.refs[i]
+            if g is None or ref is None or self.accums[i] == 0:
+                continue
+            if ref() is not g or g._version - self.versions[i] > self.accums[i]:
+                fresh = True
+            else:
+                stale = True
+        return ACCUMULATED if stale else RESET if fresh else UNKNOWN
+
+    def mark(self) -> None:
+        """After the step: remember each .grad (weakly: a freed one was reset) and its version."""
+        for i, p in enumerate(self.params):
+            g = p.grad
+            self.refs[i] = None if g is None else weakref.ref(g)
+            self.versions[i] = 0 if g is None else g._version
+            self.accums[i] = 0
+
+
+# ----------------------------------------------------------------- the batch's units
+def unit_shares(kind: str, out: torch.Tensor) -> tuple:
+    """(share of units dead, share saturated, outputs all finite) on this batch, as tensors."""
+    h = out.detach().reshape(-1, out.shape[-1]) if out.dim() > 1 else out.detach()[None]
+    zero = torch.zeros((), device=h.device)
+    dead = (h <= 0).all(0).float().mean() if kind in RELU_KINDS else zero
+    if kind in SATURATION_BANDS:
+        lo, hi = SATURATION_BANDS[kind]
+        pinned = ((h <= lo) | (h >= hi)).float().mean(0) >= PINNED_ROWS
+        return dead, pinned.float().mean(), torch.isfinite(h).all()
+    return dead, zero, torch.isfinite(h).all()
+
+
+def activation_modules(model: nn.Module) -> dict:
+    """module path -> (module, kind) for the activation modules whose units can die or saturate."""
+    kinds = RELU_KINDS + tuple(SATURATION_BANDS)
+    return {name or type(m).__name__: (m, module_kind(m)) for name, m in model.named_modules()
+            if module_kind(m) in kinds}
+
+
+def parameter_names(model: nn.Module, optimizer) -> tuple:
+    """(the optimizer's parameters, each one's name in the model or 'group g, tensor i')."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    labels = [names.get(id(p), f"group {gi}, tensor {i}")
+              for gi, g in enumerate(optimizer.param_groups) for i, p in enumerate(g["params"])]
+    return params, labels
+
+
+# ----------------------------------------------------------------- the run
+class Run:
+    """The recording of one training run. ``log(loss)`` after each optimizer.step();
+    ``timeline()`` the recording as arrays; ``check()`` a Report of what it shows so far;
+    ``close()`` removes every hook (the recording stays readable). A context manager."""
+
+    def __init__(self, model, optimizer, stop=False, every=EVERY, dense=DENSE_STEPS):
+        checked_arguments(model, optimizer, every, dense)
+        self.model, self.optimizer, self.stop = model, optimizer, stop
+        self.params, self.names = parameter_names(model, optimizer)
+        self.grads = GradWatch(self.params)
+        self.entries, self.samples = Entries(dense), Samples(dense, every)
+        self.acts = activation_modules(model)
+        self.t, self.closed, self.paused = 0, False, False
+        self.step = {"count": 0, "reset": UNKNOWN, "lr": None, "act": {}}
+        self.first_bad = (None, None)           # (step, tensor) that went non-finite first
+        self.handles = [optimizer.register_step_pre_hook(self.before_step),
+                        optimizer.register_step_post_hook(self.after_step)]
+        self.forward_handles: list = []
+        self.arm(self.samples.sampled(0))
+
+    # the optimizer's hooks
+    def before_step(self, optimizer, args, kwargs) -> None:
+        if self.paused:
+            return
+        state = self.grads.state()
+        self.step["reset"] = min(self.step["reset"], state) if self.step["count"] else state
+        self.step["lr"] = [lr_of(g) for g in optimizer.param_groups]
+        if self.samples.sampled(self.t):
+            self.samples.before_step(self.params)
+
+    def after_step(self, optimizer, args, kwargs) -> None:
+        if self.paused:
+            return
+        self.step["count"] += 1
+        self.grads.mark()
+        if self.samples.sampled(self.t) and self.samples.pending is not None:
+            record = self.samples.after_step(self.t, self.params, self.names, self.unit_floats())
+            self.note_non_finite(self.t, record.get("non_finite"))
+
+    # the user's one line
+    def log(self, loss) -> None:
+        """Record this step's loss (a float or a tensor); call it after optimizer.step()."""
+        if self.closed or self.paused:
+            return
+        stepped, lr = self.step["count"] > 0, self.step["lr"]
+        self.entries.add(self.t, loss_value(loss), lr, stepped, self.step["reset"])
+        sampled = self.samples.sampled(self.t)
+        if sampled or not self.entries.on_device:
+            self.find_non_finite(self.entries.resolve())
+        self.t += 1
+        self.step = {"count": 0, "reset": UNKNOWN, "lr": None, "act": {}}
+        self.arm(self.samples.sampled(self.t))
+        if self.stop and (sampled or self.entries.alarming()):
+            self.stop_if_failed()
+
+    # non-finite values: the first step and the first tensor
+    def find_non_finite(self, resolved: list) -> None:
+        bad = [t for t, v in resolved if not math.isfinite(v)]
+        if bad and self.first_bad[0] is None:
+            self.note_non_finite(bad[0], self.first_non_finite_tensor())
+
+    def note_non_finite(self, step: int, tensor: str | None) -> None:
+        if tensor is not None and (self.first_bad[0] is None or step < self.first_bad[0]):
+            self.first_bad = (step, tensor)
+
+    def first_non_finite_tensor(self) -> str:
+        """The first of: an activation's outputs this step, a .grad, a parameter; else the loss."""
+        for name, (_, _, finite) in self.step["act"].items():
+            if not bool(finite):
+                return f"outputs of {name}"
+        with torch.no_grad():
+            for kind, tensors in (("gradient", [p.grad for p in self.params]), ("", self.params)):
+                for name, t in zip(self.names, tensors):
+                    if t is not None and not bool(torch.isfinite(t).all()):
+                        return f"{kind} of {name}" if kind else name
+        return "loss"
+
+    # forward hooks, present on sampled steps only
+    def arm(self, on: bool) -> None:
+        if on and not self.forward_handles and not self.closed:
+            self.forward_handles = [m.register_forward_hook(self.unit_hook(name, kind))
+                                    for name, (m, kind) in self.acts.items()]
+        elif not on:
+            self.disarm()
+
+    def disarm(self) -> None:
+        for h in self.forward_handles:
+            h.remove()
+        self.forward_handles = []
+
+    def unit_hook(self, name: str, kind: str):
+        def hook(module, args, out):
+            if not self.paused and name not in self.step["act"] and torch.is_tensor(out):
+                with torch.no_grad():
+                    self.step["act"][name] = unit_shares(kind, out)
+        return hook
+
+    def unit_floats(self) -> dict:
+        """module -> (dead share, saturated share, finite) as floats, this step's first batch."""
+        acts = self.step["act"]
+        flat = as_floats([v for shares in acts.values() for v in shares])
+        return {name: tuple(flat[3 * i:3 * i + 3]) for i, name in enumerate(acts)}
+
+    # reading the recording
+    def timeline(self) -> Timeline:
+        """The recording so far as plain arrays (diagnostics.timeline)."""
+        self.find_non_finite(self.entries.resolve())
+        return Timeline(**self.entries.arrays(len(self.optimizer.param_groups)),
+                        **self.samples.arrays(), first_nonfinite_step=self.first_bad[0],
+                        first_nonfinite_tensor=self.first_bad[1])
+
+    def history(self):
+        return self.timeline().loss
+
+    def check(self):
+        """A Report of what the recording can already judge, without the data: each error's
+        verdict names its step."""
+        return judge(self.timeline())
+
+    def stop_if_failed(self) -> None:
+        report = self.check()
+        if report.errors:
+            raise TrainingFailed(report)
+
+    def close(self) -> None:
+        """Remove every hook; the recording stays readable."""
+        for h in self.handles + self.grads.handles:
+            h.remove()
+        self.disarm()
+        self.handles, self.grads.handles, self.closed = [], [], True
+
+    def __getstate__(self) -> dict:
+        """A closed run pickles (with its model and optimizer): its hooks are gone already."""
+        if not self.closed:
+            raise TypeError("close() the run before pickling it: its hooks cannot be pickled")
+        return dict(self.__dict__, grads=None, handles=[], forward_handles=[])
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Run(steps={self.t}, closed={self.closed})"
+
+
+def lr_of(group: dict) -> float:
+    lr = group.get("lr", float("nan"))
+    return float(lr)
+
+
+def loss_value(loss):
+    """A float; a CUDA tensor stays a tensor (detached) until a sampled step reads it."""
+    if torch.is_tensor(loss):
+        loss = loss.detach()
+        return loss if loss.is_cuda else float(loss)
+    return float(loss)
+
+
+def checked_arguments(model, optimizer, every, dense) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"watch() records a torch.nn.Module's training; got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError("watch() needs the torch.optim.Optimizer that trains the model; got "
+                        f"{type(optimizer).__name__}")
+    if int(every) < 1 or int(dense) < 0:
+        raise ValueError(f"every must be >= 1 and dense >= 0; got every={every}, dense={dense}")
+
+
+def watch(model, optimizer, stop=False, every=EVERY, dense=DENSE_STEPS) -> Run:
+    """Record ``model``'s training by ``optimizer``: ``run.log(loss)`` after each step.
+
+    ``stop=True``: ``run.log`` raises TrainingFailed (with ``.report``) at the first step where
+    the recording already shows an error. ``dense``: the first steps sampled; ``every``: the
+    sampling period after them (doubled as a long run's samples are thinned)."""
+    return Run(model, optimizer, stop=stop, every=every, dense=dense)

@@ -1,0 +1,158 @@
+"""What a watched run keeps, in bounded memory: every logged step (thinned past MAX_KEPT entries)
+and the sampled steps' per-layer numbers (thinned past MAX_SAMPLES, the period doubling)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from diagnostics.timeline import ACCUMULATED, RESET
+
+MAX_KEPT = 2 ** 16      # logged steps kept (~3 MB); a longer run keeps every 2nd, 4th, ... step
+                        # past the dense head, so a million steps stays within it
+MAX_SAMPLES = 1024      # sampled steps kept; past it every other one goes and the period doubles
+
+
+def as_floats(tensors: list) -> list:
+    """Tensors as Python floats with one wait for the device where they share one."""
+    if not tensors:
+        return []
+    try:
+        return torch.stack([t.detach().double().reshape(()) for t in tensors]).tolist()
+    except RuntimeError:                     # on several devices
+        return [float(t) for t in tensors]
+
+
+class Entries:
+    """One row per logged step: [step, loss, lr per group or None, stepped, reset]."""
+
+    def __init__(self, dense: int):
+        self.dense, self.stride, self.rows, self.unchecked = dense, 1, [], []
+        self.counts = {"n_logged": 0, "n_stepped": 0, "n_accumulated": 0, "n_reset": 0,
+                       "first_accumulated": None}
+        self.on_device = False
+
+    def keeps(self, t: int) -> bool:
+        return t < self.dense or (t - self.dense) % self.stride == 0
+
+    def add(self, t: int, loss, lr, stepped: bool, reset: int) -> None:
+        row = [t, loss, lr, stepped, reset]
+        self.count(row)
+        self.unchecked.append(row)           # every loss is checked for finiteness, kept or not
+        self.on_device = self.on_device or torch.is_tensor(loss)
+        if self.keeps(t):
+            self.rows.append(row)
+            if len(self.rows) > MAX_KEPT:
+                self.stride *= 2
+                self.rows = [r for r in self.rows if self.keeps(r[0])]
+
+    def count(self, row: list) -> None:
+        c = self.counts
+        c["n_logged"] += 1
+        c["n_stepped"] += bool(row[3])
+        c["n_reset"] += row[4] == RESET
+        if row[4] == ACCUMULATED:
+            c["n_accumulated"] += 1
+            c["first_accumulated"] = row[0] if c["first_accumulated"] is None \
+                else c["first_accumulated"]
+
+    def resolve(self) -> list:
+        """[(step, loss)] of the rows logged since the last call, losses as floats now."""
+        rows, self.unchecked = self.unchecked, []
+        tensors = [r for r in rows if torch.is_tensor(r[1])]
+        for r, v in zip(tensors, as_floats([r[1] for r in tensors])):
+            r[1] = v
+        return [(r[0], r[1]) for r in rows]
+
+    def alarming(self) -> bool:
+        """The last step shows what a stopping run must judge now: a summed .grad, no step, or a
+        non-finite loss."""
+        last = self.rows[-1] if self.rows else None
+        return last is not None and (last[4] == ACCUMULATED or not last[3] or
+                                     (isinstance(last[1], float) and not math.isfinite(last[1])))
+
+    def arrays(self, groups: int) -> dict:
+        nan = [math.nan] * groups
+        rows = self.rows
+        return dict(steps=np.array([r[0] for r in rows], dtype=np.int64),
+                    loss=np.array([r[1] for r in rows], dtype=np.float64),
+                    lr=np.array([r[2] or nan for r in rows], dtype=np.float64).reshape(-1, groups),
+                    stepped=np.array([r[3] for r in rows], dtype=bool),
+                    reset=np.array([r[4] for r in rows], dtype=np.int8), **self.counts)
+
+
+class Samples:
+    """The sampled steps: per parameter the gradient and weight norms and the update ratio
+    |dw| / |w|, per activation module the batch's dead and saturated shares."""
+
+    def __init__(self, dense: int, every: int):
+        self.dense, self.every, self.records, self.pending = dense, int(every), [], None
+        self.copies: list = []          # the weights before a sampled step, one buffer each,
+                                        # reused: a fresh copy each time pays its page faults
+
+    def sampled(self, t: int) -> bool:
+        return t < self.dense or t % self.every == 0
+
+    def before_step(self, params: list) -> None:
+        with torch.no_grad():
+            if len(self.copies) != len(params) or any(
+                    c.shape != p.shape or c.dtype != p.dtype or c.device != p.device
+                    for c, p in zip(self.copies, params)):
+                self.copies = [torch.empty_like(p, memory_format=torch.preserve_format)
+                               for p in params]
+            for c, p in zip(self.copies, params):
+                c.copy_(p.detach())
+            self.pending = (self.copies, [None if p.grad is None else
+                                          torch.linalg.vector_norm(p.grad) for p in params])
+
+    def after_step(self, t: int, params: list, names: list, units: dict) -> dict:
+        before, grads = self.pending
+        self.pending = None
+        with torch.no_grad():
+            norms = [torch.linalg.vector_norm(b) for b in before]
+            norms += [torch.linalg.vector_norm(b.sub_(p.detach())) for p, b in zip(params, before)]
+        flat = as_floats(norms + [g for g in grads if g is not None])
+        grad_values = iter(flat[2 * len(params):])
+        record = {"step": t, "grad_norm": {n: next(grad_values) for n, g in zip(names, grads)
+                                           if g is not None},
+                  "weight_norm": dict(zip(names, flat[:len(params)])),
+                  "update_ratio": {n: ratio(d, w) for n, w, d in
+                                   zip(names, flat[:len(params)], flat[len(params):])},
+                  "dead": {m: u[0] for m, u in units.items()},
+                  "saturated": {m: u[1] for m, u in units.items()}}
+        record["non_finite"] = first_non_finite(record, units)
+        self.keep(record)
+        return record
+
+    def keep(self, record: dict) -> None:
+        self.records.append(record)
+        if len(self.records) > MAX_SAMPLES:
+            self.every *= 2
+            self.records = [r for r in self.records if self.sampled(r["step"])]
+
+    def arrays(self) -> dict:
+        steps = np.array([r["step"] for r in self.records], dtype=np.int64)
+        out = {"sample_steps": steps}
+        for key in ("grad_norm", "weight_norm", "update_ratio", "dead", "saturated"):
+            names = dict.fromkeys(n for r in self.records for n in r[key])
+            out[key] = {n: np.array([r[key].get(n, math.nan) for r in self.records])
+                        for n in names}
+        return out
+
+
+def ratio(change: float, size: float) -> float:
+    return change / size if size > 0 else (0.0 if change == 0 else math.inf)
+
+
+def first_non_finite(record: dict, units: dict) -> str | None:
+    """The first tensor of this sampled step that is not finite: a layer's outputs, a gradient,
+    then a parameter (after the step)."""
+    for name, (_, _, finite) in units.items():
+        if not finite:
+            return f"outputs of {name}"
+    for name, g in record["grad_norm"].items():
+        if not math.isfinite(g):
+            return f"gradient of {name}"
+    return next((n for n, w in record["weight_norm"].items() if not math.isfinite(w)), None)
