@@ -112,14 +112,27 @@ def add_diagnose(sub, debug) -> None:
                    "Unpickling runs code named in the file: only for files you trust")
     p.add_argument("--data", required=True, metavar="FILE.npz",
                    help="numpy .npz with arrays X (n, d) and y (n,) or (n, k)")
-    p.add_argument("--loss", default="mse",
-                   help="mse, cross_entropy, bce, bce_with_logits or hinge (default: mse)")
+    p.add_argument("--loss", default=None,
+                   help="the loss the loop used: mse, cross_entropy, nll, bce, bce_with_logits, "
+                   "hinge, l1, huber, ... (default: mse, except that integer labels on a model "
+                   "of several outputs stop with the --loss to pass)")
     p.add_argument("--lr", type=float, help="the learning rate the model is trained with")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"),
+                   help="the optimizer the loop used (with --lr), so that the rules that read "
+                   "it apply (Adam's step size, decoupled decay)")
+    p.add_argument("--momentum", type=float, help="SGD's momentum (with --optimizer sgd)")
+    p.add_argument("--weight-decay", type=float,
+                   help="the optimizer's weight_decay (default: torch's, 0 or AdamW's 0.01)")
     p.add_argument("--history", metavar="FILE.npy|FILE.csv",
-                   help="the training loss per step or epoch (.npy array, or .csv whose last "
-                   "column holds it; a header line is skipped)")
+                   help="the training loss per step or epoch: a .npy array, or a .csv of one "
+                   "column or with a header naming the loss column (loss, train_loss, ...; "
+                   "step, epoch and lr columns are never read as the loss); empty cells are "
+                   "skipped with a note")
+    p.add_argument("--history-column", metavar="NAME",
+                   help="the header name of the loss column in a --history CSV")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="where to put the model (default: cpu)")
+    p.epilog = DIAGNOSE_EXIT_CODES
     p.set_defaults(func=cmd_diagnose)
 
 
@@ -144,6 +157,14 @@ FAULTS_HELP = """Train each healthy program and each of its mutants (one fault i
 call diagnose() after training as a user would, and print per operator how many
 mutants hurt their program and how often diagnose() named the fault's cause, and
 named it first; per healthy program, the errors and warnings it got."""
+
+DIAGNOSE_EXIT_CODES = """exit codes:
+  0  report.ok: no error finding, and the run did not fail (it beat a constant predictor and
+     kept up with a linear / nearest-neighbour fit of the same rows)
+  1  something to fix: an error finding, or a run that failed (the first line names the cause)
+  2  bad usage or bad input (missing or unreadable file, a history that is not numbers,
+     integer labels without --loss, refused pickle)"""
+
 
 FAULTS_EXIT_CODES = """exit codes:
   0  the matrix ran and diagnose() returned a report on every run
@@ -246,8 +267,13 @@ def cmd_report(args) -> int:
 def cmd_diagnose(args) -> int:
     model = user_files.load_model(args.model, args.weights, args.trust_pickle, args.device)
     X, y = user_files.load_arrays(args.data)
-    history = user_files.load_history(args.history) if args.history else None
-    report = user_files.run_diagnose(model, X, y, args.loss, args.lr, history)
+    history, notes = user_files.load_history(args.history, args.history_column) \
+        if args.history else (None, [])
+    optimizer = user_files.make_optimizer(model, args.optimizer, args.lr, args.momentum,
+                                          args.weight_decay)
+    loss = args.loss or user_files.default_loss(model, X, y)
+    report = user_files.run_diagnose(model, X, y, loss, args.lr, history, optimizer)
+    report.notes[:0] = notes
     if args.model and not args.weights:
         report.notes.insert(0, untrained_note(args.model))
     print(report)

@@ -183,37 +183,122 @@ def load_arrays(path: str):
                          f"{type(e).__name__}: {e}") from e
 
 
-def load_history(path: str) -> np.ndarray:
-    """A loss history from .npy (an array) or .csv (the last column; a header is skipped)."""
+LOSS_NAMES = ("loss", "train_loss", "training_loss", "train_loss_step", "train_loss_epoch",
+              "train/loss", "loss_step", "loss_epoch")   # what loggers call the training loss
+NOT_A_LOSS = ("step", "epoch", "lr", "learning_rate", "iteration", "iter", "batch", "time",
+              "wall_time", "timestamp")   # columns a history file holds beside the loss
+HISTORY_FORMATS = ("accepted: a .npy array of losses, or a .csv of numbers: one column, or a "
+                   "header naming the loss column (loss, train_loss, ...; --history-column NAME)")
+
+
+def load_history(path: str, column: str | None = None) -> tuple:
+    """(losses, notes) from .npy (an array) or .csv (one column, or the named loss column of a
+    header; empty cells skipped with a note)."""
     p = existing_file(path, "--history")
+    if p.suffix not in (".npy", ".csv"):
+        raise UsageError(f"--history {path}: {HISTORY_FORMATS}")
     try:
-        if p.suffix == ".npy":
-            h = np.load(p, allow_pickle=False)
-        elif p.suffix == ".csv":
-            h = np.genfromtxt(p, delimiter=",", ndmin=2, skip_header=int(has_header(p)))[:, -1]
-        else:
-            raise UsageError(f"--history {path}: accepted: a .npy or .csv file")
+        h, notes = (np.load(p, allow_pickle=False), []) if p.suffix == ".npy" else \
+            csv_history(p, path, column)
+        h = np.asarray(h, dtype=np.float64).reshape(-1)
     except UsageError:
         raise
     except Exception as e:
-        raise UsageError(f"--history {path} could not be read: {type(e).__name__}: {e}") from e
-    h = np.asarray(h, dtype=np.float64).reshape(-1)
+        raise UsageError(f"--history {path} could not be read: {type(e).__name__}: {e}; "
+                         f"{HISTORY_FORMATS}") from e
     if h.size == 0:
-        raise UsageError(f"--history {path} holds no numbers")
-    return h
+        raise UsageError(f"--history {path} holds no numbers; {HISTORY_FORMATS}")
+    return h, notes
 
 
-def has_header(path: Path) -> bool:
-    """A first line with words in it (not just numbers, nan or inf) is a header."""
-    with open(path) as f:
-        first = f.readline().lower().replace("nan", "").replace("inf", "")
-    return any(c.isalpha() for c in first)
+def csv_history(p: Path, path: str, column: str | None) -> tuple:
+    rows = [line.rstrip("\r\n").split(",") for line in p.read_text().splitlines() if line.strip()]
+    header = [c.strip() for c in rows[0]] if rows and has_header(rows[0]) else None
+    j = loss_column(header, rows, path, column)
+    cells = [r[j].strip() if j < len(r) else "" for r in rows[header is not None:]]
+    values = [number_or_refuse(c, i, path) for i, c in enumerate(cells) if c != ""]
+    empty = len(cells) - len(values)
+    name = f"column {header[j]!r}" if header else f"column {j + 1}"
+    notes = [f"--history: read {name} of {path}"] + \
+        ([f"--history: skipped {empty} empty cell(s) of {name} (a logger writes a row per "
+          "metric)"] if empty else [])
+    return np.array(values, dtype=np.float64), notes
 
 
-def run_diagnose(model, X, y, loss: str, lr, history):
+def has_header(first: list) -> bool:
+    """A first row with words in it (not just numbers, nan or inf) is a header."""
+    text = ",".join(first).lower().replace("nan", "").replace("inf", "")
+    return any(c.isalpha() for c in text)
+
+
+def loss_column(header, rows: list, path: str, column: str | None) -> int:
+    """The index of the loss column: --history-column, a header's loss name, the one column that
+    is not a step, epoch or lr, or the only column."""
+    if header is None:
+        if column is not None or len(rows[0]) > 1:
+            raise UsageError(f"--history {path} has {len(rows[0])} columns and no header to say "
+                             f"which is the loss; {HISTORY_FORMATS}")
+        return 0
+    if column is not None:
+        if column not in header:
+            raise UsageError(f"--history-column {column!r} is not in {path}'s header {header}")
+        return header.index(column)
+    named = [i for i, c in enumerate(header) if c.lower() in LOSS_NAMES]
+    rest = [i for i, c in enumerate(header) if c.lower() not in NOT_A_LOSS]
+    if named or len(rest) == 1:
+        return (named or rest)[0]
+    raise UsageError(f"--history {path}: cannot tell the loss column among {header}; pass "
+                     f"--history-column NAME")
+
+
+def number_or_refuse(cell: str, i: int, path: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        raise UsageError(f"--history {path}: row {i + 1} holds {cell!r}, not a number; "
+                         f"{HISTORY_FORMATS}") from None
+
+
+def run_diagnose(model, X, y, loss: str, lr, history, optimizer=None):
     """diagnose(); its complaints about the inputs are the user's bad input (exit 2)."""
     from diagnostics import diagnose
     try:
-        return diagnose(model, X, y, loss=loss, history=history, lr=lr)
+        return diagnose(model, X, y, loss=loss, history=history, lr=None if optimizer else lr,
+                        optimizer=optimizer)
     except (ValueError, TypeError) as e:
         raise UsageError(f"diagnose() refused the input: {e}") from e
+
+
+def make_optimizer(model, name: str | None, lr, momentum, weight_decay):
+    """The torch optimizer the loop used, rebuilt from --optimizer, --lr, --momentum and
+    --weight-decay so that the rules for Adam and decay apply; None without --optimizer."""
+    import torch
+    if name is None:
+        if momentum or weight_decay:
+            raise UsageError("--momentum and --weight-decay need --optimizer sgd|adam|adamw")
+        return None
+    if lr is None:
+        raise UsageError(f"--optimizer {name} needs --lr, the learning rate the loop used")
+    kinds = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    extra = {"momentum": momentum or 0.0} if name == "sgd" else {}
+    if momentum and name != "sgd":
+        raise UsageError(f"--momentum is SGD's; {name} has betas (leave --momentum out)")
+    decay = weight_decay if weight_decay is not None else (0.01 if name == "adamw" else 0.0)
+    return kinds[name](model.parameters(), lr=lr, weight_decay=decay, **extra)
+
+
+def default_loss(model, X, y) -> str:
+    """mse, unless y is integer class labels for a model of several outputs: then say which
+    --loss to pass rather than fit labels as numbers."""
+    import torch
+    labels = np.issubdtype(y.dtype, np.integer) or (y.ndim == 1 and np.all(y == np.round(y)))
+    if not labels or y.ndim != 1:
+        return "mse"
+    with torch.no_grad():
+        p = next(model.parameters())
+        width = model(torch.as_tensor(X[:2], dtype=p.dtype, device=p.device)).shape[-1]
+    if width > 1:
+        raise UsageError(f"y holds integer labels {int(y.min())}..{int(y.max())} and the model has "
+                         f"{width} outputs: pass --loss cross_entropy (class indices; nll if the "
+                         f"model ends in log_softmax), or --loss mse if they are numbers to fit")
+    return "mse"

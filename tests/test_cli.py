@@ -275,7 +275,7 @@ BAD_INPUTS = {
     "model-not-a-factory": (lambda f: diagnose_argv(f) + ["--model", "usernet:NOT_A_FACTORY"],
                             "names a int"),
     "history-unreadable": (lambda f: diagnose_argv(f, "--history", str(f["text"])),
-                           "accepted: a .npy or .csv"),
+                           "accepted: a .npy array of losses, or a .csv"),
     "unknown-loss": (lambda f: diagnose_argv(f, "--loss", "l7"), "l7"),
 }
 
@@ -313,3 +313,71 @@ def test_readme_cites_each_source_as_cases_sources_does():
     readme = (ROOT / "docs" / "cases.md").read_text(encoding="utf-8")
     for source in SOURCES:
         assert f"**Source (seed {source.seed}):** {source.markdown()}" in readme, source.seed
+
+
+# ----------------------------------------------------------------- the CLI as a user runs it
+def history_file(tmp_path, text: str):
+    path = tmp_path / "metrics.csv"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_logger_csv_reads_its_loss_column_and_skips_empty_cells(user_files, tmp_path, capsys):
+    """A CSVLogger-style file: step, epoch, lr beside train_loss, and rows of other metrics."""
+    losses = [1 / (i + 1) for i in range(40)]
+    rows = "".join(f"{i},0,0.01,{h}\n" + (f"{i},0,,\n" if i % 10 == 0 else "")
+                   for i, h in enumerate(losses))
+    path = history_file(tmp_path, "step,epoch,lr,train_loss\n" + rows)
+    code, out, err = run_main(capsys, *diagnose_argv(user_files, "--history", path))
+    assert "read column 'train_loss'" in out and "skipped 4 empty cell(s)" in out, out + err
+    assert code in (EXIT_OK, EXIT_NOT_AS_DOCUMENTED)
+
+
+def test_a_csv_whose_last_column_is_lr_is_never_read_as_the_loss(user_files, tmp_path, capsys):
+    path = history_file(tmp_path, "loss,lr\n" + "".join(f"{1 / (i + 1)},0.01\n" for i in range(40)))
+    code, out, err = run_main(capsys, *diagnose_argv(user_files, "--history", path))
+    assert "read column 'loss'" in out, out + err
+
+
+@pytest.mark.parametrize("text,words", [
+    ("loss\n0.5\nabc\n", "row 2 holds 'abc', not a number"),
+    ("a,b\n1,2\n", "cannot tell the loss column among ['a', 'b']"),
+    ("0.5,0.1\n0.4,0.1\n", "2 columns and no header"),
+])
+def test_a_history_that_is_not_a_loss_column_is_refused_with_the_formats(user_files, tmp_path,
+                                                                        capsys, text, words):
+    code, out, err = run_main(capsys, *diagnose_argv(user_files, "--history",
+                                                     history_file(tmp_path, text)))
+    assert code == EXIT_USAGE and words in err, err
+    assert "accepted: a .npy array of losses" in err or "--history-column" in err
+
+
+def test_history_column_picks_the_named_column(user_files, tmp_path, capsys):
+    path = history_file(tmp_path, "a,b\n" + "".join(f"{i},{1 / (i + 1)}\n" for i in range(40)))
+    code, out, err = run_main(capsys, *diagnose_argv(user_files, "--history", path,
+                                                     "--history-column", "b"))
+    assert "read column 'b'" in out, out + err
+
+
+def test_integer_labels_on_a_wide_model_without_loss_say_which_loss_to_pass(tmp_path,
+                                                                             monkeypatch, capsys):
+    (tmp_path / "widenet.py").write_text("from torch import nn\n\ndef make():\n"
+                                         "    return nn.Sequential(nn.Linear(2, 8), nn.ReLU(), "
+                                         "nn.Linear(8, 3))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    np.savez(tmp_path / "labels.npz", X=X, y=np.arange(60) % 3)
+    code, _, err = run_main(capsys, "diagnose", "--model", "widenet:make", "--data",
+                            str(tmp_path / "labels.npz"))
+    sys.modules.pop("widenet", None)
+    assert code == EXIT_USAGE and "pass --loss cross_entropy" in err, err
+
+
+def test_optimizer_flags_build_the_optimizer_diagnose_reads(user_files, capsys):
+    code, out, err = run_main(capsys, *diagnose_argv(user_files, "--optimizer", "adamw",
+                                                     "--lr", "0.01", "--weight-decay", "0.05"))
+    assert code in (EXIT_OK, EXIT_NOT_AS_DOCUMENTED), err
+    refused = run_main(capsys, *diagnose_argv(user_files, "--optimizer", "adam"))
+    assert refused[0] == EXIT_USAGE and "needs --lr" in refused[2]
+    momentum = run_main(capsys, *diagnose_argv(user_files, "--momentum", "0.9"))
+    assert momentum[0] == EXIT_USAGE and "need --optimizer" in momentum[2]
