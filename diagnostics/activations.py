@@ -30,6 +30,7 @@ CANDIDATES = {
     "softplus": F.softplus,
     "identity": lambda z: z,
 }
+MIN_FINITE_ROWS = 1   # rows whose z and h are all finite; with none every candidate matches
 REL_TOL = 1e-4   # float32 activations recomputed from z agree to ~1e-6; 1e-4 leaves margin
 
 
@@ -61,6 +62,10 @@ def kind_from_values(z: torch.Tensor, h: torch.Tensor) -> str:
     if z.shape != h.shape:
         return "unknown"
     z, h = z.detach().double(), h.detach().double()
+    rows = (torch.isfinite(z) & torch.isfinite(h)).reshape(len(z), -1).all(dim=1)
+    if int(rows.sum()) < MIN_FINITE_ROWS:
+        return "unknown"    # NaN in, NaN out: every candidate would match, none is known
+    z, h = z[rows], h[rows]     # whole rows: softmax reads a row at a time
     for name, fn in CANDIDATES.items():
         if name == "relu" and leaky_slope(z, h) is not None:  # before relu: tiny slopes look like 0
             return "leaky_relu"

@@ -28,6 +28,10 @@ def finite(probe: Probe) -> np.ndarray:
     return np.empty(0) if h is None else h[np.isfinite(h)]
 
 
+def went_non_finite(probe: Probe) -> bool:
+    return probe.history is not None and not np.all(np.isfinite(probe.history))
+
+
 def window(probe: Probe) -> np.ndarray | None:
     h = finite(probe)
     w = h[-min(WINDOW, len(h)):]
@@ -54,8 +58,9 @@ def oscillation(probe: Probe) -> dict | None:
     """The window's swing, autocorrelation and trend when the loss jumps up and down without
     progress far above zero; None otherwise. Read by loss-oscillation and unstable-learning-rate."""
     w = window(probe)
-    if w is None or w.mean() <= 0:
-        return None
+    if w is None or w.mean() <= 0 or went_non_finite(probe):
+        return None     # a run that diverged did not oscillate: non-finite names it, and its
+                        # finite part's swing and trend measure the blow-up (trend +4e23%)
     swing, rho, fall = float(w.std() / w.mean()), lag1_autocorrelation(w), drop(w)
     level = ratio(float(w.mean()), probe.baseline_loss)
     alternating = rho <= ANTICORRELATED and swing >= MIN_SWING

@@ -20,3 +20,39 @@ def test_a_linear_head_with_all_positive_outputs_is_read_as_identity_not_relu():
     assert (net(torch.as_tensor(X)) > 0).all()
     activations = diagnose(net, X, y).to_dict()["summary"]["activations"]
     assert activations.split("/")[-1] == "identity", activations
+
+
+class ReluByCall(nn.Module):
+    """F.relu called inside forward: recognised from its values, not from a module."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(3, 8), nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.b(torch.nn.functional.relu(self.a(x)))
+
+
+def test_activations_of_a_diverged_net_are_unknown_not_guessed():
+    """NaN weights make every pre-activation NaN; NaN matches every candidate's NaN, so the
+    values name no function: 'unknown' (the first candidate used to be reported)."""
+    torch.manual_seed(0)
+    net = ReluByCall()
+    with torch.no_grad():
+        net.a.weight.fill_(float("nan"))
+    X = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
+    activations = diagnose(net, X, X[:, 0].copy()).to_dict()["summary"]["activations"]
+    assert activations.split("/")[0] == "unknown", activations
+
+
+def test_a_relu_call_is_recognised_from_the_rows_that_stayed_finite():
+    """One row of X is inf: the other rows still show relu."""
+    torch.manual_seed(0)
+    X = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
+    with torch.no_grad():
+        z = ReluByCall().a(torch.as_tensor(X))
+    from diagnostics.activations import kind_from_values
+    z[0, 0] = float("inf")
+    assert kind_from_values(z, torch.relu(z)) == "relu"
+    assert kind_from_values(torch.full((4, 8), float("nan")), torch.full((4, 8), float("nan"))) \
+        == "unknown"

@@ -36,6 +36,16 @@ def test_an_up_down_history_without_trend_is_oscillation(kind):
     assert "loss-plateau" not in report.codes
 
 
+def test_the_same_swings_ending_in_nan_are_a_divergence_not_an_oscillation():
+    """The up-down history above, then a blow-up to 1e23 and NaN: non-finite names the run,
+    and no swing or trend is computed from its finite part (it read trend +4e23% before)."""
+    X, y = sin_data()
+    history = np.concatenate([oscillating_history(0.8 * y.var()), 10.0 ** np.arange(1, 24),
+                              [np.nan]])
+    report = diagnose(net((1, 16, 1), ("tanh", "identity")), X, y, history=history)
+    assert "non-finite" in report.codes and "loss-oscillation" not in report.codes, str(report)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_chaotic_history_whose_drop_is_within_its_noise_is_oscillation(kind):
     X, y = sin_data()
