@@ -25,9 +25,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 REFERENCE_ROWS = 2000   # rows the references fit at most; more rows change no verdict
-REFERENCE_CELLS = 800_000   # ...and rows x columns at most: the logistic path's cost grows with
-                        # both, and on 2000 x 784 it took 1.1-1.3 s against 0.8 s for the rest of
-                        # diagnose() on a 987k-parameter net; 1020 rows of 784 halve it
+REFERENCE_CELLS = 800_000   # ...and rows x columns at most: the logistic fits' cost grows with
+                        # both. With it (1020 rows of 784), the path stopping early and no
+                        # in-sample fit, the reference took 0.23-0.24 s beside a 0.67-3.4 s
+                        # diagnose() on a 987k-parameter net (1.1-1.3 s of ~2 s before)
 MIN_ROWS = 30           # fewer rows than this make 3 folds of under 10 rows: no reference
 FOLDS = 3               # held-out predictions for every row at 3 fits a model
 NEIGHBOURS = 15         # k, large enough to average label noise...
@@ -42,8 +43,9 @@ PENALTIES = (0.01, 0.1, 1.0)   # logistic C, strongest first, the held-out folds
                         # rows of 784 inputs (a linear teacher, 10 classes) C=1 overfits to a
                         # held-out loss of 2.32 (the constant's 2.30) at accuracy 0.36, C=0.01
                         # reaches 1.79; the path stops where the held-out loss stops falling
-MAX_ITER = 300          # lbfgs iterations: digits converges in ~100; a stop short of the optimum
-                        # only makes the reference weaker, never a false alarm
+MAX_ITER = 300          # lbfgs iterations: digits converges in ~100; 300 leaves margin, since a
+                        # fit stopped short makes the reference weaker (unpredictable-targets
+                        # reads a weak reference as y not depending on X)
 SEED = 0                # the fold split and the row subsample: the same every call
 PROB_EPS = 1e-7         # probabilities clipped off 0 and 1 before the log
 REGRESSION = ("mse", "half_mse", "l1", "smooth_l1", "huber")
@@ -59,10 +61,6 @@ class Reference:
     neighbours_cv: float
     rows: int
     k: int                  # the neighbours each nearest-neighbour prediction averages
-
-    def share(self, loss: float) -> float:
-        """``loss`` as a share of the constant predictor's (1: learned nothing)."""
-        return float(loss / self.constant) if self.constant > 0 else float("inf")
 
     def as_evidence(self) -> dict:
         return {"constant_predictor_loss": round(self.constant, 6),

@@ -27,11 +27,14 @@ NOISE_Z = 2.0             # the last quarter's gain must exceed 2 standard error
                           # chaotic loss (std/mean 0.5) whose whole run fell 3% is noise, not progress
 
 
-def finite_history(probe: Probe) -> np.ndarray | None:
+def finite_losses(probe: Probe) -> np.ndarray:
+    """The history's finite values (none without a history)."""
     h = probe.history
-    if h is None:
-        return None
-    h = h[np.isfinite(h)]
+    return np.empty(0) if h is None else h[np.isfinite(h)]
+
+
+def finite_history(probe: Probe) -> np.ndarray | None:
+    h = finite_losses(probe)
     return h if len(h) >= MIN_HISTORY else None
 
 

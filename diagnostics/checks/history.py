@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from diagnostics.checks.evidence import (FAR_ABOVE_ZERO, LEARNED_NOTHING, MIN_HISTORY,
-                                         against_reference, history_improving, lr_already_tiny,
-                                         progress_share, reference_evidence)
+                                         against_reference, finite_losses, history_improving,
+                                         lr_already_tiny, progress_share, reference_evidence)
 from diagnostics.probe import Probe, ratio
 from diagnostics.report import Finding
 
@@ -23,17 +23,12 @@ NOT_THE_STEP_FIX = ("The steps are already tiny against the curvature at the las
 FLAT = 0.02             # a plateau: the window adds under 2% of the run's whole drop
 
 
-def finite(probe: Probe) -> np.ndarray:
-    h = probe.history
-    return np.empty(0) if h is None else h[np.isfinite(h)]
-
-
 def went_non_finite(probe: Probe) -> bool:
     return probe.history is not None and not np.all(np.isfinite(probe.history))
 
 
 def window(probe: Probe) -> np.ndarray | None:
-    h = finite(probe)
+    h = finite_losses(probe)
     w = h[-min(WINDOW, len(h)):]
     return w if len(w) >= MIN_HISTORY else None
 
@@ -89,7 +84,7 @@ def check_loss_oscillation(probe: Probe) -> Finding | None:
 
 
 def check_loss_plateau(probe: Probe) -> Finding | None:
-    h = finite(probe)
+    h = finite_losses(probe)
     if len(h) < 4 * MIN_HISTORY:   # a plateau needs a run long enough to have had a start
         return None
     k = min(WINDOW, len(h) // 4)

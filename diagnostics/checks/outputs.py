@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 
-from diagnostics.checks.evidence import LEARNED_NOTHING, unless_lr_tiny
+from diagnostics.checks.evidence import LEARNED_NOTHING, finite_losses, unless_lr_tiny
 from diagnostics.probe import Probe, REGRESSION_LOSSES, one_column_against_flat
 from diagnostics.report import Finding
 
@@ -183,17 +184,12 @@ def log_likelihood_of_probabilities(probe: Probe):
                     "nll_loss, or remove the Softmax and use cross_entropy on the logits.", probe)
 
 
-def row_logsumexp(out: np.ndarray) -> np.ndarray:
-    top = out.max(axis=1, keepdims=True)
-    return (top + np.log(np.exp(out - top).sum(axis=1, keepdims=True)))[:, 0]
-
-
 def log_likelihood_of_scores(probe: Probe):
     """nll_loss on raw scores: it rewards the right class's output without bound, so the loss
     runs below zero while the other outputs go anywhere."""
     if probe.loss_name != "nll" or probe.head in ("softmax", "log_softmax") or not probe.finite:
         return None
-    lse = row_logsumexp(probe.out)
+    lse = logsumexp(probe.out, axis=1)
     if np.all(np.abs(lse) < LOG_PROB_TOL):
         return None
     below = ", below the 0 a negative log-likelihood cannot go under" if probe.loss < 0 else ""
@@ -213,9 +209,8 @@ def log_likelihood_of_scores(probe: Probe):
 def history_below_bound(probe: Probe):
     """The loop recorded losses below 0, which the loss given to diagnose() cannot reach: the
     loop's loss is another one, or it is fed what it does not expect."""
-    h = probe.history
-    h = None if h is None else h[np.isfinite(h)]
-    if probe.loss_name == "custom" or h is None or not len(h):
+    h = finite_losses(probe)
+    if probe.loss_name == "custom" or not len(h):
         return None
     low, scale = float(h.min()), float(np.abs(h).max())
     if low >= -BELOW_BOUND * max(scale, 1.0):
@@ -313,9 +308,8 @@ def history_shows_broadcast(probe: Probe) -> bool | None:
     """Whether the history's last loss is nearer the broadcast (n, n) loss than the loss of y
     reshaped to the output's shape: which of the two the loop computed. None without a history or
     a broadcast loss to compare (a custom loss, other shapes)."""
-    h = probe.history
-    h = None if h is None else h[np.isfinite(h)]
-    if probe.broadcast_loss is None or h is None or not len(h):
+    h = finite_losses(probe)
+    if probe.broadcast_loss is None or not len(h):
         return None
     return bool(relative_gap(h[-1], probe.broadcast_loss) < relative_gap(h[-1], probe.loss))
 
