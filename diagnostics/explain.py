@@ -30,9 +30,9 @@ PRECEDENCE = (
     "accumulated-gradient", "frozen-parameters", "unpredictable-targets", "single-class-output",
     # the data and the hyper-parameters
     "unscaled-data", "excessive-weight-decay", "decayed-learning-rate", "unstable-learning-rate",
-    "learning-rate-too-small", "bad-initialization", "low-capacity", "generalization-gap",
+    "low-capacity", "learning-rate-too-small", "bad-initialization", "generalization-gap",
     # what those do to the gradients and the units
-    "exploding-gradient", "saturated-activation", "dead-relu", "vanishing-gradient",
+    "exploding-gradient", "vanishing-gradient", "saturated-activation", "dead-relu",
     # what the run shows
     "non-finite", "constant-output", "loss-oscillation", "learned-nothing", "loss-plateau",
 )
@@ -58,6 +58,15 @@ def grown_in_training(cause: Finding, symptom: Finding) -> bool:
         and not ev.get("wrong_at_step_0"))
 
 
+def scale_of_outputs(cause: Finding, symptom: Finding) -> bool:
+    """bad-initialization for any scale the inputs set, a first loss far too high included:
+    unscaled inputs blow up what a sane init outputs. A constant or one-sign init is still a
+    cause of its own."""
+    ev = symptom.evidence
+    return symptom.code != "bad-initialization" or (
+        not ev.get("constant_layers") and not ev.get("one_sign"))
+
+
 def trained(cause: Finding, symptom: Finding) -> bool:
     """bad-initialization of weights the history shows were trained: weight decay that outweighs
     the data pulls them to zero, and at lr x wd = 1 sets each to -lr x its gradient (constant or
@@ -65,9 +74,37 @@ def trained(cause: Finding, symptom: Finding) -> bool:
     return symptom.code != "bad-initialization" or bool(symptom.evidence.get("trained_steps"))
 
 
+def starts_inside(cause: Finding, symptom: Finding) -> bool:
+    """Saturation that begins inside the stack, behind a first layer that passes its gradient:
+    the inputs and the init reach the stack well, and its depth loses the signal."""
+    return bool(symptom.evidence.get("starts_inside"))
+
+
+def saturated_at_the_input(f: Finding) -> bool:
+    return f.code != "saturated-activation" or not f.evidence.get("starts_inside")
+
+
+def through_depth(f: Finding) -> bool:
+    return bool(f.evidence.get("through_depth"))
+
+
 def is_bottleneck(cause: Finding, symptom: Finding = None) -> bool:
     """low-capacity read off the architecture: a 1-unit layer, or fewer units than classes - 1."""
     return bool(cause.evidence.get("bottleneck"))
+
+
+def is_strict_bottleneck(f: Finding) -> bool:
+    """low-capacity from a layer that cannot carry the output, whatever the training: 1 unit,
+    or fewer units than classes - 1."""
+    return bool(f.evidence.get("strict_bottleneck"))
+
+
+def init_of_its_own(f: Finding) -> bool:
+    """bad-initialization that no training explains: constant or one-sign weights, or a loss
+    far too high before the first update (not a weight scale read after training)."""
+    ev = f.evidence
+    return f.code != "bad-initialization" or bool(
+        ev.get("constant_layers") or ev.get("one_sign") or ev.get("wrong_at_step_0"))
 
 
 @dataclass(frozen=True)
@@ -93,7 +130,7 @@ EXPLAINS = (
     # label-sorted batches: each class in turn pulls the model its way
     Explains("single-class-output", STUCK + ("dead-relu", "generalization-gap")),
     Explains("unscaled-data", STUCK + UNITS + BLOWUP + ("unstable-learning-rate",
-             "learning-rate-too-small", "bad-initialization"), grown_in_training),
+             "learning-rate-too-small", "bad-initialization"), scale_of_outputs),
     Explains("excessive-weight-decay", STUCK + UNITS + ("unstable-learning-rate",
              "learning-rate-too-small", "bad-initialization", "exploding-gradient"), trained),
     Explains("decayed-learning-rate", STUCK + ("learning-rate-too-small",)),
@@ -106,9 +143,12 @@ EXPLAINS = (
     Explains("low-capacity", ("saturated-activation", "dead-relu"), is_bottleneck),
     Explains("exploding-gradient", STUCK + ("non-finite", "loss-oscillation", "dead-relu",
                                             "saturated-activation")),
-    Explains("saturated-activation", STUCK + ("vanishing-gradient",)),
-    Explains("dead-relu", STUCK + ("vanishing-gradient",)),
+    # a stack of sigmoid/tanh layers that loses a row's gradient signal on its way back; the
+    # units that saturate inside it, behind a first layer that passes, follow from its depth
     Explains("vanishing-gradient", STUCK),
+    Explains("vanishing-gradient", ("saturated-activation",), starts_inside),
+    Explains("saturated-activation", STUCK),
+    Explains("dead-relu", STUCK),
     Explains("non-finite", ("loss-oscillation", "loss-plateau")),
     Explains("constant-output", ("loss-plateau", "loss-oscillation")),
     Explains("learned-nothing", ("loss-plateau",)),
@@ -147,11 +187,20 @@ RULED_OUT_BY = (
                               "single-class-output", "exploding-gradient", "accumulated-gradient",
                               "optimizer-mismatch", "no-gradient-path", "frozen-parameters",
                               "decayed-learning-rate", "unscaled-data", "excessive-weight-decay",
-                              "unstable-learning-rate", "learning-rate-too-small", "non-finite",
-                              "bad-initialization", "unpredictable-targets")),
+                              "unstable-learning-rate", "non-finite", "unpredictable-targets")),
+    # ... a tiny lr or a weight scale read after training, unless the architecture itself cannot
+    # carry the output (a 1-unit layer does not fit at any lr; its weights are few and odd)
+    RuledOut("low-capacity", ("learning-rate-too-small", "bad-initialization"),
+             unless=is_strict_bottleneck),
+    RuledOut("low-capacity", ("bad-initialization",), init_of_its_own),
     # ... and units that stopped passing signal, unless the architecture is a bottleneck, whose
     # one or two units are what saturate or die
     RuledOut("low-capacity", UNITS, unless=is_bottleneck),
+    # units that stopped passing signal shrink the gradient behind them: the gradient is not a
+    # cause of its own there, unless the row signal fades through a sigmoid/tanh stack and the
+    # saturation starts inside it
+    RuledOut("vanishing-gradient", ("saturated-activation",), saturated_at_the_input),
+    RuledOut("vanishing-gradient", ("dead-relu",), unless=through_depth),
     # the last word: a run that learned nothing although nothing in the model explains it
     RuledOut("learned-nothing", NAMES_A_CAUSE),
     # saturated or dead units, a vanishing gradient or an unreachable target also make the
@@ -160,6 +209,9 @@ RULED_OUT_BY = (
                                          "dead-relu", "vanishing-gradient", "optimizer-mismatch",
                                          "frozen-parameters", "no-gradient-path",
                                          "decayed-learning-rate", "unpredictable-targets")),
+    # ... and so does an init wrong of its own (zero or constant weights have a flat, degenerate
+    # Hessian; huge ones a saturated head): a larger lr leaves it where it is
+    RuledOut("learning-rate-too-small", ("bad-initialization",), init_of_its_own),
     # errors in the model that make a classifier answer one class (not dead-relu: label-sorted
     # batches killed 18 and 21 of 32 units in a layer, 2 of 3 seeds, the rest alive)
     RuledOut("single-class-output", ("constant-output", "vanishing-gradient",

@@ -226,6 +226,20 @@ def fitted_constant_loss(name: str, y: np.ndarray, width: int, options: dict) ->
         return float(objective())
 
 
+def untrained_output_loss(name: str, y: np.ndarray, width: int,
+                          options: dict | None = None) -> float | None:
+    """The loss of what a fresh zero-mean, fan-in scaled model outputs: about 0 at its last
+    layer (equal class scores, p = 0.5, values 0), whatever the targets. None for a custom loss."""
+    import torch
+    if name not in NAMED or (y.ndim == 2 and y.shape[1] != width):
+        return None     # a custom loss, or value targets the outputs do not match (a mismatch)
+    yt = torch.as_tensor(np.ascontiguousarray(y))
+    yt = yt.double() if yt.is_floating_point() else yt
+    zero = constant_output(name, torch.zeros(1, width, dtype=torch.float64))
+    with torch.no_grad():
+        return float(torch_loss(name, options or {})(zero.expand(len(y), width), yt))
+
+
 def start_row(name: str, y: np.ndarray, width: int) -> np.ndarray:
     """Where L-BFGS starts: the median of value targets (the l1 and huber optimum for small
     residuals), zeros (equal class scores, p = 0.5) for the others."""

@@ -59,6 +59,8 @@ class Probe:
     layers: list                    # [Layer], in the order the forward pass calls them
     params: dict                    # name -> array, every parameter
     grads: dict                     # name -> array or None
+    untrained_loss: float | None = None  # loss of a fresh zero-mean model's outputs (about 0 at the
+                                         # last layer: equal scores, values 0); None: custom loss
     history: np.ndarray | None = None
     lr: float | None = None
     weight_decay: float = 0.0

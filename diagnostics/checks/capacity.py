@@ -9,7 +9,8 @@ exclusion, named only when nothing else explains the stuck loss."""
 from __future__ import annotations
 
 from diagnostics.checks.evidence import (FAR_ABOVE_ZERO, against_reference, behind_reference,
-                                         failing_evidence, history_improving)
+                                         failing_evidence, history_improving,
+                                         reached_reference)
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -23,6 +24,8 @@ def stuck(probe: Probe) -> bool:
     or not it improves), or far above zero and not improving."""
     if behind_reference(probe) and (strict_bottleneck(probe) or plateaued(probe)):
         return True
+    if reached_reference(probe):
+        return False    # as good as a simple fit of these rows: no sign that more units help
     improving = history_improving(probe)
     if improving is None:
         return probe.loss_ratio >= STUCK_WITHOUT_HISTORY
@@ -56,10 +59,9 @@ def strict_bottleneck(probe: Probe) -> str | None:
     return None
 
 
-def bottleneck(probe: Probe) -> str | None:
+def bottleneck(probe: Probe, strict: str | None) -> str | None:
     """A strict bottleneck, or a narrow layer in a run that stopped improving far behind what a
     simple fit of the same rows reaches."""
-    strict = strict_bottleneck(probe)
     if strict or not probe.hidden:
         return strict
     narrow = min(probe.hidden, key=lambda layer: layer.width)
@@ -71,7 +73,12 @@ def bottleneck(probe: Probe) -> str | None:
 
 
 def structure(probe: Probe) -> str | None:
-    """Why the model is small: a bottleneck, no hidden layer, no nonlinearity, or a narrow layer."""
+    """Why the model is small: no hidden layer, no nonlinearity, a bottleneck, or a narrow layer."""
+    return structure_with(probe, bottleneck(probe, strict_bottleneck(probe)))
+
+
+def structure_with(probe: Probe, squeeze: str | None) -> str | None:
+    """structure(), the bottleneck (``squeeze``) already read."""
     hidden = probe.hidden
     if not hidden:
         return "no hidden layer (a linear model)"
@@ -79,7 +86,7 @@ def structure(probe: Probe) -> str | None:
         return "no nonlinearity between the layers (a linear model)"
     narrow = min(hidden, key=lambda layer: layer.width)
     if narrow.width <= NARROW_WIDTH:
-        return bottleneck(probe) or \
+        return squeeze or \
             f"a hidden layer of {narrow.width} units ({narrow.name}; widths {widths_of(probe)})"
     return None
 
@@ -87,7 +94,9 @@ def structure(probe: Probe) -> str | None:
 def check_low_capacity(probe: Probe) -> Finding | None:
     if not probe.finite or not probe.layers or not stuck(probe):
         return None
-    why = structure(probe)
+    strict = strict_bottleneck(probe)
+    squeeze = bottleneck(probe, strict)
+    why = structure_with(probe, squeeze)
     if why is None:
         return None
     return Finding(
@@ -96,7 +105,7 @@ def check_low_capacity(probe: Probe) -> Finding | None:
         f"loss at {probe.loss_ratio:.0%} of a constant predictor's{against_reference(probe)}.",
         dict(failing_evidence(probe), widths=[layer.width for layer in probe.layers],
              activations=[layer.activation for layer in probe.layers],
-             bottleneck=bottleneck(probe) is not None),
+             bottleneck=squeeze is not None, strict_bottleneck=strict is not None),
         "Make the hidden layers wider or add layers (e.g. 64 units each), with a nonlinearity "
         "between them.",
         None)

@@ -22,6 +22,10 @@ BEHIND_REFERENCE = 0.25   # the run's loss on X keeps under 75% of the gain over
                           # fault-matrix programs measured -5.4 to 0.01 over 3 seeds; frozen hidden
                           # layers 0.46-0.99, a 1-unit bottleneck 0.40-1.3, uniform[0, 1) init on
                           # digits 0.28-0.31
+AT_REFERENCE = 0.05       # within 5% of the best reference's gain: the run reached what these rows
+                          # allow (the healthy programs measured <= 0.01), so a swinging history
+                          # is its batches' noise around that level, not steps that stop learning
+                          # (blobs at batch 32: swing 23% of the level, 2% better than the linear fit)
 YARDSTICK = 0.9           # a reference is a yardstick only where it beats the constant by 10%
 NOISE_Z = 2.0             # the last quarter's gain must exceed 2 standard errors of its mean: a
                           # chaotic loss (std/mean 0.5) whose whole run fell 3% is noise, not progress
@@ -85,6 +89,12 @@ def behind_reference(probe: Probe) -> bool:
     """The run is far worse than what a linear or nearest-neighbour fit of the same rows reaches."""
     shortfall = reference_shortfall(probe)
     return shortfall is not None and shortfall >= BEHIND_REFERENCE
+
+
+def reached_reference(probe: Probe) -> bool:
+    """The run's loss on X is as good as the best reference's, or nearly (AT_REFERENCE)."""
+    shortfall = reference_shortfall(probe)
+    return shortfall is not None and shortfall < AT_REFERENCE
 
 
 def learned_little(probe: Probe) -> bool:

@@ -18,6 +18,7 @@ PER_LAYER_SHRINK = 0.3  # or under 30% kept per layer back, over >= 2 layers, in
                         # nothing: fresh relu/tanh/elu MLPs keep 0.36-1.1 per layer, sigmoid stacks
                         # 0.09-0.3 (measured over torch/Xavier/He inits, 3 widths, 3 seeds)
 MIN_HOPS = 2            # one layer's drop is normal (a sigmoid's slope is at most 1/4)
+SATURATING = ("sigmoid", "tanh")  # slopes <= 1 everywhere: a stack of them can only fade a signal
 SHRINKING_KINDS = ("sigmoid",)  # the per-layer rule needs >= 2 such layers, whose slope <= 1/4 is
                         # the mechanism; wide He-init ReLU nets on noise labels also read 0.14 per
                         # layer (row statistics, not the chain rule) and train fine
@@ -26,6 +27,9 @@ STATIONARY = 1e-3      # |grad| |w| / loss over every parameter: the loss's rela
                         # fit measured 5e-7 to 7e-7 (3 seeds); deep sigmoid stacks stuck at chance
                         # 0.33-1.2 (fresh and trained, 2 seeds): under 1e-3 the model sits at a
                         # minimum it can reach, and small gradients there did not vanish
+SIGNAL_SEED = 0         # the fixed random signal sent back through the layers: the same answer twice
+SLOPES = {"sigmoid": lambda h: h * (1 - h), "tanh": lambda h: 1 - h * h,   # act'(z), read off h
+          "identity": lambda h: np.ones_like(h)}
 EXPLODE_RATIO = 1e2     # first layer's RMS gradient 100x the last's: it grows layer by layer
 MAX_RELATIVE_STEP = 1.0  # lr * |grad| > |weights|: one step would move a layer by more than its size
 DECAY_DOMINATES = 0.5   # decay pull at least half the data gradient's...
@@ -62,26 +66,82 @@ def at_a_stationary_point(probe: Probe) -> bool:
     return probe.loss > 0 and g * w / probe.loss < STATIONARY
 
 
+def is_a_chain(layers: list) -> bool:
+    """Each layer reads the one before it (an nn.Sequential-like MLP), so a signal can be sent
+    back through them in order."""
+    return all(a.width == b.fan_in for a, b in zip(layers, layers[1:]))
+
+
+def row_signal_back(probe: Probe) -> list | None:
+    """A unit random signal at the output's z, sent back row by row through W and each hidden
+    layer's slope act'(z): its RMS at each hidden layer's z, last layer first. The gradient of a
+    row's loss takes this path (delta_l = (delta_{l+1} W) * act'(z_l)); unlike the gradient of
+    the mean loss it does not cancel over rows at a constant predictor's optimum. None unless
+    every hidden layer is sigmoid, tanh or linear and the layers form a chain."""
+    layers = probe.layers
+    if len(layers) < 2 or not is_a_chain(layers) or not all(
+            layer.activation in SLOPES for layer in probe.hidden):
+        return None
+    delta = np.random.default_rng(SIGNAL_SEED).standard_normal(layers[-1].post.shape)
+    kept = [rms(delta)]
+    for upper, layer in zip(layers[::-1], layers[-2::-1]):
+        delta = (delta @ upper.weight.astype(np.float64)) * SLOPES[layer.activation](
+            layer.post.astype(np.float64))
+        kept.append(rms(delta))
+    return kept
+
+
+def fades_through_the_stack(probe: Probe) -> tuple | None:
+    """(ratio, per layer, hops): the row signal's RMS at its weakest hidden layer against the
+    output's, when >= MIN_HOPS sigmoid/tanh layers pass back under VANISH_RATIO of it in a run
+    that learned little; else None. The weakest, not the first: Adam's steps grow the early
+    layers' weights until they amplify again what the middle of the stack let through (an 8-deep
+    sigmoid stack on digits kept 0.0014 at its 4th layer back, 0.077 at its first)."""
+    kept = row_signal_back(probe)
+    saturating = sum(layer.activation in SATURATING for layer in probe.hidden)
+    if kept is None or saturating < MIN_HOPS or not learned_little(probe) or kept[0] == 0:
+        return None
+    hops = int(np.argmin(kept[1:])) + 1
+    ratio = kept[hops] / kept[0]
+    return (ratio, ratio ** (1 / hops), hops) if ratio < VANISH_RATIO else None
+
+
 def check_vanishing_gradient(probe: Probe) -> Finding | None:
     layers = graded_layers(probe)
-    if len(layers) < 2 or not probe.finite or not training_failing(probe) \
-            or at_a_stationary_point(probe):
+    if len(layers) < 2 or not probe.finite or not training_failing(probe):
         return None
     first, last = rms(layers[0].grad_weight), rms(layers[-1].grad_weight)
-    if last == 0 or not (first < VANISH_RATIO * last or shrinks_every_layer(probe, first / last)):
+    summed = not at_a_stationary_point(probe) and last > 0 and (
+        first < VANISH_RATIO * last or shrinks_every_layer(probe, first / last))
+    rows = fades_through_the_stack(probe)
+    if not summed and rows is None:
         return None
     return Finding(
         "vanishing-gradient", "error",
-        f"The gradient shrinks on its way back to the first layer, which barely learns while the "
-        f"loss stays high. Found a first-layer RMS gradient {first:.3g}, {first / last:.2g} of the "
-        f"last layer's {last:.3g} ({(first / last) ** (1 / (len(layers) - 1)):.2g} kept per layer).",
-        dict(failing_evidence(probe), ratio=first / last,
-             per_layer=(first / last) ** (1 / (len(layers) - 1)), grad_rms=layer_norms(layers),
+        "The gradient shrinks on its way back to the first layer, which barely learns while the "
+        "loss stays high. Found " + vanishing_numbers(layers, first, last, summed, rows) + ".",
+        dict(failing_evidence(probe), ratio=first / last if last else None,
+             per_layer=(first / last) ** (1 / (len(layers) - 1)) if last else None,
+             row_ratio=rows and rows[0], row_per_layer=rows and rows[1],
+             through_depth=rows is not None, grad_rms=layer_norms(layers),
              activations=[layer.activation for layer in probe.layers]),
         "Replace the hidden Sigmoid layers with ReLU (or use fewer of them) and keep fan-in "
         "scaled init (torch's default; He for ReLU); keeping the sigmoids, try a 10x larger "
         "learning rate.",
         layers[0].name)
+
+
+def vanishing_numbers(layers: list, first: float, last: float, summed: bool, rows) -> str:
+    said = []
+    if summed:
+        said.append(f"a first-layer RMS gradient {first:.3g}, {first / last:.2g} of the last "
+                    f"layer's {last:.3g} ({(first / last) ** (1 / (len(layers) - 1)):.2g} kept "
+                    "per layer)")
+    if rows is not None:
+        said.append(f"a row's gradient signal, sent back from the output, keeps {rows[0]:.2g} of "
+                    f"its size {rows[2]} layer(s) back, through sigmoid/tanh slopes and weights "
+                    f"({rows[1]:.2g} kept per layer)")
+    return "; ".join(said)
 
 
 def check_exploding_gradient(probe: Probe) -> Finding | None:

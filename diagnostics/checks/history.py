@@ -6,7 +6,8 @@ import numpy as np
 
 from diagnostics.checks.evidence import (FAR_ABOVE_ZERO, LEARNED_NOTHING, MIN_HISTORY,
                                          against_reference, finite_losses, history_improving,
-                                         lr_already_tiny, progress_share, reference_evidence)
+                                         lr_already_tiny, progress_share, reached_reference,
+                                         reference_evidence)
 from diagnostics.probe import Probe, ratio
 from diagnostics.report import Finding
 
@@ -60,8 +61,8 @@ def oscillation(probe: Probe) -> dict | None:
     level = ratio(float(w.mean()), probe.baseline_loss)
     alternating = rho <= ANTICORRELATED and swing >= MIN_SWING
     if not (alternating or swing >= CHAOTIC_SWING) or fall > MIN_DROP or level < FAR_ABOVE_ZERO \
-            or history_improving(probe):
-        return None
+            or history_improving(probe) or reached_reference(probe):
+        return None     # a run as good as a simple fit of its rows swings with its batches
     return {"window": len(w), "lag1_autocorrelation": rho, "relative_swing": swing,
             "distinct_values": distinct_values(w), "trend": -fall, "level_ratio": level,
             "min": float(w.min()), "max": float(w.max())}
@@ -91,8 +92,8 @@ def check_loss_plateau(probe: Probe) -> Finding | None:
     w = h[-k:]
     move = progress_share(h, k)
     level = ratio(float(w.mean()), probe.baseline_loss)
-    if abs(move) >= FLAT or level < FAR_ABOVE_ZERO:
-        return None
+    if abs(move) >= FLAT or level < FAR_ABOVE_ZERO or reached_reference(probe):
+        return None     # flat at what a simple fit of these rows reaches: the data's floor
     return Finding(
         "loss-plateau", "warning",
         f"The loss has stopped moving far above zero over the last {len(w)} steps. Found a level "

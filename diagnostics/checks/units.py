@@ -87,7 +87,8 @@ def check_saturated_activation(probe: Probe) -> Finding | None:
         f"Sigmoid/tanh units work near their flat limits, where they pass little gradient (mean "
         f"slope under {PASS_THROUGH:.0%} of its peak). Found {per_layer}.",
         dict(failing_evidence(probe), pass_through=passing,
-             pinned_units={la.name: saturated_units(la) for la in layers}),
+             pinned_units={la.name: saturated_units(la) for la in layers},
+             starts_inside=next(iter(passing.values())) >= PASS_THROUGH),
         "Scale the inputs, use a fan-in scaled init (Xavier), or ReLU-family hidden activations.",
         worst)
 

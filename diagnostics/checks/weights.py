@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import failing_evidence, training_failing
+from diagnostics.checks.evidence import failing_evidence, finite_losses, training_failing
+from diagnostics.checks.timeline import INIT_LOSS_FAR, LOSS_ROSE
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -42,14 +43,27 @@ def scale_off(probe: Probe) -> dict:
     return {n: s for n, s in layer_scales(probe).items() if not SCALE_LOW <= s <= SCALE_HIGH}
 
 
-def check_bad_initialization(probe: Probe) -> Finding | None:
-    if not probe.finite or not probe.layers:
+def first_loss_far(probe: Probe) -> tuple | None:
+    """(first loss, what a fresh model scores) when the history starts INIT_LOSS_FAR above both
+    a constant predictor's loss and that of a fresh zero-mean model's outputs (about 0 at the
+    last layer), and never rises to LOSS_ROSE times its first 5% of steps: the model was wrong
+    before any update, and training only brought it down (a learning rate that overshoots
+    starts sane, then raises it; an epoch history's first mean may hold such a rise)."""
+    h = finite_losses(probe)
+    start = max(probe.baseline_loss, probe.untrained_loss or 0.0)
+    if len(h) == 0 or start <= 0 or not np.isfinite(probe.history[0]):
         return None
-    const, sign = constant_layers(probe), one_sign(probe)
-    off = scale_off(probe) if training_failing(probe) else {}
-    if not (const or sign or off):
-        return None
-    found = []
+    first, early = float(h[0]), float(h[:max(1, len(h) // 20)].max())
+    return (first, start) if first >= INIT_LOSS_FAR * start and h.max() < LOSS_ROSE * early \
+        else None
+
+
+def pattern_broken(const: list, sign, off: dict, early) -> list:
+    """What each piece of evidence found, in words."""
+    found = [] if early is None else [
+        f"the history's first loss {early[0]:.4g}, before any update, is {early[0] / early[1]:.3g}x "
+        f"what a fresh zero-mean model's outputs score ({early[1]:.4g}), and the run never rose far "
+        "above its first steps"]
     if const:
         found.append(f"constant weights in {', '.join(const)}: every unit computes the same thing")
     if sign:
@@ -58,9 +72,22 @@ def check_bad_initialization(probe: Probe) -> Finding | None:
     if off:
         found.append("weight scale RMS*sqrt(fan_in) " + ", ".join(f"{n}: {s:.3g}"
                                                                   for n, s in off.items()))
-    grown = trained_steps(probe) if off and not (const or sign) else 0
+    return found
+
+
+def check_bad_initialization(probe: Probe) -> Finding | None:
+    if not probe.finite or not probe.layers:
+        return None
+    const, sign = constant_layers(probe), one_sign(probe)
+    failing = training_failing(probe)
+    off = scale_off(probe) if failing else {}
+    early = first_loss_far(probe) if failing else None
+    if not (const or sign or off or early):
+        return None
+    found = pattern_broken(const, sign, off, early)
+    grown = trained_steps(probe) if off and not (const or sign or early) else 0
     return Finding(
-        "bad-initialization", "error" if const else "warning",
+        "bad-initialization", "error" if const or early else "warning",
         "The weights (judged as they are now, which for a fresh model is its initialisation) break "
         f"the fan-in scaled, zero-mean pattern training needs. Found {'; '.join(found)}."
         + (f" After {grown} training steps that scale may come from the training (a large "
@@ -68,7 +95,8 @@ def check_bad_initialization(probe: Probe) -> Finding | None:
         dict(failing_evidence(probe), constant_layers=const, one_sign=sign and sign[0],
              one_sign_share=sign and sign[2],
              scale=off, expected_scale=[SCALE_LOW, SCALE_HIGH],
-             trained_steps=trained_steps(probe)),
+             trained_steps=trained_steps(probe), wrong_at_step_0=early is not None,
+             first_loss=early and early[0], untrained_loss=probe.untrained_loss),
         "Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for ReLU), "
         "not zeros, constants or uniform [0, 1)" + ("; if the weights grew in training, lower the "
                                                     "learning rate." if grown else "."),

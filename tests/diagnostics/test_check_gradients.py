@@ -3,10 +3,14 @@
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
 
 from cases.backends.numpy_mlp import MLP
-from cases.backends.torch_train import to_numpy
+from cases.backends.torch_train import from_numpy, to_numpy
 from diagnostics import assert_diagnosed, diagnose
+from diagnostics.checks.gradients import SIGNAL_SEED
 
 from diagnose_helpers import (KINDS, RTOL, as_kind, digits_data, finding, layer_name, net, rms,
                               sin_data, weight_grads)
@@ -83,6 +87,69 @@ def test_a_wide_he_relu_net_on_noise_labels_is_not_vanishing():
     X, y = rng.standard_normal((500, 784)), rng.integers(0, 10, 500)
     mlp = net((784, 256, 256, 10), ("relu", "relu", "identity"), init="he")
     assert "vanishing-gradient" not in diagnose(mlp, X, y, loss="cross_entropy").codes
+
+
+def at_the_constant_optimum(mlp: MLP, X, y) -> MLP:
+    """The deep stack's (near-constant) output moved onto the best constant's logits, log p:
+    the mean loss's gradient then cancels over the rows in every layer."""
+    seq = from_numpy(mlp, dtype=torch.float64)
+    with torch.no_grad():
+        mean_logits = seq(torch.from_numpy(X)).mean(0).numpy()
+    p = np.bincount(y, minlength=10) / len(y)
+    mlp.b[-1] = mlp.b[-1] + np.log(p) - mean_logits
+    return mlp
+
+
+def row_signal_by_autograd(mlp: MLP, X) -> list:
+    """The same fixed random signal at the output sent back by torch (a vector-Jacobian
+    product into each Linear's output z), RMS per layer, output first."""
+    seq = from_numpy(mlp, dtype=torch.float64)
+    zs, h = [], torch.from_numpy(X)
+    for m in seq:
+        h = m(h)
+        if isinstance(m, nn.Linear):
+            zs.append(h)
+    v = torch.from_numpy(np.random.default_rng(SIGNAL_SEED).standard_normal(zs[-1].shape))
+    gs = torch.autograd.grad(zs[-1], zs, v)
+    return [rms(g.numpy()) for g in gs[::-1]]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_deep_sigmoid_stack_at_the_constant_optimum_vanishes_row_by_row(kind):
+    """The summed gradient is ~0 everywhere (a stationary point, which the first-over-last rule
+    must not read); each row's own gradient signal still fades layer by layer."""
+    X, y = digits_data()
+    mlp = at_the_constant_optimum(net((64,) + (16,) * 8 + (10,), ("sigmoid",) * 8 + ("identity",)),
+                                  X, y)
+    f = finding(diagnose(as_kind(mlp, kind), X, y, loss="cross_entropy"), "vanishing-gradient")
+    kept = row_signal_by_autograd(mlp, X)
+    weakest = int(np.argmin(kept[1:])) + 1
+    assert f.evidence["through_depth"] and f.evidence["row_ratio"] < 1e-2
+    assert f.evidence["row_ratio"] == pytest.approx(kept[weakest] / kept[0], rel=RTOL)
+
+
+def test_the_row_signal_is_sent_only_through_sigmoid_tanh_or_linear_layers():
+    X, y = digits_data()
+    relu = net((64,) + (16,) * 8 + (10,), ("relu",) * 8 + ("identity",))
+    assert "vanishing-gradient" not in diagnose(at_the_constant_optimum(relu, X, y), X, y,
+                                                loss="cross_entropy").codes
+
+
+def test_a_deep_sigmoid_stack_that_trained_is_not_vanishing():
+    """Healthy negative: 3 sigmoid layers that fit the sin curve (loss under 5% of a constant's)."""
+    X, y = sin_data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 16), nn.Sigmoid(), *[m for _ in range(2) for m in
+                          (nn.Linear(16, 16), nn.Sigmoid())], nn.Linear(16, 1)).double()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-2)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    for _ in range(600):
+        opt.zero_grad()
+        loss = F.mse_loss(model(Xt), yt)
+        loss.backward()
+        opt.step()
+    report = diagnose(model, X, y, optimizer=opt)
+    assert loss.item() < 0.05 * np.var(y) and "vanishing-gradient" not in report.codes, str(report)
 
 
 # ----------------------------------------------------------------- excessive-weight-decay

@@ -54,6 +54,34 @@ def test_a_chaotic_history_whose_drop_is_within_its_noise_is_oscillation(kind):
     assert finding(report, "loss-oscillation").evidence["lag1_autocorrelation"] < -0.3
 
 
+def overlapping_blobs_fit_by_a_linear_model():
+    """Four overlapping clusters, where a linear model is about the best there is, and a linear
+    torch model given logistic regression's weights: it sits at the reference's level."""
+    from sklearn.datasets import make_blobs
+    from sklearn.linear_model import LogisticRegression
+    X, y = make_blobs(n_samples=600, centers=4, cluster_std=2.0, random_state=0)
+    fit = LogisticRegression(C=1.0, max_iter=1000).fit(X, y)
+    model = torch.nn.Linear(2, 4).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(fit.coef_))
+        model.bias.copy_(torch.from_numpy(fit.intercept_))
+    return X, y, model
+
+
+def test_a_swinging_history_of_a_run_as_good_as_a_linear_fit_is_batch_noise():
+    """Healthy negative: batch-32 losses swing ~25% around the fitted level without a trend;
+    the fit is as good as the reference, so no oscillation is named. The same history beside a
+    fresh model, which learned nothing, is one."""
+    X, y, model = overlapping_blobs_fit_by_a_linear_model()
+    with torch.no_grad():
+        level = float(F.cross_entropy(model(torch.from_numpy(X)), torch.from_numpy(y)))
+    history = level * (1 + 0.25 * np.random.default_rng(0).standard_normal(400))
+    fitted = diagnose(model, X, y, loss="cross_entropy", history=history)
+    assert fitted.summary["reference_shortfall"] < 0.05 and fitted.ok, str(fitted)
+    fresh = diagnose(torch.nn.Linear(2, 4).double(), X, y, loss="cross_entropy", history=history)
+    assert "loss-oscillation" in fresh.codes, str(fresh)
+
+
 # ----------------------------------------------------------------- generalization-gap
 MEMORISE_STEPS = 300    # full-batch Adam steps on the 100 rows (600 before): the held-out loss is
                         # still 133-214x the history's (GAP: 20) at 0.136-0.209 of a constant's

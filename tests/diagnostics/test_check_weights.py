@@ -55,3 +55,37 @@ def test_a_uniform_0_1_init_stays_mostly_positive_through_training_and_is_named(
     assert f.evidence["one_sign"] == "positive" and 0.9 <= f.evidence["one_sign_share"] < 1
     kept = diagnosed(adam_digits_run(seed))           # torch's default init, same loop
     assert "bad-initialization" not in kept.codes, str(kept)
+
+
+# ----------------------------------------------------------------- the history's first loss
+def falling_from(first: float, steps: int = 200) -> np.ndarray:
+    return first * np.geomspace(1.0, 0.5, steps)
+
+
+def test_a_history_that_starts_far_above_a_fresh_model_s_loss_names_the_init():
+    X, y = sin_data()
+    mlp = net((1, 16, 16, 1), ("relu", "relu", "identity"))
+    untrained = float(np.mean(y ** 2))                  # mse of a zero output
+    report = diagnose(mlp, X, y, history=falling_from(100 * untrained))
+    f = finding(report, "bad-initialization")
+    assert f.severity == "error" and f.evidence["wrong_at_step_0"]
+    assert f.evidence["untrained_loss"] == pytest.approx(untrained, rel=RTOL)
+    assert report.causes[0].code == "bad-initialization", str(report)
+
+
+def test_a_history_that_starts_sane_and_rises_is_not_blamed_on_the_init():
+    X, y = sin_data()
+    mlp = net((1, 16, 16, 1), ("relu", "relu", "identity"))
+    rising = np.geomspace(float(np.mean(y ** 2)), 1e4, 200)   # the lr's blow-up: starts sane
+    assert "bad-initialization" not in diagnose(mlp, X, y, history=rising).codes
+
+
+def test_off_centre_targets_start_far_above_the_constant_but_not_above_a_zero_output():
+    """y around 1000: a fresh model's first loss is ~1e6, the constant's ~1; a zero output's is
+    the same 1e6, so the first loss says nothing against the init."""
+    X, y = sin_data()
+    y = y + 1000.0
+    mlp = net((1, 16, 16, 1), ("relu", "relu", "identity"))
+    history = falling_from(float(np.mean(y ** 2)))
+    report = diagnose(mlp, X, y, history=history)
+    assert not any(f.evidence.get("wrong_at_step_0") for f in report.findings), str(report)

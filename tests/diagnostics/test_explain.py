@@ -131,3 +131,50 @@ def test_the_layer_figure_reads_diagnose_s_own_counts():
     assert health[0].name == "0 Linear(3->16)" and health[0].kind == "dead"
     assert health[0].dead_share == dead["0 Linear(3->16)"]["share"] == 1.0
     assert health[1].kind == "" and np.isnan(health[1].dead_share)
+
+
+def test_a_sigmoid_stack_that_fades_leads_the_saturation_that_starts_inside_it():
+    deep = f("vanishing-gradient", "error", through_depth=True)
+    inside = f("saturated-activation", "error", starts_inside=True)
+    found = explain([inside, deep])
+    assert [x.code for x in found] == ["vanishing-gradient", "saturated-activation"]
+    assert found[1].explained_by == "vanishing-gradient"
+
+
+def test_saturation_at_the_input_or_dead_units_rule_the_vanishing_gradient_out():
+    at_input = f("saturated-activation", "error", starts_inside=False)
+    assert [x.code for x in explain([f("vanishing-gradient", "error", through_depth=True),
+                                     at_input])] == ["saturated-activation"]
+    dead = f("dead-relu", "error")
+    assert [x.code for x in explain([f("vanishing-gradient", "error"), dead])] == ["dead-relu"]
+    assert "vanishing-gradient" in [x.code for x in explain(
+        [f("vanishing-gradient", "error", through_depth=True), dead])]
+
+
+def test_unscaled_inputs_explain_a_first_loss_far_too_high_but_not_a_one_sign_init():
+    early = f("bad-initialization", "error", wrong_at_step_0=True, constant_layers=[],
+              one_sign=None)
+    assert explain([early, f("unscaled-data", "error")])[1].explained_by == "unscaled-data"
+    positive = f("bad-initialization", "warning", wrong_at_step_0=True, constant_layers=[],
+                 one_sign="positive")
+    assert all(x.is_cause for x in explain([positive, f("unscaled-data", "error")]))
+
+
+def test_a_strict_bottleneck_is_not_ruled_out_by_a_tiny_lr_or_a_trained_weight_scale():
+    squeeze = f("low-capacity", "error", bottleneck=True, strict_bottleneck=True)
+    narrow = f("low-capacity", "error", bottleneck=True, strict_bottleneck=False)
+    tiny_lr = f("learning-rate-too-small")
+    grown = f("bad-initialization", trained_steps=400, constant_layers=[], one_sign=None)
+    assert [x.code for x in explain([tiny_lr, grown, squeeze])][0] == "low-capacity"
+    assert "low-capacity" not in [x.code for x in explain([tiny_lr, narrow])]
+    zeros = f("bad-initialization", "error", constant_layers=["0"])
+    assert "low-capacity" not in [x.code for x in explain([zeros, squeeze])]
+
+
+def test_an_init_wrong_of_its_own_rules_out_a_tiny_learning_rate():
+    zeros = f("bad-initialization", "error", constant_layers=["0"])
+    grown = f("bad-initialization", trained_steps=400, constant_layers=[], one_sign=None)
+    assert [x.code for x in explain([f("learning-rate-too-small"), zeros])] == \
+        ["bad-initialization"]
+    assert "learning-rate-too-small" in [x.code for x in explain([f("learning-rate-too-small"),
+                                                                   grown])]
