@@ -14,7 +14,8 @@ from diagnostics.report_figures import panels, report_figure
 TITLE = "diagnose: the report of one run"
 FIGURE_CAPTION = ("The run: its loss history (dashed red: the steps the findings name), "
                   "per-layer gradient norms and dead or saturated units, and for a watched run "
-                  "the update ratio |dw| / |w| and the dead units over the steps.")
+                  "the update ratio |dw| / |w| and the dead units over the steps; x: the first "
+                  "non-finite loss.")
 
 
 def paragraph(label: str, text) -> str:
