@@ -109,6 +109,14 @@ def draw_gradient_panel(ax, layers) -> None:
     x = np.arange(len(layers))
     draw_gradient_norms(ax, x, layers, zero_line([layers]), RUN_COLOR, "o", "")
     label_gradient_axis(ax, layer_ticks(layers))
+    label_minor_ticks_within_a_decade(ax)
+
+
+def label_minor_ticks_within_a_decade(ax) -> None:
+    """Numbers on the 2x and 5x ticks too when the axis spans under a decade: one run's layers
+    often lie within one, and matplotlib would label a single tick or none."""
+    from matplotlib.ticker import LogFormatterSciNotation
+    ax.yaxis.set_minor_formatter(LogFormatterSciNotation(minor_thresholds=(1, 1)))
 
 
 def draw_units_panel(ax, layers) -> None:

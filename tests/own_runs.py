@@ -43,6 +43,12 @@ def trained(lr: float, watched: bool) -> tuple:
     return model, opt, history, run
 
 
+def watched_blow_up():
+    """The run of "watched", its recording only (closed), for run.check()."""
+    with torch.random.fork_rng():
+        return trained(DIVERGING_LR, watched=True)[3]
+
+
 @lru_cache(maxsize=None)
 def own_report(name: str):
     """The Report of "healthy", "diverged" or "watched" (the diverging run, recorded)."""

@@ -120,12 +120,13 @@ def test_every_image_loads_and_every_link_lands(browser, tiny_casebook, which):
 WINDOW = (1200, 900)        # the browser's window, as the options above open it
 
 
-@pytest.fixture(scope="module")
-def own_run_page(tmp_path_factory):
-    """The page of a watched run that blew up: four panels, three findings (own_runs.py)."""
+@pytest.fixture(scope="module", params=["healthy", "watched"])
+def own_run_page(request, tmp_path_factory):
+    """The page of a healthy fit (three panels, no finding) or of a watched run that blew up
+    (three panels, three findings), from own_runs.py."""
     from own_runs import own_report
-    page = tmp_path_factory.mktemp("own-run") / "report.html"
-    page.write_text(own_report("watched").to_html(), encoding="utf-8")
+    page = tmp_path_factory.mktemp("own-run") / f"{request.param}.html"
+    page.write_text(own_report(request.param).to_html(), encoding="utf-8")
     return page
 
 

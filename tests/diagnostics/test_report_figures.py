@@ -13,7 +13,7 @@ from matplotlib.figure import Figure as MplFigure
 from diagnostics import Finding, Report
 from diagnostics.figures import GRADIENT_TITLE, UNITS_TITLE
 from diagnostics.report_figures import NOTHING_TO_PLOT, WENT_WRONG, went_wrong_at
-from own_runs import own_report
+from own_runs import own_report, watched_blow_up
 
 ROOT = Path(__file__).resolve().parents[2]
 UPDATE_TITLE = "update ratio |dw| / |w| (watched steps)"
@@ -54,6 +54,12 @@ def test_a_watched_run_has_the_timeline_panels_and_each_finding_s_step():
     assert marked_steps(fig) == at
     ratio = next(ax for ax in fig.axes if ax.get_title() == UPDATE_TITLE)
     assert len(ratio.get_lines()) == len(report.timeline.update_ratio) + 1   # + the |dw| = |w| line
+
+
+def test_the_report_of_a_recording_alone_draws_its_history_and_timeline():
+    """run.check() (and TrainingFailed.report) has no layers measured on data: those panels go."""
+    fig = watched_blow_up().check().plot()
+    assert titles(fig) == ["loss history", UPDATE_TITLE, UNITS_OVER_STEPS_TITLE]
 
 
 def test_a_plateau_is_marked_where_its_window_starts():
