@@ -21,6 +21,8 @@ from diagnostics.timeline import UPDATE_HUGE
 WIDTH = 9.0             # inches: 900 px at the figures' DPI, the page width
 ROW_HEIGHT = 3.2        # inches per row of panels: room for a title, ticks and two-line labels
 RUN_COLOR = "tab:blue"
+LOG_SPAN = 10.0         # a loss axis is log when the losses span more than a decade: under one,
+                        # a log axis has no major tick left to label and shows the same curve
 WRONG_COLOR = "tab:red"  # the steps where the findings say it went wrong
 WENT_WRONG = "went-wrong"   # gid of those marker lines: what a test or a reader looks them up by
 LAYER_LABEL_CHARS = 14  # a layer's name wrapped at this width: five fit under a half-width panel
@@ -73,12 +75,12 @@ def first_non_finite_step(report) -> int | None:
 
 # ----------------------------------------------------------------- the panels
 def draw_loss_panel(ax, report) -> None:
-    """The history over all its steps, log where every finite loss is positive, the steps the
-    findings name as dashed red lines with their codes, an x where it went non-finite."""
+    """The history over all its steps (log where its positive losses span decades), the steps
+    the findings name as dashed red lines with their codes, an x where it went non-finite."""
     h, steps = report.history, history_steps(report)
     finite = h[np.isfinite(h)]
     draw_history(ax, steps, h, RUN_COLOR, "loss")
-    if finite.min() > 0:
+    if finite.min() > 0 and finite.max() > LOG_SPAN * finite.min():
         log_scale(ax)
     ax.set_xlim(steps[0] - 0.5, steps[-1] + 0.5)   # the whole run, its non-finite tail too
     for i, (step, codes) in enumerate(went_wrong_at(report).items()):
