@@ -47,9 +47,11 @@ def pixel_size(kind: str) -> tuple:
 
 
 def png_bytes(fig) -> bytes:
-    """The figure as PNG, without the Software tag (the bytes stay the same run to run)."""
+    """The figure as PNG, without the Software tag (the bytes stay the same run to run), in the
+    house style: tick labels are made as it draws, and take their size from the rcParams then."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=DPI, format="png", metadata={"Software": None})
+    with house_style():
+        fig.savefig(buffer, dpi=DPI, format="png", metadata={"Software": None})
     return buffer.getvalue()
 
 
