@@ -3,7 +3,8 @@
 Panels, each only where the report has its data: the loss history with the steps the findings
 name marked; per-layer gradient norms; per-layer dead or saturated units; and, for a watched run
 (``diagnose(..., run=run)``), the update ratio |dw| / |w| and the dead units over the steps.
-The drawing is diagnostics.figures', the casebook's too; matplotlib is imported only here.
+The drawing is diagnostics.figures', the casebook's too; matplotlib is imported only when a
+figure is drawn, never by diagnose().
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import numpy as np
 
 from diagnostics.figures import (draw_gradient_norms, draw_history, draw_unit_shares,
                                  gradients_all_finite, house_style, label_gradient_axis,
-                                 label_units_axis, layer_health, log_scale,
-                                 mark_divergence, new_figure, zero_line)
+                                 label_units_axis, layer_health, log_scale, mark_divergence,
+                                 new_figure, zero_line)
 from diagnostics.timeline import UPDATE_HUGE
 
 WIDTH = 9.0             # inches: 900 px at the figures' DPI, the page width
