@@ -132,6 +132,11 @@ def add_diagnose(sub, debug) -> None:
                    help="the header name of the loss column in a --history CSV")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="where to put the model (default: cpu)")
+    p.add_argument("--json", metavar="FILE",
+                   help="also write the report as JSON (report.to_dict()) to FILE")
+    p.add_argument("--html", metavar="FILE",
+                   help="also write the report as one self-contained HTML page with its "
+                   "figure (report.to_html()) to FILE")
     p.epilog = DIAGNOSE_EXIT_CODES
     p.set_defaults(func=cmd_diagnose)
 
@@ -163,7 +168,8 @@ DIAGNOSE_EXIT_CODES = """exit codes:
      kept up with a linear / nearest-neighbour fit of the same rows)
   1  something to fix: an error finding, or a run that failed (the first line names the cause)
   2  bad usage or bad input (missing or unreadable file, a history that is not numbers,
-     integer labels without --loss, refused pickle)"""
+     integer labels without --loss, refused pickle, a --json or --html FILE that cannot be
+     written)"""
 
 
 FAULTS_EXIT_CODES = """exit codes:
@@ -265,6 +271,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
+    outputs = {flag: user_files.writable_file(path, flag)
+               for flag, path in (("--json", args.json), ("--html", args.html)) if path}
     model = user_files.load_model(args.model, args.weights, args.trust_pickle, args.device)
     X, y = user_files.load_arrays(args.data)
     history, notes = user_files.load_history(args.history, args.history_column) \
@@ -277,6 +285,7 @@ def cmd_diagnose(args) -> int:
     if args.model and not args.weights:
         report.notes.insert(0, untrained_note(args.model))
     print(report)
+    user_files.write_outputs(report, outputs)
     return EXIT_OK if report.ok else EXIT_NOT_AS_DOCUMENTED
 
 

@@ -31,6 +31,33 @@ def existing_file(path: str, option: str) -> Path:
     return p
 
 
+def writable_file(path: str, option: str) -> Path:
+    """A file the report can be written to: its folder exists, and it is not itself a folder.
+    Checked before anything is loaded or diagnosed, so a typo costs no wait."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{option} {path} is a folder; give a file name, e.g. {path}/report"
+                         f"{OUTPUT_SUFFIXES[option]}")
+    if not p.parent.is_dir():
+        raise UsageError(f"{option} {path}: the folder {p.parent} does not exist")
+    return p
+
+
+OUTPUT_SUFFIXES = {"--json": ".json", "--html": ".html"}
+
+
+def write_outputs(report, outputs: dict) -> None:
+    """The report as JSON (``to_dict()``) and as its HTML page, to the files asked for."""
+    import json
+    texts = {"--json": lambda: json.dumps(report.to_dict(), indent=2) + "\n",
+             "--html": report.to_html}
+    for option, path in outputs.items():
+        try:
+            path.write_text(texts[option](), encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"{option} {path} could not be written: {e.strerror or e}") from e
+
+
 # ----------------------------------------------------------------- the model
 def import_object(spec: str):
     """``package.module:attr`` -> the object, imported from the current folder like uvicorn."""

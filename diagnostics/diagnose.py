@@ -230,7 +230,8 @@ def diagnose(model, X, y=None, *, loss="mse", history=None, optimizer=None, lr=N
     if not probe.finite:
         notes.append("the model's outputs or parameters are not finite: the checks that read them "
                      "were skipped")
-    return Report(findings, notes, summary(probe, call), run_failed(probe), layers)
+    return Report(findings, notes, summary(probe, call), run_failed(probe), layers,
+                  history=probe.history, timeline=None if run is None else run.timeline())
 
 
 def reshape_note(probe: Probe) -> str | None:

@@ -74,12 +74,16 @@ class Report:
     behind a linear or nearest-neighbour fit of the same rows, or no better than a constant's on
     the held-out rows);
     ``notes`` say how the data was read (e.g. subsampling); ``layers`` holds every layer's
-    measurements (gradient, dead and saturated units), finding or not."""
+    measurements (gradient, dead and saturated units), finding or not; ``history`` the losses
+    diagnosed and ``timeline`` a watched run's recording (diagnostics.timeline), kept for
+    :meth:`plot` and :meth:`to_html` (not in :meth:`to_dict`, whose output they would swell)."""
     findings: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     failing: bool = False
     layers: list = field(default_factory=list)
+    history: np.ndarray | None = field(default=None, compare=False)
+    timeline: object = field(default=None, compare=False)
 
     @property
     def codes(self) -> set:
@@ -142,6 +146,19 @@ class Report:
                 f"{s['constant_loss']:.4g}; a linear model reaches {s['linear_loss']:.4g} and "
                 f"nearest neighbours {s['neighbours_loss']:.4g} on held-out folds of the same "
                 f"rows{val}")
+
+    def plot(self):
+        """A matplotlib Figure of the run: the loss history with the steps the findings name
+        marked, per-layer gradient norms and dead or saturated units, and a watched run's update
+        ratios and dead units over the steps; panels without data are left out."""
+        from diagnostics.report_figures import report_figure
+        return report_figure(self)
+
+    def to_html(self) -> str:
+        """One self-contained HTML page: the verdict, every finding, the yardstick and the
+        figure (inline PNG); nothing in it is fetched from elsewhere."""
+        from diagnostics.report_page import report_page
+        return report_page(self)
 
     def __str__(self) -> str:
         head = ", ".join(f"{k}={v}" for k, v in self.summary.items() if k not in YARDSTICK_KEYS)

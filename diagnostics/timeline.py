@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+UPDATE_HUGE = 1.0       # |dw| / |w| in one step: the step as large as the weights themselves.
+                        # Healthy runs measured 1e-4-0.1 (SGD) and up to 0.3 (Adam's first, sign-
+                        # like steps on small weights at lr 1e-2); Adam at lr 0.5 2-30
 RESET, ACCUMULATED, UNKNOWN = 1, 0, -1   # reset[t]: .grad fresh / summed onto the last step's / not known
 
 

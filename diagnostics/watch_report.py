@@ -29,4 +29,5 @@ def judge(tl: Timeline) -> Report:
     findings = explain(timeline_findings(replace(tl, constant_loss=None, failing=None)))
     summary = {"steps_logged": tl.n_logged, "steps_stepped": tl.n_stepped}
     notes = [] if findings else [f"nothing wrong in the {tl.n_logged} steps recorded so far"]
-    return Report(findings, notes, summary, failing=any(f.severity == "error" for f in findings))
+    return Report(findings, notes, summary, failing=any(f.severity == "error" for f in findings),
+                  history=tl.loss, timeline=tl)

@@ -114,3 +114,37 @@ def test_every_image_loads_and_every_link_lands(browser, tiny_casebook, which):
     assert broken_images(browser) == []
     assert in_page_links(browser), "the front table links each case's section"
     assert links_that_miss(browser) == {}
+
+
+# ----------------------------------------------------------------- a user's own run
+WINDOW = (1200, 900)        # the browser's window, as the options above open it
+
+
+@pytest.fixture(scope="module", params=["healthy", "watched"])
+def own_run_page(request, tmp_path_factory):
+    """The page of a healthy fit (three panels, no finding) or of a watched run that blew up
+    (three panels, three findings), from own_runs.py."""
+    from own_runs import own_report
+    page = tmp_path_factory.mktemp("own-run") / f"{request.param}.html"
+    page.write_text(own_report(request.param).to_html(), encoding="utf-8")
+    return page
+
+
+def whole_page_screenshot(browser, path: Path) -> Path:
+    """The page from top to bottom in one PNG (the window stretched to its height, then back)."""
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(WINDOW[0], height + 150)   # + the window's own frame
+    browser.save_screenshot(str(path))
+    browser.set_window_size(*WINDOW)
+    return path
+
+
+def test_the_page_of_one_run_shows_its_figure(browser, own_run_page):
+    open_page(browser, own_run_page)
+    assert browser.execute_script("return document.images.length") == 1
+    assert broken_images(browser) == []
+    shown = browser.execute_script("const i = document.images[0]; "
+                                   "return [i.naturalWidth, i.getBoundingClientRect().width];")
+    assert shown[0] > 0 and 0 < shown[1] <= WINDOW[0]
+    shot = whole_page_screenshot(browser, own_run_page.with_suffix(".png"))
+    assert shot.stat().st_size > 0

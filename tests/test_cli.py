@@ -5,6 +5,7 @@ Most tests call ``cases.cli.main(argv)`` in-process (fast); one runs the real
 PYTHONPATH, as a user would.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -277,6 +278,11 @@ BAD_INPUTS = {
     "history-unreadable": (lambda f: diagnose_argv(f, "--history", str(f["text"])),
                            "accepted: a .npy array of losses, or a .csv"),
     "unknown-loss": (lambda f: diagnose_argv(f, "--loss", "l7"), "l7"),
+    "json-in-a-missing-folder": (lambda f: diagnose_argv(f, "--json", str(f["data"].parent /
+                                                                     "gone" / "r.json")),
+                                 "does not exist"),
+    "html-is-a-folder": (lambda f: diagnose_argv(f, "--html", str(f["data"].parent)),
+                         "is a folder"),
 }
 
 
@@ -287,6 +293,18 @@ def test_bad_input_exits_2_with_one_line(user_files, capsys, name):
     assert code == EXIT_USAGE, (out, err)
     assert_one_line_error(err, words)
     assert not user_files["canary"].exists()
+
+
+def test_json_and_html_write_the_report_and_its_page(user_files, tmp_path, capsys):
+    out_json, out_html = tmp_path / "report.json", tmp_path / "report.html"
+    code, out, err = run_main(capsys, *diagnose_argv(user_files, "--history",
+                                                     str(user_files["history"]), "--json",
+                                                     str(out_json), "--html", str(out_html)))
+    assert code == EXIT_OK, out + err
+    written = json.loads(out_json.read_text())
+    assert written["verdict"] in out and set(written) >= {"ok", "findings", "layers", "summary"}
+    page = out_html.read_text()
+    assert page.startswith("<!DOCTYPE html>") and 'src="data:image/png;base64,' in page
 
 
 @pytest.mark.slow(reason="three fresh interpreters that each import torch, matplotlib and "

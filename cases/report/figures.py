@@ -1,54 +1,35 @@
 """The report's generic figures: loss curves, predictions vs target, per-layer health.
 
 Figures are built with ``matplotlib.figure.Figure`` (the Agg canvas, no pyplot
-and no display), at a fixed size in pixels so the report shows them 1:1.
+and no display), at a fixed size in pixels so the report shows them 1:1. The
+drawing helpers a user's own report shares (``Report.plot()``) live in
+:mod:`diagnostics.figures`; this module draws the casebook's runs with them.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display, ever; before anything imports pyplot
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import LogLocator  # noqa: E402
 
-from cases.report.health import LayerHealth, layer_health  # noqa: E402
+from diagnostics import figures as shared  # noqa: E402
+from diagnostics.figures import (  # noqa: E402, F401  (DPI, pixel_size, save: the sections')
+    DPI, RC, SIZES, draw_gradient_norms, draw_history, draw_unit_shares, label_gradient_axis,
+    label_units_axis, layer_health, log_scale, mark_divergence, mark_exact_zero, pixel_size, save,
+    zero_line)
 
-DPI = 100
-SIZES = {"wide": (9.0, 3.6), "tall": (9.0, 5.6)}   # inches; at DPI 100: 900 px, the page width
 FAILING_COLOR = "tab:red"
 FIX_COLORS = ("tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:cyan")
 RUN_MARKERS = ("o", "s", "^", "D", "v", "P")   # a second cue beside colour, where points overlap
 MAX_PANELS = 4          # more runs than this in a row of panels get too small to read
 GRID_POINTS = 200       # per axis, for class regions and 1-D fits
-LOG_MINOR_SUBS = (2, 5)  # minor ticks at 2x and 5x each decade: matplotlib's eight per decade
-                         # made ~60% of a loss figure's savefig (1.0-1.4 s against 0.6 s, measured)
-matplotlib.rcParams.update({"font.size": 10, "axes.titlesize": 10, "legend.fontsize": 9,
-                            "svg.hashsalt": "casebook"})
-
-
-def pixel_size(kind: str) -> tuple:
-    w, h = SIZES[kind]
-    return round(w * DPI), round(h * DPI)
+matplotlib.rcParams.update(RC)   # the casebook is a program of its own: its style is global
 
 
 def new_figure(kind: str = "wide") -> Figure:
-    return Figure(figsize=SIZES[kind], dpi=DPI, layout="constrained")
-
-
-def save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI, format="png", metadata={"Software": None})
-    return path
-
-
-def log_scale(ax, axes: str = "y") -> None:
-    """Log scale on the named axes ("x", "y" or "xy"), with a few minor ticks per decade."""
-    for name in axes:
-        ax.set(**{f"{name}scale": "log"})
-        getattr(ax, f"{name}axis").set_minor_locator(LogLocator(subs=LOG_MINOR_SUBS))
+    return shared.new_figure(SIZES[kind])
 
 
 def run_color(run_names, run_name: str) -> str:
@@ -73,16 +54,13 @@ def plot_history(ax, o, color) -> None:
     h, c, cfg = o.result.history, o.result.curve, o.result.config
     label = o.run_name + (" (diverged)" if o.result.diverged else "")
     if cfg.batch_size is None or cfg.batch_size >= len(o.result.data.X):
-        stride = max(1, len(h) // 4000)            # a few thousand points draw the same picture
-        steps = np.arange(1, len(h) + 1)
-        ax.plot(steps[::stride], h[::stride], color=color, lw=1.2, label=label)
+        draw_history(ax, np.arange(1, len(h) + 1), h, color, label)
     else:
         ax.plot(np.asarray(c["step"]) + 1, c["train"], color=color, lw=1.8, label=label)
     if o.result.diverged:
         finite = np.flatnonzero(np.isfinite(h))
         if finite.size:
-            ax.plot(finite[-1] + 1, min(h[finite[-1]], loss_ceiling([o]) * 0.9), "x",
-                    color=color, ms=9, mew=2, clip_on=False)
+            mark_divergence(ax, finite[-1] + 1, min(h[finite[-1]], loss_ceiling([o]) * 0.9), color)
 
 
 def loss_floor(outcomes) -> float:
@@ -96,11 +74,9 @@ def loss_floor(outcomes) -> float:
 def loss_ceiling(outcomes) -> float:
     """Top of the loss axis: 100x the start or the worst run that stayed finite. A diverged
     run's 1e100 would flatten every other curve into a line."""
-    tops = [o.result.curve["train"][0] for o in outcomes]
-    tops += [max(o.result.curve["train"] + o.result.curve["test"]) for o in outcomes
-             if not o.result.diverged]
-    tops = [t for t in tops if np.isfinite(t)]
-    return 100 * max(tops) if tops else 1.0
+    return shared.loss_ceiling([o.result.curve["train"][0] for o in outcomes],
+                      [max(o.result.curve["train"] + o.result.curve["test"]) for o in outcomes
+                       if not o.result.diverged])
 
 
 def loss_figure(outcomes) -> Figure:
@@ -259,19 +235,6 @@ def confusion_figure(outcomes) -> Figure:
 
 
 # ----------------------------------------------------------------- layer health
-def share_label(layer) -> str:
-    """The bar's label: its share, or n/a where the activation cannot die or saturate."""
-    return "n/a" if not layer.kind else f"{100 * layer.dead_share:.0f}%"
-
-
-def zero_line(healths) -> float:
-    """Where an exactly-zero gradient norm is drawn on the log axis: 100x below the smallest
-    non-zero one (a dead net's 0 has no place on a log axis, and 1e-16 would stretch it)."""
-    norms = [l.grad_norm for layers in healths for l in layers
-             if np.isfinite(l.grad_norm) and l.grad_norm > 0]
-    return min(norms) / 100 if norms else 1e-16
-
-
 def health_figure(outcomes) -> Figure:
     """Per-layer gradient norm (left, points on a log axis) and share of dead/saturated units
     (right, bars from 0%), per run; one legend above both panels, clear of the data."""
@@ -284,30 +247,14 @@ def health_figure(outcomes) -> Figure:
     for j, (o, layers) in enumerate(zip(outcomes, healths)):
         x = np.arange(len(layers)) + (j - (len(outcomes) - 1) / 2) * width
         color = run_color(names, o.run_name)
-        sick = not all(np.isfinite(l.grad_norm) for l in layers)
-        norms = [] if sick else [l.grad_norm or zero for l in layers]
-        ax_g.plot(x[:len(norms)], norms, color=color, marker=RUN_MARKERS[j % len(RUN_MARKERS)],
-                  ms=7, lw=1, label=o.run_name + (": non-finite, not drawn" if sick else ""))
-        if sick:   # a diverged net's units are neither dead nor alive: nothing to count
-            layers = [LayerHealth(l.name, l.grad_norm, l.weight_norm, float("nan"), "")
-                      for l in layers]
-        bars = ax_d.bar(x, [100 * np.nan_to_num(l.dead_share) for l in layers], width,
-                        color=color)
-        ax_d.bar_label(bars, [share_label(l) for l in layers], fontsize=7)
-    if any(l.grad_norm == 0 for layers in healths for l in layers):
-        ax_g.axhline(zero, color="gray", ls=":", lw=1)
-        ax_g.text(0.99, zero, "exactly 0", color="gray", fontsize=8, ha="right", va="bottom",
-                  transform=ax_g.get_yaxis_transform())
+        draw_gradient_norms(ax_g, x, layers, zero, color, RUN_MARKERS[j % len(RUN_MARKERS)],
+                            o.run_name)
+        draw_unit_shares(ax_d, x, layers, width, color)
+    mark_exact_zero(ax_g, healths, zero)
     n_layers = max(len(o.result.config.sizes) - 1 for o in outcomes)
     ticks = [f"layer {i + 1}" for i in range(n_layers - 1)] + [f"layer {n_layers}\n(output)"]
-    log_scale(ax_g)
-    ax_g.set(ylabel="‖dL/dW‖ (Frobenius, log)", title="gradient norm per layer")
-    ax_d.set(ylabel="units (%)", ylim=(0, 105),
-             title="dead (ReLU/GELU) or saturated (sigmoid/tanh) units")
-    for ax in (ax_g, ax_d):
-        ax.set_xticks(range(len(ticks)), ticks, fontsize=8)
-        ax.set_xlim(-0.5, len(ticks) - 0.5)
-        ax.grid(axis="y", alpha=0.3)
+    label_gradient_axis(ax_g, ticks)
+    label_units_axis(ax_d, ticks)
     fig.legend(*ax_g.get_legend_handles_labels(), loc="outside upper center",
                ncol=len(outcomes), frameon=False)
     return fig

@@ -1,4 +1,5 @@
-"""Blocks -> index.html: one file with its style inline, images beside it (relative paths)."""
+"""Blocks -> index.html: one file with its style inline, images beside it (relative paths).
+The page shell and the figure tag are diagnostics.page's, which Report.to_html() uses too."""
 
 from __future__ import annotations
 
@@ -6,20 +7,7 @@ import html
 import re
 
 from cases.report.blocks import Code, Figure, Heading, Table, Text
-
-STYLE = """
-body { font: 15px/1.5 system-ui, sans-serif; max-width: 1000px; margin: 2em auto; padding: 0 1em;
-       color: #222; }
-h1, h2, h3 { line-height: 1.2; } h2 { border-top: 1px solid #ccc; padding-top: 1em; }
-table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 13px; }
-th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; } caption { caption-side: top; text-align: left; font-style: italic; }
-figure { margin: 1em 0 1.5em; } figure img { max-width: 100%; height: auto; }
-figcaption { font-size: 13px; color: #444; }
-pre { background: #f7f7f7; padding: 0.7em; overflow-x: auto; font-size: 12.5px; }
-code { background: #f3f3f3; padding: 0 2px; }
-td.no { background: #fde2e2; } td.yes { background: #e3f6e3; }
-"""
+from diagnostics.page import figure_tag, page
 
 
 def inline(text: str) -> str:
@@ -48,9 +36,7 @@ def block(b) -> str:
     if isinstance(b, Text):
         return f"<p>{inline(b.text)}</p>"
     if isinstance(b, Figure):
-        width = f' width="{b.width}"' if b.width else ""
-        return (f'<figure><img src="{html.escape(b.file)}" alt="{html.escape(b.caption)}"{width}>'
-                f"<figcaption>{inline(b.caption)}</figcaption></figure>")
+        return figure_tag(b.file, inline(b.caption), b.caption, b.width)
     if isinstance(b, Table):
         return table(b)
     if isinstance(b, Code):
@@ -59,7 +45,4 @@ def block(b) -> str:
 
 
 def render(blocks, title: str) -> str:
-    body = "\n".join(block(b) for b in blocks)
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n"
-            f"<body>\n{body}\n</body>\n</html>\n")
+    return page(title, "\n".join(block(b) for b in blocks))

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.timeline import Timeline, loss_rose
+from diagnostics.timeline import UPDATE_HUGE, Timeline, loss_rose
 from diagnostics.report import Finding
 
 INIT_LOSS_FAR = 10.0    # the loss before any update over a constant predictor's: fan-in scaled
                         # inits start near it (cross-entropy: log k against log k; mse on unit-
                         # scale targets 1-3x); N(0, 1) weights in a deep ReLU net start 1e6x above
-UPDATE_HUGE = 1.0       # |dw| / |w| in one step: the step as large as the weights themselves.
-                        # Healthy runs measured 1e-4-0.1 (SGD) and up to 0.3 (Adam's first, sign-
-                        # like steps on small weights at lr 1e-2); Adam at lr 0.5 2-30
 LOSS_ROSE = 2.0         # a loss at twice the first one has risen: the steps overshoot
 MIN_ACCUMULATED = 3     # steps on a stale .grad: one can be a deliberate odd step, three are a loop
 ACCUMULATED_SHARE = 0.5 # ... and at least half the steps whose reset is known

@@ -10,7 +10,7 @@ import importlib
 import sys
 from diagnostics import CODES, Finding, Report, diagnose
 from diagnostics.explain import EXPLAINS, PRECEDENCE, RULED_OUT_BY, explain, rank
-from cases.report.health import layer_health
+from diagnostics.figures import layer_health
 
 diagnose_module = importlib.import_module("diagnostics.diagnose")   # the package re-exports
                                                                     # the function of that name
