@@ -40,32 +40,39 @@ class TrainingFailed(RuntimeError):
 
 
 # ----------------------------------------------------------------- was each .grad reset?
+ACCUMULATION = 1    # versions one backward's in-place sum into an existing .grad adds
+
+
 class GradWatch:
     """At each optimizer.step(): was every .grad reset since the previous step? A new tensor
-    (zero_grad(set_to_none=True)), or one written in place beyond the backward passes that summed
-    into it (zero_grad(set_to_none=False) adds a version), is fresh; the same tensor with only
-    backward's accumulations on it still holds the previous step's gradient."""
+    (zero_grad(set_to_none=True)), or one written in place before the first backward pass summed
+    into it (zero_grad(set_to_none=False) adds a version), is fresh; the same tensor that only
+    backward's accumulations and writes after them (clip_grad_norm_'s in-place scaling) changed
+    still holds the previous step's gradient."""
 
     def __init__(self, params: list):
         self.params = params
-        self.refs, self.versions, self.accums = [None] * len(params), [0] * len(params), \
-            [0] * len(params)
+        self.refs, self.versions = [None] * len(params), [0] * len(params)
+        self.accums, self.first = [0] * len(params), [0] * len(params)
         self.handles = [p.register_post_accumulate_grad_hook(self.counter(i))
                         for i, p in enumerate(params) if p.requires_grad]
 
     def counter(self, i: int):
         def count(p):
+            if not self.accums[i]:              # the version just after the first accumulation
+                self.first[i] = p.grad._version
             self.accums[i] += 1
         return count
 
     def state(self) -> int:
         """RESET, ACCUMULATED or UNKNOWN (first step, or no backward since the last step)."""
         fresh = stale = False
-        for p, ref, version, accums in zip(self.params, self.refs, self.versions, self.accums):
+        for p, ref, version, accums, first in zip(self.params, self.refs, self.versions,
+                                                  self.accums, self.first):
             g = p.grad
             if g is None or ref is None or not accums:
                 continue
-            if ref() is not g or g._version - version > accums:
+            if ref() is not g or first - version > ACCUMULATION:
                 fresh = True
             else:
                 stale = True
