@@ -80,13 +80,19 @@ class Entries:
                                      (isinstance(last[1], float) and not math.isfinite(last[1])))
 
     def arrays(self, groups: int) -> dict:
-        nan = [math.nan] * groups
         rows = self.rows
         return dict(steps=np.array([r[0] for r in rows], dtype=np.int64),
                     loss=np.array([r[1] for r in rows], dtype=np.float64),
-                    lr=np.array([r[2] or nan for r in rows], dtype=np.float64).reshape(-1, groups),
+                    lr=lr_table([r[2] for r in rows], groups),
                     stepped=np.array([r[3] for r in rows], dtype=bool),
                     reset=np.array([r[4] for r in rows], dtype=np.int8), **self.counts)
+
+
+def lr_table(lrs: list, groups: int) -> np.ndarray:
+    """(steps, groups) lrs, nan where no step ran or the group was not there yet (a group that
+    optimizer.add_param_group added mid-run)."""
+    return np.array([(lr or []) + [math.nan] * (groups - len(lr or [])) for lr in lrs],
+                    dtype=np.float64).reshape(-1, groups)
 
 
 class Samples:

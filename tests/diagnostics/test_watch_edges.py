@@ -96,6 +96,31 @@ def test_each_parameter_group_keeps_its_own_lr():
     assert tl.lr[0].tolist() == [0.1, 0.01] and tl.lr[-1].tolist() == [0.025, 0.0025]
 
 
+ADDED_AT = 30   # the step before which the loop adds the head's parameter group
+
+
+def head_added_mid_run(model, opt, data, log):
+    """The loop that trains the first layer, then adds the head with its own lr."""
+    lrs = []
+    for t, batch in enumerate(data):
+        if t == ADDED_AT:
+            opt.add_param_group({"params": model[2].parameters(), "lr": 0.01})
+        lrs += plain_loop(model, opt, [batch], log)
+    return lrs
+
+
+def test_a_parameter_group_added_mid_run_is_recorded_from_its_first_step():
+    def build():
+        model = mlp()
+        X, y = blobs()
+        return model, torch.optim.SGD(model[0].parameters(), lr=0.1), batches(X, y)
+    bare, model, run, _ = twin_runs(build, head_added_mid_run)
+    tl = run.timeline()
+    assert same_state(bare, model)
+    assert tl.lr.shape == (STEPS, 2) and (tl.lr[:, 0] == 0.1).all()
+    assert np.isnan(tl.lr[:ADDED_AT, 1]).all() and (tl.lr[ADDED_AT:, 1] == 0.01).all()
+
+
 def test_batchnorm_and_dropout_in_train_mode_train_as_unwatched():
     bare, model, run, _ = twin_runs(lambda: adam(mlp(nn.BatchNorm1d(16), nn.Dropout(0.3))))
     tl = run.timeline()
