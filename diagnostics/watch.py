@@ -40,44 +40,51 @@ class TrainingFailed(RuntimeError):
 
 
 # ----------------------------------------------------------------- was each .grad reset?
+ACCUMULATION = 1    # versions one backward's in-place sum into an existing .grad adds
+
+
 class GradWatch:
     """At each optimizer.step(): was every .grad reset since the previous step? A new tensor
-    (zero_grad(set_to_none=True)), or one written in place beyond the backward passes that summed
-    into it (zero_grad(set_to_none=False) adds a version), is fresh; the same tensor with only
-    backward's accumulations on it still holds the previous step's gradient."""
+    (zero_grad(set_to_none=True)), or one written in place before the first backward pass summed
+    into it (zero_grad(set_to_none=False) adds a version), is fresh; the same tensor that only
+    backward's accumulations and writes after them (clip_grad_norm_'s in-place scaling) changed
+    still holds the previous step's gradient."""
 
     def __init__(self, params: list):
         self.params = params
-        self.refs, self.versions, self.accums = [None] * len(params), [0] * len(params), \
-            [0] * len(params)
+        self.refs, self.versions = [None] * len(params), [0] * len(params)
+        self.accums, self.first = [0] * len(params), [0] * len(params)
         self.handles = [p.register_post_accumulate_grad_hook(self.counter(i))
                         for i, p in enumerate(params) if p.requires_grad]
 
     def counter(self, i: int):
         def count(p):
+            if not self.accums[i]:              # the version just after the first accumulation
+                self.first[i] = p.grad._version
             self.accums[i] += 1
         return count
 
     def state(self) -> int:
         """RESET, ACCUMULATED or UNKNOWN (first step, or no backward since the last step)."""
         fresh = stale = False
-        for i, p in enumerate(self.params):
-            g, ref = p.grad, self.refs[i]
-            if g is None or ref is None or self.accums[i] == 0:
+        for p, ref, version, accums, first in zip(self.params, self.refs, self.versions,
+                                                  self.accums, self.first):
+            g = p.grad
+            if g is None or ref is None or not accums:
                 continue
-            if ref() is not g or g._version - self.versions[i] > self.accums[i]:
+            if ref() is not g or first - version > ACCUMULATION:
                 fresh = True
             else:
                 stale = True
         return ACCUMULATED if stale else RESET if fresh else UNKNOWN
 
     def mark(self) -> None:
-        """After the step: remember each .grad (weakly: a freed one was reset) and its version."""
-        for i, p in enumerate(self.params):
-            g = p.grad
-            self.refs[i] = None if g is None else weakref.ref(g)
-            self.versions[i] = 0 if g is None else g._version
-            self.accums[i] = 0
+        """After the step: remember each .grad (weakly: a freed one was reset) and its version.
+        (Runs every step: list comprehensions, no per-index stores.)"""
+        grads = [p.grad for p in self.params]
+        self.refs = [None if g is None else weakref.ref(g) for g in grads]
+        self.versions = [0 if g is None else g._version for g in grads]
+        self.accums = [0] * len(grads)
 
 
 # ----------------------------------------------------------------- the batch's units
@@ -123,29 +130,35 @@ class Run:
         self.entries, self.samples = Entries(dense), Samples(dense, every)
         self.acts = activation_modules(model)
         self.t, self.closed, self.paused = 0, False, False
-        self.step = {"count": 0, "reset": UNKNOWN, "lr": None, "act": {}}
+        self.new_step()
         self.first_bad = (None, None)           # (step, tensor) that went non-finite first
         self.handles = [optimizer.register_step_pre_hook(self.before_step),
                         optimizer.register_step_post_hook(self.after_step)]
         self.forward_handles: list = []
-        self.arm(self.samples.sampled(0))
+        self.arm(self.sampled)
+
+    def new_step(self) -> None:
+        """What the hooks gather until the next log: steps taken, .grad reset (the least fresh
+        of them), each group's lr, the activation modules' shares (sampled steps)."""
+        self.count, self.reset, self.lr, self.act = 0, UNKNOWN, None, {}
+        self.sampled = self.samples.sampled(self.t)
 
     # the optimizer's hooks
     def before_step(self, optimizer, args, kwargs) -> None:
         if self.paused:
             return
         state = self.grads.state()
-        self.step["reset"] = min(self.step["reset"], state) if self.step["count"] else state
-        self.step["lr"] = [lr_of(g) for g in optimizer.param_groups]
-        if self.samples.sampled(self.t):
+        self.reset = min(self.reset, state) if self.count else state
+        self.lr = [lr_of(g) for g in optimizer.param_groups]
+        if self.sampled:
             self.samples.before_step(self.params)
 
     def after_step(self, optimizer, args, kwargs) -> None:
         if self.paused:
             return
-        self.step["count"] += 1
+        self.count += 1
         self.grads.mark()
-        if self.samples.sampled(self.t) and self.samples.pending is not None:
+        if self.sampled and self.samples.pending is not None:
             record = self.samples.after_step(self.t, self.params, self.names, self.unit_floats())
             self.note_non_finite(self.t, record.get("non_finite"))
 
@@ -154,14 +167,17 @@ class Run:
         """Record this step's loss (a float or a tensor); call it after optimizer.step()."""
         if self.closed or self.paused:
             return
-        stepped, lr = self.step["count"] > 0, self.step["lr"]
-        self.entries.add(self.t, loss_value(loss), lr, stepped, self.step["reset"])
-        sampled = self.samples.sampled(self.t)
-        if sampled or not self.entries.on_device:
+        value, sampled = loss_value(loss), self.sampled
+        self.entries.add(self.t, value, self.lr, self.count > 0, self.reset)
+        if isinstance(value, float):            # a CUDA tensor waits for a sampled step
+            if not math.isfinite(value):
+                self.find_non_finite([(self.t, value)])
+        elif sampled:
             self.find_non_finite(self.entries.resolve())
         self.t += 1
-        self.step = {"count": 0, "reset": UNKNOWN, "lr": None, "act": {}}
-        self.arm(self.samples.sampled(self.t))
+        self.new_step()
+        if self.sampled != bool(self.forward_handles):
+            self.arm(self.sampled)
         if self.stop and (sampled or self.entries.alarming()):
             self.stop_if_failed()
 
@@ -177,7 +193,7 @@ class Run:
 
     def first_non_finite_tensor(self) -> str:
         """The first of: an activation's outputs this step, a .grad, a parameter; else the loss."""
-        for name, (_, _, finite) in self.step["act"].items():
+        for name, (_, _, finite) in self.act.items():
             if not bool(finite):
                 return f"outputs of {name}"
         with torch.no_grad():
@@ -202,14 +218,14 @@ class Run:
 
     def unit_hook(self, name: str, kind: str):
         def hook(module, args, out):
-            if not self.paused and name not in self.step["act"] and torch.is_tensor(out):
+            if not self.paused and name not in self.act and torch.is_tensor(out):
                 with torch.no_grad():
-                    self.step["act"][name] = unit_shares(kind, out)
+                    self.act[name] = unit_shares(kind, out)
         return hook
 
     def unit_floats(self) -> dict:
         """module -> (dead share, saturated share, finite) as floats, this step's first batch."""
-        acts = self.step["act"]
+        acts = self.act
         flat = as_floats([v for shares in acts.values() for v in shares])
         return {name: tuple(flat[3 * i:3 * i + 3]) for i, name in enumerate(acts)}
 
@@ -265,8 +281,7 @@ def lr_of(group: dict) -> float:
 def loss_value(loss):
     """A float; a CUDA tensor stays a tensor (detached) until a sampled step reads it."""
     if torch.is_tensor(loss):
-        loss = loss.detach()
-        return loss if loss.is_cuda else float(loss)
+        return loss.detach() if loss.is_cuda else float(loss.item())
     return float(loss)
 
 

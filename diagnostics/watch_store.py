@@ -16,13 +16,19 @@ MAX_SAMPLES = 1024      # sampled steps kept; past it every other one goes and t
 
 
 def as_floats(tensors: list) -> list:
-    """Tensors as Python floats with one wait for the device where they share one."""
+    """Detached one-value tensors as Python floats, with one wait for the device where they
+    share one (torch.stack promotes their dtypes; tolist() reads each value exactly)."""
     if not tensors:
         return []
     try:
-        return torch.stack([t.detach().double().reshape(()) for t in tensors]).tolist()
-    except RuntimeError:                     # on several devices
+        return torch.stack(tensors).reshape(-1).tolist()
+    except RuntimeError:                     # shapes () and (1,) mixed, or several devices
         return [float(t) for t in tensors]
+
+
+def norms_of(tensors: list) -> list:
+    """Each tensor's 2-norm, in one call (torch._foreach_norm, as clip_grad_norm_ uses)."""
+    return list(torch._foreach_norm(tensors)) if tensors else []
 
 
 class Entries:
@@ -40,8 +46,9 @@ class Entries:
     def add(self, t: int, loss, lr, stepped: bool, reset: int) -> None:
         row = [t, loss, lr, stepped, reset]
         self.count(row)
-        self.unchecked.append(row)           # every loss is checked for finiteness, kept or not
-        self.on_device = self.on_device or torch.is_tensor(loss)
+        if not isinstance(loss, float):      # a device's loss, read (and checked for finiteness,
+            self.unchecked.append(row)       # kept or not) at resolve(); a float is checked now
+            self.on_device = True
         if self.keeps(t):
             self.rows.append(row)
             if len(self.rows) > MAX_KEPT:
@@ -59,10 +66,9 @@ class Entries:
                 else c["first_accumulated"]
 
     def resolve(self) -> list:
-        """[(step, loss)] of the rows logged since the last call, losses as floats now."""
+        """[(step, loss)] of the device losses logged since the last call, as floats now."""
         rows, self.unchecked = self.unchecked, []
-        tensors = [r for r in rows if torch.is_tensor(r[1])]
-        for r, v in zip(tensors, as_floats([r[1] for r in tensors])):
+        for r, v in zip(rows, as_floats([r[1] for r in rows])):
             r[1] = v
         return [(r[0], r[1]) for r in rows]
 
@@ -74,13 +80,19 @@ class Entries:
                                      (isinstance(last[1], float) and not math.isfinite(last[1])))
 
     def arrays(self, groups: int) -> dict:
-        nan = [math.nan] * groups
         rows = self.rows
         return dict(steps=np.array([r[0] for r in rows], dtype=np.int64),
                     loss=np.array([r[1] for r in rows], dtype=np.float64),
-                    lr=np.array([r[2] or nan for r in rows], dtype=np.float64).reshape(-1, groups),
+                    lr=lr_table([r[2] for r in rows], groups),
                     stepped=np.array([r[3] for r in rows], dtype=bool),
                     reset=np.array([r[4] for r in rows], dtype=np.int8), **self.counts)
+
+
+def lr_table(lrs: list, groups: int) -> np.ndarray:
+    """(steps, groups) lrs, nan where no step ran or the group was not there yet (a group that
+    optimizer.add_param_group added mid-run)."""
+    return np.array([(lr or []) + [math.nan] * (groups - len(lr or [])) for lr in lrs],
+                    dtype=np.float64).reshape(-1, groups)
 
 
 class Samples:
@@ -102,17 +114,18 @@ class Samples:
                     for c, p in zip(self.copies, params)):
                 self.copies = [torch.empty_like(p, memory_format=torch.preserve_format)
                                for p in params]
-            for c, p in zip(self.copies, params):
-                c.copy_(p.detach())
-            self.pending = (self.copies, [None if p.grad is None else
-                                          torch.linalg.vector_norm(p.grad) for p in params])
+            torch._foreach_copy_(self.copies, params)    # one call for every tensor: a sampled
+            grads = [p.grad for p in params]             # step costs ~10 ops, not ~5 a tensor
+            norms = iter(norms_of([g for g in grads if g is not None]))
+            self.pending = (self.copies, [None if g is None else next(norms) for g in grads])
 
     def after_step(self, t: int, params: list, names: list, units: dict) -> dict:
         before, grads = self.pending
         self.pending = None
         with torch.no_grad():
-            norms = [torch.linalg.vector_norm(b) for b in before]
-            norms += [torch.linalg.vector_norm(b.sub_(p.detach())) for p, b in zip(params, before)]
+            norms = norms_of(before)
+            torch._foreach_sub_(before, params)
+            norms += norms_of(before)
         flat = as_floats(norms + [g for g in grads if g is not None])
         grad_values = iter(flat[2 * len(params):])
         record = {"step": t, "grad_norm": {n: next(grad_values) for n, g in zip(names, grads)

@@ -329,3 +329,9 @@ def input_form_run(name: str, seed: int = 0):
         model, loss = relu_net(1, 1), nn.L1Loss() if name == "sin-l1" else nn.HuberLoss(delta=0.5)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     return model, X, y, loss, train(model, X, y, loss, opt, 200), opt
+
+
+def same_state(a: nn.Module, b: nn.Module) -> bool:
+    """Bit for bit the same parameters and buffers (BatchNorm's running statistics too)."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
