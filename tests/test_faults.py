@@ -4,7 +4,7 @@ over the whole matrix stay above the floors measured when the matrix was built.
 """
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 import torch
@@ -307,23 +307,35 @@ def test_the_command_refuses_an_unknown_operator(capsys):
 # Measured 2026-12-03 (681 runs, seeds 0-2, twice with the same tables) after the reference
 # fit: named first 394/454 = 0.87, named 415/454 = 0.91, 0 errors and 3 warnings on 30 healthy
 # runs, 454 harmful mutants, diagnose() raised on none (2026-11-30, before it: 0.77 and 0.82 of
-# 431).
-FLOOR_NAMED_FIRST = 0.80              # 0.87 measured
-FLOOR_NAMED = 0.85                    # 0.91 measured
-MAX_HEALTHY_ERRORS = 0                # 0 measured, and the aim
-MAX_WARNINGS_PER_HEALTHY_RUN = 0.2    # 0.10 measured (loss-oscillation on blobs, 3 seeds)
-MIN_HARMFUL = 430                     # 454 measured: the harm rule reads no diagnose(); fewer
-                                      # means the programs or operators changed
-MAX_CRASHES = 0                       # 0 measured (3 before sharpness handled cut graphs and
-                                      # overflowed curvature)
+# 431). Then issue 21's five operators (792 runs, 547 harmful, 2026-12-03): post hoc 421/547 =
+# 0.77 first, 449/547 = 0.82 named (the old operators' rows unchanged: the new ones include faults
+# only a watched run can name, no-optimizer-step 0/30); watched (--watch) 502/547 = 0.92 first,
+# 520/547 = 0.95 named, 0 errors and 3 warnings (the same blobs loss-oscillation) on 30 runs.
+@dataclass(frozen=True)
+class Floors:
+    named_first: float
+    named: float
+    healthy_errors: int = 0              # 0 measured, and the aim
+    warnings_per_healthy_run: float = 0.2    # 0.10 measured (loss-oscillation on blobs, 3 seeds)
+    harmful: int = 520                   # 547 measured: the harm rule reads no diagnose(); fewer
+                                         # means the programs or operators changed
+    crashes: int = 0                     # 0 measured (3 before sharpness handled cut graphs and
+                                         # overflowed curvature)
+
+
+FLOORS = {POST_HOC: Floors(named_first=0.72, named=0.77),     # 0.77 and 0.82 measured
+          WATCHED: Floors(named_first=0.87, named=0.90)}      # 0.92 and 0.95 measured
+
 
 @pytest.mark.slow
-def test_the_whole_matrix_keeps_diagnose_above_its_floors():
-    records = run_matrix(list(PROGRAMS), list(OPERATORS), (0, 1, 2), workers=2)
+@pytest.mark.parametrize("mode", FLOORS)
+def test_the_whole_matrix_keeps_diagnose_above_its_floors(mode):
+    records = run_matrix(list(PROGRAMS), list(OPERATORS), (0, 1, 2), workers=2, mode=mode)
+    floors = FLOORS[mode]
     t = table.totals(records)
-    assert t.crashes <= MAX_CRASHES, table.render(records)
-    assert t.harmful >= MIN_HARMFUL
-    assert t.named_first_share >= FLOOR_NAMED_FIRST, table.render(records)
-    assert t.named_share >= FLOOR_NAMED, table.render(records)
-    assert t.healthy_errors <= MAX_HEALTHY_ERRORS, table.render(records)
-    assert t.warnings_per_healthy_run <= MAX_WARNINGS_PER_HEALTHY_RUN, table.render(records)
+    assert t.crashes <= floors.crashes, table.render(records)
+    assert t.harmful >= floors.harmful
+    assert t.named_first_share >= floors.named_first, table.render(records)
+    assert t.named_share >= floors.named, table.render(records)
+    assert t.healthy_errors <= floors.healthy_errors, table.render(records)
+    assert t.warnings_per_healthy_run <= floors.warnings_per_healthy_run, table.render(records)

@@ -191,7 +191,8 @@ OPERATORS = {op.name: op for op in (
              frozenset({"bad-initialization"})),
     # The loop switched to Adam (torch's default lr) and zero_grad() left out: Adam normalises
     # the step, so the summed .grad is no larger a step, only a stale direction. Only
-    # accumulated-gradient names it. On the SGD programs: Adam ones have no-zero-grad.
+    # accumulated-gradient names it. On the SGD programs: Adam ones have no-zero-grad. The
+    # switch to Adam alone (zero_grad kept) hurt 1 of those 15 runs (iris seed 1, 2026-12-03).
     Operator("no-zero-grad-adam", "docs/watch.md: no zero_grad under Adam; forum classic",
              lambda p: replace(p, optimizer="adam", lr=ADAM_LR, zero_grad=False),
              frozenset({"accumulated-gradient"}), lambda p: not uses_adam(p)),
