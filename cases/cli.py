@@ -4,7 +4,7 @@
     run [CASE...]             run cases (failing and every fix) and print a verdict table
     report [--out DIR]        run cases and write index.md and index.html with figures
     diagnose --model M --data D.npz    diagnose() on your own saved torch model
-    faults [--markdown] [--json F]     the fault-injection matrix that scores diagnose()
+    faults [--markdown] [--json F] [--watch]   the matrix that scores diagnose()
 
 Exit codes: 0 everything behaved as documented (diagnose: no error finding),
 1 a case did not behave as documented (diagnose: an error finding),
@@ -153,6 +153,10 @@ def add_faults(sub, debug) -> None:
     p.add_argument("--operators", nargs="+", metavar="OPERATOR", help="only these operators")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables (docs/faults.md's)")
     p.add_argument("--json", metavar="FILE", help="write every run's record to FILE as JSON")
+    p.add_argument("--watch", action="store_true",
+                   help="record each loop with diagnostics.watch(model, optimizer) and pass "
+                   "the recording to diagnose(..., run=run); without it, diagnose() after "
+                   "training only (post hoc)")
     p.add_argument("--workers", type=int, default=WORKERS,
                    help=f"processes to spread the runs over (default: {WORKERS})")
     p.set_defaults(func=cmd_faults)

@@ -4,7 +4,7 @@ over the whole matrix stay above the floors measured when the matrix was built.
 """
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import pytest
 import torch
@@ -12,11 +12,13 @@ from torch import nn
 
 from cases.cli import EXIT_OK, EXIT_USAGE, main
 from cases.faults import matrix, table
-from cases.faults.matrix import HEALTHY, Record, first_code, hurts, run_matrix, score
+from cases.faults.matrix import (HEALTHY, POST_HOC, WATCHED, Record, first_code, hurts,
+                                 run_matrix, score)
 from cases.faults.measure import outcome
-from cases.faults.operators import DEAD_BIAS, DECAY_SHRINK, OPERATORS, applicable
+from cases.faults.operators import (ADAM_LR, ADAM_LR_FACTOR, DEAD_BIAS, DECAY_SHRINK,
+                                    DEEP_RELU_LAYERS, EPOCH_DECAY, OPERATORS, applicable)
 from cases.faults.programs import PROGRAMS, Program, dataset
-from cases.faults.train import HUGE_INIT_STD, batches, train
+from cases.faults.train import HUGE_INIT_STD, batches, batches_per_epoch, build_model, train
 from diagnostics import CODES
 from diagnostics.report import Finding, Report
 
@@ -73,7 +75,6 @@ def test_lr_operators_scale_the_learning_rate():
 
 def test_init_operators_set_the_weights():
     p = PROGRAMS["iris-sgd-tanh"]
-    from cases.faults.train import build_model
     zeros = build_model(OPERATORS["zero-init"](p), 4, 3)
     assert all((m.weight == 0).all() and (m.bias == 0).all() for m in linears(zeros))
     huge = build_model(OPERATORS["huge-init"](p), 4, 3)
@@ -161,6 +162,69 @@ def test_lr_schedule_collapse_leaves_no_learning_rate():
     assert run.optimizer.param_groups[0]["lr"] < 1e-6 * PROGRAMS["iris-sgd-tanh"].lr
 
 
+# ----------------------------------------------------------------- issue 21's watched cases
+def lr_of(run) -> float:
+    return run.optimizer.param_groups[0]["lr"]
+
+
+def test_adam_lr_operator_scales_adams_lr_and_refuses_sgd():
+    assert lr_of(quick("adam-lr-too-high")) == pytest.approx(lr_of(quick()) * ADAM_LR_FACTOR)
+    with pytest.raises(ValueError, match="does not apply"):
+        OPERATORS["adam-lr-too-high"](PROGRAMS["iris-sgd-tanh"])
+
+
+def test_normal_init_builds_a_deep_relu_net_of_unit_normal_weights():
+    torch.manual_seed(0)
+    model = build_model(OPERATORS["normal-init-deep-relu"](PROGRAMS["digits-adam-relu"]), 64, 10)
+    assert sum(isinstance(m, nn.ReLU) for m in model) == DEEP_RELU_LAYERS
+    assert all(0.8 < m.weight.std() < 1.2 for m in linears(model))   # >= 640 weights each
+
+
+def test_no_zero_grad_adam_trains_with_adam_and_never_zeroes(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.optim.Adam, "zero_grad", lambda self, **kw: calls.append(1))
+    run = quick("no-zero-grad-adam", program="iris-sgd-tanh")
+    assert isinstance(run.optimizer, torch.optim.Adam) and lr_of(run) == ADAM_LR
+    assert calls == []
+    assert not OPERATORS["no-zero-grad-adam"].applies(PROGRAMS["digits-adam-relu"])
+
+
+def test_no_optimizer_step_leaves_the_initial_weights():
+    initial = train(replace(PROGRAMS["digits-adam-relu"], steps=0), seed=0).model
+    never = quick("no-optimizer-step").model
+    same = [torch.equal(a, b) for a, b in zip(initial.parameters(), never.parameters())]
+    moved = [torch.equal(a, b) for a, b in zip(initial.parameters(), quick().model.parameters())]
+    assert all(same) and not any(moved)
+
+
+def test_scheduler_per_batch_decays_every_few_batches_where_per_epoch_would_not():
+    p = OPERATORS["scheduler-per-batch"](PROGRAMS["digits-adam-relu"])
+    step_size, gamma = EPOCH_DECAY
+    per_batch = train(replace(p, steps=2 * step_size), seed=0)
+    assert lr_of(per_batch) == pytest.approx(p.lr * gamma ** 2)
+    epoch = batches_per_epoch(p, len(per_batch.data.y))
+    per_epoch = train(replace(p, steps=step_size * epoch, scheduler_per_batch=False), seed=0)
+    assert epoch == 22 and lr_of(per_epoch) == pytest.approx(p.lr * gamma)   # 1347 rows / 64
+    assert not OPERATORS["scheduler-per-batch"].applies(PROGRAMS["iris-sgd-tanh"])
+
+
+# ----------------------------------------------------------------- the watched loop
+def test_watching_the_loop_changes_no_parameter_bit_for_bit():
+    bare = train(PROGRAMS["circles-adam-relu3"], seed=1)
+    watched = train(PROGRAMS["circles-adam-relu3"], seed=1, watched=True)
+    assert bare.run is None and watched.run.closed and watched.run.t == bare.program.steps
+    assert watched.history == bare.history
+    assert all(torch.equal(a, b) for a, b in zip(bare.model.parameters(),
+                                                 watched.model.parameters()))
+
+
+def test_a_watched_job_hands_diagnose_the_recording():
+    post = matrix.run_one("iris-sgd-tanh", "no-optimizer-step", 0)
+    watched = matrix.run_one("iris-sgd-tanh", "no-optimizer-step", 0, WATCHED)
+    assert (post.mode, watched.mode) == (POST_HOC, WATCHED)
+    assert "step-never-called" not in post.codes and watched.first == "step-never-called"
+
+
 # ----------------------------------------------------------------- scoring
 def record(op=HEALTHY, share=0.1, score=0.9, finite=True, codes=()) -> Record:
     r = Record("p", op, 0, finite, share, score, codes=list(codes))
@@ -201,8 +265,20 @@ def test_the_command_prints_the_tables_for_a_tiny_subset(tmp_path, capsys):
     assert "stale-optimizer" in printed and "iris-sgd-tanh" in printed
     assert "cause named first on" in printed
     runs = matrix.from_json(json.loads(out.read_text()))
-    assert [(r.operator, r.seed) for r in runs] == [("", 0), ("stale-optimizer", 0)]
+    assert [(r.operator, r.seed, r.mode) for r in runs] == [("", 0, POST_HOC),
+                                                            ("stale-optimizer", 0, POST_HOC)]
     assert table.render(runs) in printed      # the tables are recomputed from the records
+    assert "mode:" not in printed             # the post-hoc printout is as before --watch
+
+
+def test_the_command_watches_the_loop_with_watch(tmp_path, capsys):
+    out = tmp_path / "records.json"
+    code = main(["faults", "--watch", "--programs", "iris-sgd-tanh", "--operators",
+                 "no-optimizer-step", "--seeds", "0", "--workers", "1", "--json", str(out)])
+    printed = capsys.readouterr().out
+    runs = matrix.from_json(json.loads(out.read_text()))
+    assert code == EXIT_OK and printed.startswith("mode: watched")
+    assert [r.mode for r in runs] == [WATCHED, WATCHED] and runs[1].named_first
 
 
 def test_the_command_prints_markdown():
@@ -231,23 +307,35 @@ def test_the_command_refuses_an_unknown_operator(capsys):
 # Measured 2026-12-03 (681 runs, seeds 0-2, twice with the same tables) after the reference
 # fit: named first 394/454 = 0.87, named 415/454 = 0.91, 0 errors and 3 warnings on 30 healthy
 # runs, 454 harmful mutants, diagnose() raised on none (2026-11-30, before it: 0.77 and 0.82 of
-# 431).
-FLOOR_NAMED_FIRST = 0.80              # 0.87 measured
-FLOOR_NAMED = 0.85                    # 0.91 measured
-MAX_HEALTHY_ERRORS = 0                # 0 measured, and the aim
-MAX_WARNINGS_PER_HEALTHY_RUN = 0.2    # 0.10 measured (loss-oscillation on blobs, 3 seeds)
-MIN_HARMFUL = 430                     # 454 measured: the harm rule reads no diagnose(); fewer
-                                      # means the programs or operators changed
-MAX_CRASHES = 0                       # 0 measured (3 before sharpness handled cut graphs and
-                                      # overflowed curvature)
+# 431). Then issue 21's five operators (792 runs, 547 harmful, 2026-12-03): post hoc 421/547 =
+# 0.77 first, 449/547 = 0.82 named (the old operators' rows unchanged: the new ones include faults
+# only a watched run can name, no-optimizer-step 0/30); watched (--watch) 502/547 = 0.92 first,
+# 520/547 = 0.95 named, 0 errors and 3 warnings (the same blobs loss-oscillation) on 30 runs.
+@dataclass(frozen=True)
+class Floors:
+    named_first: float
+    named: float
+    healthy_errors: int = 0              # 0 measured, and the aim
+    warnings_per_healthy_run: float = 0.2    # 0.10 measured (loss-oscillation on blobs, 3 seeds)
+    harmful: int = 520                   # 547 measured: the harm rule reads no diagnose(); fewer
+                                         # means the programs or operators changed
+    crashes: int = 0                     # 0 measured (3 before sharpness handled cut graphs and
+                                         # overflowed curvature)
+
+
+FLOORS = {POST_HOC: Floors(named_first=0.72, named=0.77),     # 0.77 and 0.82 measured
+          WATCHED: Floors(named_first=0.87, named=0.90)}      # 0.92 and 0.95 measured
+
 
 @pytest.mark.slow
-def test_the_whole_matrix_keeps_diagnose_above_its_floors():
-    records = run_matrix(list(PROGRAMS), list(OPERATORS), (0, 1, 2), workers=2)
+@pytest.mark.parametrize("mode", FLOORS)
+def test_the_whole_matrix_keeps_diagnose_above_its_floors(mode):
+    records = run_matrix(list(PROGRAMS), list(OPERATORS), (0, 1, 2), workers=2, mode=mode)
+    floors = FLOORS[mode]
     t = table.totals(records)
-    assert t.crashes <= MAX_CRASHES, table.render(records)
-    assert t.harmful >= MIN_HARMFUL
-    assert t.named_first_share >= FLOOR_NAMED_FIRST, table.render(records)
-    assert t.named_share >= FLOOR_NAMED, table.render(records)
-    assert t.healthy_errors <= MAX_HEALTHY_ERRORS, table.render(records)
-    assert t.warnings_per_healthy_run <= MAX_WARNINGS_PER_HEALTHY_RUN, table.render(records)
+    assert t.crashes <= floors.crashes, table.render(records)
+    assert t.harmful >= floors.harmful
+    assert t.named_first_share >= floors.named_first, table.render(records)
+    assert t.named_share >= floors.named, table.render(records)
+    assert t.healthy_errors <= floors.healthy_errors, table.render(records)
+    assert t.warnings_per_healthy_run <= floors.warnings_per_healthy_run, table.render(records)

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from cases.faults.matrix import as_json, jobs, run_matrix
+from cases.faults.matrix import POST_HOC, WATCHED, as_json, jobs, run_matrix
 from cases.faults.operators import OPERATORS
 from cases.faults.programs import PROGRAMS
 from cases.faults.table import render, totals
@@ -32,7 +32,8 @@ def run_faults(args, usage_error) -> int:
                           f"{args.seeds}, workers {args.workers}")
     start = time.perf_counter()
     with Progress(len(jobs(programs, operators, args.seeds)), "faults") as bar:
-        records = run_matrix(programs, operators, args.seeds, args.workers, bar)
+        records = run_matrix(programs, operators, args.seeds, args.workers, bar,
+                             WATCHED if args.watch else POST_HOC)
     print(render(records, markdown=args.markdown))
     print(f"\n{len(records)} runs in {time.perf_counter() - start:.0f} s on "
           f"{args.workers} worker(s)")

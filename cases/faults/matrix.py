@@ -22,6 +22,8 @@ from cases.faults.programs import PROGRAMS
 from cases.faults.train import Trained, train
 
 HEALTHY = ""   # the operator field of a healthy run
+POST_HOC, WATCHED = "post-hoc", "watched"   # a record's mode: diagnose() after the loop, or
+                                            # also given the loop's diagnostics.watch recording
 
 # A mutant hurts its base when its final training loss, as a share of the constant
 # predictor's, rises by at least LOSS_SHARE_RISE and its held-out score falls by at least
@@ -47,6 +49,7 @@ class Record:
     codes: list = field(default_factory=list)        # finding codes, in report order
     severities: list = field(default_factory=list)   # the same findings' severities
     diagnose_error: str = ""        # what diagnose() raised, if it did
+    mode: str = POST_HOC            # POST_HOC or WATCHED
     seconds: float = 0.0            # training and diagnosing this run
     # filled by score() for mutants
     hurt: bool | None = None
@@ -67,20 +70,22 @@ def first_code(report) -> str | None:
 
 # ----------------------------------------------------------------- one run
 def diagnosed(run: Trained):
-    """diagnose() on the model, training rows, history and optimizer the loop left."""
+    """diagnose() on the model, training rows, history and optimizer the loop left, and its
+    watch recording when it was watched."""
     from diagnostics import diagnose
     return diagnose(run.model, run.data.X, run.data.y, loss=run.program.loss,
-                    history=run.history, optimizer=run.optimizer)
+                    history=run.history, optimizer=run.optimizer, run=run.run)
 
 
-def run_one(program_name: str, operator_name: str, seed: int) -> Record:
+def run_one(program_name: str, operator_name: str, seed: int, mode: str = POST_HOC) -> Record:
     """One job (a worker's unit): train, measure, diagnose. Picklable by names."""
     start = time.perf_counter()
     program = PROGRAMS[program_name]
     if operator_name != HEALTHY:
         program = OPERATORS[operator_name](program)
-    run = train(program, seed)
+    run = train(program, seed, watched=mode == WATCHED)
     record = record_of(program_name, operator_name, seed, outcome(run))
+    record.mode = mode
     try:
         report = diagnosed(run)
         record.first = first_code(report)
@@ -106,13 +111,14 @@ def jobs(programs, operators, seeds) -> list:
     return out
 
 
-def run_matrix(programs, operators, seeds, workers: int = 1, bar=None) -> list:
+def run_matrix(programs, operators, seeds, workers: int = 1, bar=None,
+               mode: str = POST_HOC) -> list:
     """Every job's Record, scored, in job order (spread over ``workers`` processes)."""
     from cases.report.runs import Runner
     todo = jobs(programs, operators, seeds)
     labels = [f"{op or 'healthy'} {p} seed {s}" for p, op, s in todo]
     with Runner(workers) as runner:
-        records = runner.map(run_one, todo, bar, labels)
+        records = runner.map(run_one, [(*job, mode) for job in todo], bar, labels)
     return score(records)
 
 

@@ -30,6 +30,13 @@ DEAD_BIAS = -10.0        # standardised inputs through torch's init give |z| < ~
 DEEP_SIGMOID_LAYERS = 8  # the course report's sigmoid stack was 2 deep at <= 1/4 per layer
 SCHEDULE_STEPS = 10      # StepLR(10, 0.1): after 100 steps the lr is 1e-10 of its start
 BACKBONE = (256, 256)    # a random "pretrained" backbone left frozen: 97-99% of the parameters
+ADAM_LR_FACTOR = 500     # Adam 1e-3 -> 0.5 (docs/watch.md's case): Adam moves every weight by
+                         # ~lr a step whatever the gradient, and these weights are ~0.1-0.3
+ADAM_LR = 1e-3           # torch's default Adam lr: what a user switching to Adam keeps
+DEEP_RELU_LAYERS = 6     # N(0, 1) weights multiply the signal by ~sqrt(fan_in / 2) = 4-6 a layer:
+                         # 6 layers start the loss 1e5x a constant's (docs/watch.md measured)
+EPOCH_DECAY = (5, 0.5)   # StepLR "halve every 5 epochs", meant per epoch (2-3 halvings here);
+                         # stepped per batch it halves every 5 steps: under 1e-3 by step 50
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,10 @@ def has_minibatches(p: Program) -> bool:
 
 def uses_relu(p: Program) -> bool:
     return p.activation == "relu"
+
+
+def uses_adam(p: Program) -> bool:
+    return p.optimizer in ("adam", "adamw")
 
 
 # ----------------------------------------------------------------- the operators
@@ -153,7 +164,7 @@ OPERATORS = {op.name: op for op in (
              lambda p: replace(p, label_sorted=True), frozenset({"single-class-output"}),
              lambda p: is_classifier(p) and has_minibatches(p)),
     Operator("lr-schedule-collapse", "forum classic: StepLR stepped every batch, not every epoch",
-             lambda p: replace(p, lr_decay=(SCHEDULE_STEPS, 0.1)),
+             lambda p: replace(p, lr_decay=(SCHEDULE_STEPS, 0.1), scheduler_per_batch=True),
              frozenset({"decayed-learning-rate"})),
     Operator("frozen-hidden-layers", "DeepCrime freeze layers; forum: requires_grad left False",
              lambda p: replace(p, frozen_hidden=True), frozenset({"frozen-parameters"})),
@@ -167,6 +178,33 @@ OPERATORS = {op.name: op for op in (
     Operator("nll-on-raw-outputs", "forum classic: nll_loss without log_softmax",
              lambda p: replace(p, loss="nll"), frozenset({"loss-target-mismatch"}),
              lambda p: p.loss == "cross_entropy"),
+    # ---- issue 21's watched cases (docs/watch.md), written before the matrix scored them
+    # Adam's lr far too high: the same four codes as lr-too-high, each fix "lower the lr".
+    Operator("adam-lr-too-high", "docs/watch.md: Adam at lr 0.5; forum: Adam with SGD's lr",
+             lambda p: replace(p, lr=p.lr * ADAM_LR_FACTOR), LR_CAUSES, uses_adam),
+    # N(0, 1) weights in a deep ReLU net: the init is the cause, as for huge-init. The blow-up
+    # that may follow (non-finite, exploding-gradient) is its consequence, and their fixes lead
+    # with the learning rate, which is not what is wrong here.
+    Operator("normal-init-deep-relu", "docs/watch.md: N(0, 1) init, 6 ReLU layers; forum classic",
+             lambda p: replace(p, activation="relu", init="normal",
+                               hidden=(max(p.hidden),) * DEEP_RELU_LAYERS),
+             frozenset({"bad-initialization"})),
+    # The loop switched to Adam (torch's default lr) and zero_grad() left out: Adam normalises
+    # the step, so the summed .grad is no larger a step, only a stale direction. Only
+    # accumulated-gradient names it. On the SGD programs: Adam ones have no-zero-grad. The
+    # switch to Adam alone (zero_grad kept) hurt 1 of those 15 runs (iris seed 1, 2026-12-03).
+    Operator("no-zero-grad-adam", "docs/watch.md: no zero_grad under Adam; forum classic",
+             lambda p: replace(p, optimizer="adam", lr=ADAM_LR, zero_grad=False),
+             frozenset({"accumulated-gradient"}), lambda p: not uses_adam(p)),
+    # loss.backward() and no optimizer.step(): the weights never move. Only step-never-called
+    # (a watched run's code) names it; after the fact a model that never trained looks like
+    # its init.
+    Operator("no-optimizer-step", "docs/watch.md: step() never called; forum classic",
+             lambda p: replace(p, optimizer_step=False), frozenset({"step-never-called"})),
+    # A per-epoch schedule stepped after every batch: decayed-learning-rate's fix names it.
+    Operator("scheduler-per-batch", "docs/watch.md: StepLR stepped per batch; forum classic",
+             lambda p: replace(p, lr_decay=EPOCH_DECAY, scheduler_per_batch=True),
+             frozenset({"decayed-learning-rate"}), has_minibatches),
 )}
 
 

@@ -37,16 +37,19 @@ class Program:
     target_scale: float = 1.0       # regression targets multiplied after standardising
     labels_permuted: bool = False   # training targets shuffled apart from their rows
     class_values: bool = False      # class indices fed to the loss as regression values
-    init: str = "default"           # "default" (torch's), "zeros", "huge" (std 10), "positive"
+    init: str = "default"           # "default" (torch's), "zeros", "huge" (std 10), "positive",
+                                    # "normal" (N(0, 1) weights, torch's biases)
     hidden_bias: float | None = None    # a constant bias in every hidden layer
     head: str = "none"              # an output activation: "none", "sigmoid", "softmax"
     detach_hidden: bool = False     # forward detaches the last hidden layer's output
     frozen_hidden: bool = False     # hidden layers' requires_grad=False
     zero_grad: bool = True          # the loop calls optimizer.zero_grad() before backward
+    optimizer_step: bool = True     # the loop calls optimizer.step() after backward
     summed_loss: bool = False       # the loss sums over the batch instead of averaging
     stale_optimizer: bool = False   # the optimizer holds a model built before this one
     label_sorted: bool = False      # mini-batches taken in label order, not shuffled
     lr_decay: tuple | None = None   # (step_size, gamma) of a torch StepLR scheduler
+    scheduler_per_batch: bool = False   # scheduler.step() after every batch, not every epoch
 
     @property
     def takes_class_indices(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from cases.faults.matrix import HEALTHY
+from cases.faults.matrix import HEALTHY, POST_HOC
 
 
 @dataclass(frozen=True)
@@ -137,10 +137,18 @@ def markdown_table(header, rows) -> str:
     return "\n".join([line(header), line(["---"] * len(header))] + [line(r) for r in rows])
 
 
+def mode_line(records) -> list:
+    """["mode: watched"] when some record is not post hoc: the post-hoc printout is unchanged."""
+    modes = sorted({r.mode for r in records})
+    return [] if modes in ([], [POST_HOC]) else [f"mode: {', '.join(modes)} (diagnose(..., "
+                                                 f"run=watch(model, optimizer)))"]
+
+
 def render(records, markdown: bool = False) -> str:
-    """The whole printout: operators, healthy programs, totals, then the misses."""
+    """The whole printout: the mode when watched, operators, healthy programs, totals, then
+    the misses."""
     table = markdown_table if markdown else text_table
-    parts = [table(OPERATOR_HEADER, rendered_operator_rows(records)),
+    parts = mode_line(records) + [table(OPERATOR_HEADER, rendered_operator_rows(records)),
              table(PROGRAM_HEADER, program_rows(records)),
              "\n".join(("- " if markdown else "") + s for s in summary_lines(totals(records)))]
     missed = misses(records)

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from cases.faults.programs import TEST_SHARE, Program, dataset
 
 HUGE_INIT_STD = 10.0   # "torch.randn * 10": RMS x sqrt(fan_in) of 20-250 here, torch's is ~0.6
+NORMAL_INIT_STD = 1.0  # "nn.init.normal_(w)": std 1 where He's is sqrt(2 / fan_in) ~ 0.2 at 32
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
 HEADS = {"none": [], "sigmoid": [nn.Sigmoid()], "softmax": [nn.Softmax(dim=1)]}
 
@@ -42,6 +43,7 @@ class Trained:
     optimizer: torch.optim.Optimizer
     history: list
     data: Split
+    run: object = None              # the diagnostics.watch recording, when the loop was watched
 
 
 # ----------------------------------------------------------------- data
@@ -109,6 +111,8 @@ def initialise(model: nn.Sequential, program: Program) -> None:
                 layer.bias.zero_()
             elif program.init == "huge":
                 layer.weight.normal_(0, HUGE_INIT_STD)
+            elif program.init == "normal":
+                layer.weight.normal_(0, NORMAL_INIT_STD)
             elif program.init == "positive":
                 layer.weight.uniform_(0, 1)
                 layer.bias.uniform_(0, 1)
@@ -160,7 +164,13 @@ def batches(program: Program, y: torch.Tensor, seed: int):
 
 
 # ----------------------------------------------------------------- the loop
-def train(program: Program, seed: int) -> Trained:
+def batches_per_epoch(program: Program, rows: int) -> int:
+    """Steps in one pass over the rows (1 for the full batch): when an epoch's scheduler steps."""
+    return 1 if program.batch_size is None else -(-rows // program.batch_size)
+
+
+def train(program: Program, seed: int, watched: bool = False) -> Trained:
+    """The program's run; ``watched``: recorded by diagnostics.watch, which changes nothing."""
     with one_thread():
         torch.manual_seed(seed)
         data = split(program, seed)
@@ -172,14 +182,23 @@ def train(program: Program, seed: int) -> Trained:
         opt = make_optimizer(program, params)
         scheduler = torch.optim.lr_scheduler.StepLR(opt, *program.lr_decay) \
             if program.lr_decay else None
-        history = loop(program, model, opt, scheduler, data, seed)
-    return Trained(program, seed, model, opt, history, data)
+        run = watched_run(model, opt) if watched else None
+        history = loop(program, model, opt, scheduler, data, seed, run)
+        if run is not None:
+            run.close()
+    return Trained(program, seed, model, opt, history, data, run)
 
 
-def loop(program: Program, model, opt, scheduler, data: Split, seed: int) -> list:
+def watched_run(model, opt):
+    from diagnostics import watch
+    return watch(model, opt)
+
+
+def loop(program: Program, model, opt, scheduler, data: Split, seed: int, run=None) -> list:
     history, rows = [], batches(program, data.y, seed)
     reduction = "sum" if program.summed_loss else "mean"
-    for _, batch in zip(range(program.steps), rows):
+    epoch = batches_per_epoch(program, len(data.y))
+    for t, batch in zip(range(program.steps), rows):
         if program.zero_grad:
             opt.zero_grad()
         # forward
@@ -187,10 +206,13 @@ def loop(program: Program, model, opt, scheduler, data: Split, seed: int) -> lis
         # backward
         loss.backward()
         # update
-        opt.step()
-        if scheduler:
+        if program.optimizer_step:
+            opt.step()
+        if scheduler and (program.scheduler_per_batch or (t + 1) % epoch == 0):
             scheduler.step()
         history.append(loss.item())
+        if run is not None:
+            run.log(loss)
     return history
 
 

@@ -24,6 +24,8 @@ MIN_LOGGED = 10         # steps logged with no optimizer.step() at all: the loop
 DECAYED = 1e-3          # the lr under 0.1% of where it started (diagnostics.checks.stability's)
 PER_BATCH = 5           # decays: more than a few milestones, as a per-epoch schedule stepped per batch
 DIED = 0.5              # a module whose batch has half its units dead, alive at the first sample
+                        # and dead from then to the last sample: a 32-row batch's dead share
+                        # swings (healthy circles: 6% -> 53% -> 19%), a dead unit stays dead
 WHOLE = 1.0             # every unit dead: the layer passes nothing
 
 
@@ -56,10 +58,24 @@ def largest_update(tl: Timeline, before: int | None) -> tuple | None:
     mask = tl.before(before) if before is not None else np.ones(len(tl.sample_steps), bool)
     best = None
     for name, r in tl.update_ratio.items():
+        r = against_scale(tl.weight_norm.get(name), r)
         r = np.where(mask & np.isfinite(r), r, -1.0)
         if len(r) and r.max() >= 0 and (best is None or r.max() > best[0]):
             best = (float(r.max()), name, int(tl.sample_steps[int(np.argmax(r))]))
     return best
+
+
+def against_scale(norms, ratios) -> np.ndarray:
+    """|dw| over the largest |w| so far, per sample: |dw| / |w| of a tensor passing near 0 (a
+    healthy bias changing sign: |w| 2e-4, ratio 11) measures how near it passed, not the step.
+    A tensor that started at 0 (zero init) has no scale to step against: nan."""
+    if norms is None or len(norms) != len(ratios):
+        return ratios
+    norms = np.asarray(norms, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.fmax.accumulate(norms)
+        out = ratios * norms / scale
+    return out if len(norms) and norms[0] > 0 else np.full(len(ratios), np.nan)
 
 
 def check_updates_larger_than_weights(tl: Timeline) -> Finding | None:
@@ -171,10 +187,18 @@ def check_first_non_finite(tl: Timeline) -> Finding | None:
         "(log of 0, exp of large values).")
 
 
+def stayed_dead(dead: np.ndarray) -> np.ndarray:
+    """The samples from the one where the dead share reached DIED and stayed there to the end."""
+    alive = np.flatnonzero(~(np.nan_to_num(dead) >= DIED))
+    start = int(alive[-1]) + 1 if len(alive) else 0
+    return np.arange(start, len(dead))
+
+
 def check_units_died(tl: Timeline) -> Finding | None:
-    """A ReLU module alive at the first sample whose batch later has most units dead."""
+    """A ReLU module alive at the first sample whose batch has most units dead from some sample
+    to the last."""
     for name, dead in tl.dead.items():
-        died = np.flatnonzero(np.nan_to_num(dead) >= DIED)
+        died = stayed_dead(dead)
         if len(dead) < 2 or not dead[0] < DIED or not len(died):
             continue
         step, big = int(tl.sample_steps[died[0]]), largest_update(tl, int(tl.sample_steps[died[0]]))

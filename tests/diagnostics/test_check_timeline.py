@@ -3,6 +3,7 @@ timeline rule names its cause where a healthy watched run stays quiet."""
 
 import functools
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -10,6 +11,8 @@ from torch.nn import functional as F
 
 from diagnose_helpers import SEEDS, digits_data, finding, same_state
 from diagnostics import TrainingFailed, diagnose, watch
+from diagnostics.checks.timeline import check_units_died, check_updates_larger_than_weights
+from diagnostics.timeline import Timeline
 
 
 def digits_mlp(hidden: int = 1, normal_init: bool = False) -> nn.Sequential:
@@ -139,3 +142,51 @@ def test_stop_raises_at_the_step_a_recording_can_judge():
 def test_close_removes_every_hook():
     model, X, y, run = digits_loop(0, epochs=1)
     assert not run.handles and not run.forward_handles and run.timeline().n_logged == 29
+
+
+# ----------------------------------------------------------------- the rules on plain timelines
+def timeline(loss, weight_norm=None, update_ratio=None, dead=None, failing=True):
+    """A Timeline of len(loss) logged steps, each one sampled."""
+    n = len(loss)
+    return Timeline(steps=np.arange(n), loss=np.array(loss, float), lr=np.full((n, 1), 1e-3),
+                    stepped=np.ones(n, bool), reset=np.ones(n, np.int8), n_logged=n, n_stepped=n,
+                    sample_steps=np.arange(n), weight_norm=weight_norm or {},
+                    update_ratio=update_ratio or {}, dead=dead or {}, constant_loss=1.0,
+                    failing=failing)
+
+
+def ratios(w, dw) -> np.ndarray:
+    """|dw| / |w| as watch records it: inf where |w| is 0."""
+    with np.errstate(divide="ignore"):
+        return np.array(dw) / np.array(w)
+
+
+def test_a_bias_passing_near_zero_is_not_a_step_as_large_as_the_weights():
+    w, dw = [0.013, 0.009, 0.0002, 0.002, 0.006], [0.003, 0.003, 0.002, 0.002, 0.002]
+    tl = timeline([1.0] * 5, {"2.bias": np.array(w)}, {"2.bias": ratios(w, dw)})
+    assert ratios(w, dw).max() >= 10 and check_updates_larger_than_weights(tl) is None
+
+
+def test_a_tensor_that_started_at_zero_has_no_scale_to_step_against():
+    w, dw = [0.0, 1e-3, 2e-3, 4e-3], [1e-3, 1e-3, 2e-3, 2e-3]
+    tl = timeline([1.0] * 4, {"4.bias": np.array(w)}, {"4.bias": ratios(w, dw)})
+    assert check_updates_larger_than_weights(tl) is None
+
+
+def test_steps_larger_than_weights_that_keep_their_scale_are_named():
+    w, dw = [0.5, 3.0, 20.0, 90.0], [3.0, 20.0, 90.0, 400.0]
+    tl = timeline([1.0, 3.0, 9.0, 30.0], {"0.weight": np.array(w)}, {"0.weight": ratios(w, dw)})
+    found = check_updates_larger_than_weights(tl)
+    assert found.code == "unstable-learning-rate" and found.evidence["update_ratio"] == 6.0
+
+
+def test_a_batch_whose_dead_share_swings_up_and_back_is_not_units_that_died():
+    tl = timeline([1.0] * 5, dead={"3": np.array([0.06, 0.1, 0.53, 0.2, 0.19])})
+    assert check_units_died(tl) is None
+
+
+def test_units_that_died_and_stayed_dead_are_named_from_the_step_they_stayed():
+    tl = timeline([1.0] * 5, dead={"1": np.array([0.1, 0.6, 0.3, 0.7, 1.0])})
+    found = check_units_died(tl)
+    assert found.code == "dead-relu" and found.evidence["at_step"] == 3
+    assert found.severity == "error"     # every unit dead at the end: the layer passes nothing
