@@ -316,15 +316,16 @@ class Floors:
     named_first: float
     named: float
     healthy_errors: int = 0              # 0 measured, and the aim
-    warnings_per_healthy_run: float = 0.2    # 0.10 measured (loss-oscillation on blobs, 3 seeds)
+    warnings_per_healthy_run: float = 1 / 30   # 0 measured (3 before a run as good as the
+                                             # reference stopped being read as oscillating), the aim
     harmful: int = 520                   # 547 measured: the harm rule reads no diagnose(); fewer
                                          # means the programs or operators changed
     crashes: int = 0                     # 0 measured (3 before sharpness handled cut graphs and
                                          # overflowed curvature)
 
 
-FLOORS = {POST_HOC: Floors(named_first=0.72, named=0.77),     # 0.77 and 0.82 measured
-          WATCHED: Floors(named_first=0.87, named=0.90)}      # 0.92 and 0.95 measured
+FLOORS = {POST_HOC: Floors(named_first=0.81, named=0.84),     # 0.86 and 0.89 measured
+          WATCHED: Floors(named_first=0.92, named=0.93)}      # 0.97 and 0.98 measured
 
 
 @pytest.mark.slow
