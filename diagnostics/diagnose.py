@@ -76,7 +76,7 @@ def read_call(model, X, y, loss, history, optimizer, lr, weight_decay, X_val=Non
             "momentum": settings.get("momentum", 0.0), "optimizer": settings.get("optimizer"),
             "decoupled_decay": settings.get("decoupled_decay", False),
             "adaptive_step_rms": settings.get("adaptive_step_rms"),
-            "initial_lr": settings.get("initial_lr"),
+            "initial_lr": settings.get("initial_lr"), "steps_taken": settings.get("steps_taken"),
             "optimizer_missing": inputs.parameters_outside(optimizer, model),
             "history_keeps_graphs": inputs.history_keeps_graphs(history), "val": val}
 
@@ -128,7 +128,8 @@ def build_probe(model, call: dict, notes: list, reference: bool = True) -> Probe
                  adaptive_step_rms=call["adaptive_step_rms"],
                  optimizer=call["optimizer"], n_rows=call["rows_given"],
                  y_shape=tuple(np.shape(call["y_raw"])), initial_lr=call["initial_lr"],
-                 optimizer_missing=call["optimizer_missing"], notes=notes, **data)
+                 optimizer_missing=call["optimizer_missing"], steps_taken=call["steps_taken"],
+                 notes=notes, **data)
 
 
 def probe_rows(call: dict, n_params: int, notes: list) -> tuple:

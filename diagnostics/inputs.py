@@ -274,7 +274,25 @@ def optimizer_settings(optimizer) -> dict:
             "optimizer": type(optimizer).__name__,
             "decoupled_decay": isinstance(optimizer, torch.optim.AdamW)
             or bool(g.get("decoupled_weight_decay", False)),
-            "adaptive_step_rms": adaptive_step_rms(optimizer)}
+            "adaptive_step_rms": adaptive_step_rms(optimizer),
+            "steps_taken": steps_taken(optimizer)}
+
+
+STATE_ON_STEP = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adadelta")
+# optimizers whose step() writes per-parameter state (SGD too, when momentum > 0): no state at
+# all after a loop means step() never ran
+
+
+def steps_taken(optimizer) -> int | None:
+    """How many steps the optimizer's state says it took: the largest 'step' it counts, 0 when an
+    optimizer that writes state on every step holds none; None where the state cannot tell."""
+    states = [optimizer.state.get(p, {}) for g in optimizer.param_groups for p in g["params"]]
+    counted = [float(st["step"]) for st in states if "step" in st]
+    if counted:
+        return int(max(counted))
+    writes = type(optimizer).__name__ in STATE_ON_STEP or any(
+        g.get("momentum", 0) for g in optimizer.param_groups)
+    return 0 if writes and not any(states) else None
 
 
 def adaptive_step_rms(optimizer) -> float | None:

@@ -79,6 +79,7 @@ class Probe:
                                                # bound, or rows not separable)
     unit_grad_bounds: dict = field(default_factory=dict)  # Linear parameter -> (fan_out,): per
                                                # unit, the largest norm one row's gradient gives
+    steps_taken: int | None = None  # steps the optimizer's state counts (None: it cannot tell)
     optimizer_missing: tuple | None = None     # trainable parameters the given optimizer does not
                                                # hold; None when no optimizer was given
     sharpness: Callable[[], float] | None = None   # lazy: the largest Hessian eigenvalue of the loss

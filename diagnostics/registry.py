@@ -12,16 +12,18 @@ from diagnostics.checks.gradients import (check_excessive_weight_decay, check_ex
 from diagnostics.checks.history import (check_generalization_gap, check_loss_oscillation,
                                         check_loss_plateau)
 from diagnostics.checks.loop import (check_accumulated_gradient, check_frozen_parameters,
-                                     check_no_gradient_path, check_optimizer_mismatch)
+                                     check_no_gradient_path, check_optimizer_mismatch,
+                                     check_step_never_called)
 from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
                                         check_output_range_mismatch)
 from diagnostics.checks.stability import (check_decayed_learning_rate,
                                           check_learning_rate_too_small,
                                           check_unstable_learning_rate)
+from diagnostics.checks import timeline
 from diagnostics.checks.timeline import (check_first_non_finite, check_gradients_never_reset,
                                          check_loss_far_above_constant_at_step_0,
-                                         check_schedule_decayed_lr, check_step_never_called,
-                                         check_units_died, check_updates_larger_than_weights)
+                                         check_schedule_decayed_lr, check_units_died,
+                                         check_updates_larger_than_weights)
 from diagnostics.checks.units import check_dead_relu, check_saturated_activation
 from diagnostics.checks.weights import check_bad_initialization
 
@@ -30,6 +32,7 @@ CHECKS = (
     check_loss_target_mismatch,
     check_non_finite,
     check_optimizer_mismatch,
+    check_step_never_called,
     check_accumulated_gradient,
     check_no_gradient_path,
     check_frozen_parameters,
@@ -56,7 +59,7 @@ CHECKS = (
 # The timeline checks read a watched run (diagnostics.watch), each reporting under the code of
 # the cause it names; where one reports, it replaces the post-hoc finding of that code.
 TIMELINE_CHECKS = (
-    (check_step_never_called, "step-never-called"),
+    (timeline.check_step_never_called, "step-never-called"),
     (check_gradients_never_reset, "accumulated-gradient"),
     (check_loss_far_above_constant_at_step_0, "bad-initialization"),
     (check_updates_larger_than_weights, "unstable-learning-rate"),

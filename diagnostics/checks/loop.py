@@ -8,6 +8,7 @@ import numpy as np
 
 from diagnostics.checks.evidence import (against_reference, failing_evidence, norm_over,
                                          reference_shortfall, training_failing)
+from diagnostics.checks.timeline import MIN_LOGGED, NEVER_STEPPED_FIX
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -158,3 +159,18 @@ def check_frozen_parameters(probe: Probe) -> Finding | None:
         {"frozen": frozen, "frozen_share": share, **failing_evidence(probe)},
         "Unfreeze them (p.requires_grad_(True)) and give them to the optimizer, or, if they are "
         "frozen on purpose, check that the trainable part can fit the data on its own.")
+
+
+def check_step_never_called(probe: Probe) -> Finding | None:
+    """A history of losses, and an optimizer whose state shows no step: the weights are the
+    initial ones (a watched run tells it for every optimizer, diagnostics.checks.timeline)."""
+    logged = 0 if probe.history is None else len(probe.history)
+    if probe.steps_taken != 0 or logged < MIN_LOGGED:
+        return None
+    return Finding(
+        "step-never-called", "error",
+        f"The optimizer never stepped, so the weights never changed: the loss only measures the "
+        f"initial model. Found a history of {logged} losses and a {probe.optimizer} whose state "
+        "holds no update (step() writes it on every call).",
+        {"steps_logged": logged, "steps_taken": 0, "optimizer": probe.optimizer},
+        NEVER_STEPPED_FIX)

@@ -126,6 +126,11 @@ def check_gradients_never_reset(tl: Timeline) -> Finding | None:
         "optimizer.step().")
 
 
+NEVER_STEPPED_FIX = ("Call optimizer.step() after loss.backward() in every step (and "
+                     "optimizer.zero_grad() before the backward); check that the optimizer given "
+                     "is the one the loop uses.")
+
+
 def check_step_never_called(tl: Timeline) -> Finding | None:
     """Losses logged, and optimizer.step() never ran: nothing ever updated the weights."""
     if tl.n_logged < MIN_LOGGED or tl.n_stepped > 0:
@@ -136,8 +141,7 @@ def check_step_never_called(tl: Timeline) -> Finding | None:
         f"initial model. Found {tl.n_logged} steps logged and optimizer.step() called at none "
         f"of them.",
         {"at_step": 0, "steps_logged": tl.n_logged, "steps_stepped": tl.n_stepped},
-        "Call optimizer.step() after loss.backward() in every step (and optimizer.zero_grad() "
-        "before the backward); check that the optimizer watched is the one the loop uses.")
+        NEVER_STEPPED_FIX)
 
 
 def lr_decays(tl: Timeline) -> tuple | None:

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from diagnostics import diagnose
 from diagnostics.checks.loop import ACCUMULATED, UNREACHED_SHARE
 
-from diagnose_helpers import (LOOPS, LOSS_FNS, SEEDS, digits_tensors, finding, relu_net,
+from diagnose_helpers import (LOOPS, LOSS_FNS, SEEDS, digits_data, digits_tensors, finding, relu_net,
                               sin2x_tensors, train)
 
 def row_gradient_norms(model, X, y, loss: str) -> torch.Tensor:
@@ -252,3 +252,35 @@ def test_a_frozen_random_backbone_that_beats_a_linear_fit_but_not_neighbours_is_
     assert report.causes[0].code == "frozen-parameters", str(report)
     trained = moons_run(seed, frozen=False)     # every layer trained: not failing, not named
     assert "frozen-parameters" not in trained.codes and not trained.failing, str(trained)
+
+
+# ----------------------------------------------------------------- step-never-called, post hoc
+def loop_without_step(optimizer_of, steps: int = 30, step: bool = False):
+    """A digits loop that logs its losses; with step=False it never calls optimizer.step()."""
+    X, y = digits_data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).double()
+    opt = optimizer_of(model.parameters())
+    Xt, yt, history = torch.from_numpy(X), torch.from_numpy(y), []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(Xt), yt)
+        loss.backward()
+        if step:
+            opt.step()
+        history.append(loss.item())
+    return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("optimizer_of", [lambda p: torch.optim.Adam(p, lr=1e-3),
+                                          lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)])
+def test_an_optimizer_whose_state_holds_no_step_never_stepped(optimizer_of):
+    report = loop_without_step(optimizer_of)
+    assert report.causes[0].code == "step-never-called", str(report)
+    assert report.causes[0].evidence["steps_logged"] == 30
+    assert "step-never-called" not in loop_without_step(optimizer_of, step=True).codes
+
+
+def test_plain_sgd_keeps_no_state_so_nothing_is_claimed_about_its_steps():
+    report = loop_without_step(lambda p: torch.optim.SGD(p, lr=0.1))
+    assert "step-never-called" not in report.codes, str(report)
