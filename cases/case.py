@@ -8,7 +8,7 @@ concrete for a backend and a seed by :meth:`Case.config`.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Callable
 
 from cases.config import RunConfig, RunResult
@@ -98,6 +98,43 @@ class Case:
     def behaved(self, run_name: str, result: RunResult) -> bool:
         """True when the run is on its documented side: failing fails, a fix fixes."""
         return self.threshold(run_name).holds(self.measure(result))
+
+
+# What changing a field of the run's configuration addresses: the codes whose fix is that change.
+# A case agrees with itself when its failing run's first cause is among what one of its fixes
+# changes (tests/test_cases.py).
+STEP_CODES = frozenset({"unstable-learning-rate", "learning-rate-too-small", "non-finite",
+                        "exploding-gradient", "loss-oscillation", "decayed-learning-rate",
+                        "dead-relu"})   # an lr that overshoots kills ReLUs (seed 004's lower-lr)
+UNIT_CODES = frozenset({"dead-relu", "saturated-activation", "vanishing-gradient", "low-capacity"})
+HEAD_CODES = frozenset({"output-range-mismatch", "loss-target-mismatch", "saturated-activation"})
+ADDRESSES = {
+    "lr": STEP_CODES, "lr_decay": STEP_CODES, "lr_decay_every": STEP_CODES,
+    "optimizer": STEP_CODES | {"optimizer-mismatch"}, "momentum": STEP_CODES,
+    "batch_size": STEP_CODES | {"single-class-output"},
+    "mean_gradient": STEP_CODES | {"accumulated-gradient"},
+    "activation": UNIT_CODES, "leaky_slope": UNIT_CODES,
+    "sizes": frozenset({"low-capacity", "vanishing-gradient"}),
+    "out_activation": HEAD_CODES, "loss": HEAD_CODES, "targets": HEAD_CODES,
+    "init": frozenset({"bad-initialization", "dead-relu", "saturated-activation"}),
+    "weight_decay": frozenset({"excessive-weight-decay"}),
+    "steps": frozenset({"learning-rate-too-small", "loss-plateau", "learned-nothing"}),
+    "epochs": frozenset({"learning-rate-too-small", "loss-plateau", "learned-nothing"}),
+    "data_kwargs": frozenset({"unscaled-data", "unpredictable-targets"}),
+}
+
+
+def changed_fields(before: RunConfig, after: RunConfig) -> list:
+    return [f.name for f in fields(RunConfig) if getattr(before, f.name) != getattr(after, f.name)]
+
+
+def codes_addressed(case: "Case", fix: str) -> frozenset:
+    """The codes the fix's changes address. Under a summed gradient (mean_gradient=False) the
+    step is lr x rows, so a change of the data's rows changes the step as well."""
+    changed = changed_fields(case.failing, case.fixes[fix])
+    codes = frozenset().union(*(ADDRESSES.get(name, frozenset()) for name in changed))
+    rows_set_the_step = "data_kwargs" in changed and not case.failing.mean_gradient
+    return codes | (STEP_CODES if rows_set_the_step else frozenset())
 
 
 def training_targets(result: RunResult):

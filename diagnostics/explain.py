@@ -107,6 +107,17 @@ def init_of_its_own(f: Finding) -> bool:
         ev.get("constant_layers") or ev.get("one_sign") or ev.get("wrong_at_step_0"))
 
 
+def init_explains(cause: Finding, symptom: Finding = None) -> bool:
+    """An init judged only by its weights' sign, in a run whose history started sane, is a
+    warning of its own: nothing shows it drove what came after (seed 002's all-positive init
+    trains once the step is averaged). Constant weights, a scale far off or a start far too high
+    explain what follows."""
+    ev = cause.evidence
+    only_sign = bool(ev.get("one_sign")) and not (
+        ev.get("constant_layers") or ev.get("scale") or ev.get("wrong_at_step_0"))
+    return not (only_sign and ev.get("started_sane"))
+
+
 @dataclass(frozen=True)
 class Explains:
     cause: str
@@ -137,7 +148,7 @@ EXPLAINS = (
     Explains("unstable-learning-rate", STUCK + UNITS + BLOWUP + ("bad-initialization",),
              grown_in_training),
     Explains("learning-rate-too-small", STUCK),
-    Explains("bad-initialization", STUCK + UNITS + BLOWUP),
+    Explains("bad-initialization", STUCK + UNITS + BLOWUP, init_explains),
     Explains("low-capacity", STUCK + ("vanishing-gradient",)),
     # a bottleneck squeezes every input through a unit or two, which sit saturated or dead
     Explains("low-capacity", ("saturated-activation", "dead-relu"), is_bottleneck),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from case_runs import CaseRuns
-from cases.case import Case, Threshold, diagnose_result
+from cases.case import Case, Threshold, codes_addressed, diagnose_result
 from cases.config import RunConfig
 from cases.runner import run
 from cases.registry import CASES
@@ -45,6 +45,20 @@ def test_case_behaves_as_documented(case, backend, run_name, seed, case_run):
         # no error on a fix; a warning may stay (seed 002's fixes settle the chaos, and on seed 1
         # the net still sits at 96% of a constant's loss after 1500 steps: learned-nothing says so)
         assert not errors, f"the fix {run_name!r} still has errors:\n{report}"
+
+
+@pytest.mark.parametrize("case,backend", [(c, b) for c in CASES for b in c.backends],
+                         ids=lambda v: v if isinstance(v, str) else v.id)
+def test_the_first_cause_of_a_failing_run_is_one_its_documented_fixes_address(case, backend,
+                                                                             case_run):
+    """The casebook agrees with itself: the verdict's first cause is something one of the
+    case's fixes changes (seed 002 once led with its all-positive init, which every fix keeps)."""
+    report = diagnose_result(case_run(case, "failing", backend, case.seeds[0]),
+                             case.loss_for_diagnose)
+    addressed = {fix: sorted(codes_addressed(case, fix)) for fix in case.fixes}
+    assert report.causes, str(report)
+    assert any(report.causes[0].code in codes for codes in addressed.values()), \
+        f"first cause {report.causes[0].code}; the fixes address {addressed}:\n{report}"
 
 
 def test_every_case_is_registered_once_with_a_story():

@@ -6,8 +6,9 @@ import numpy as np
 
 from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, against_reference, failing_evidence,
                                          finite_history, learned_little,
-                                         lr_against_curvature_applies, training_failing)
-from diagnostics.checks.history import oscillation
+                                         lr_against_curvature_applies, norm_over,
+                                         training_failing)
+from diagnostics.checks.history import ANTICORRELATED, oscillation
 from diagnostics.checks.weights import layer_scales
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
@@ -18,6 +19,24 @@ ADAPTIVE_REACH = 0.1    # lr x steps under 10% of the weights' RMS: healthy Adam
 BLOWN_UP = 1e3          # weight scale RMS*sqrt(fan_in) 100x past bad-initialization's "far off"
                         # (10): weights that grew this far in training have left the region where
                         # their curvature says anything about the lr a fresh run can take
+
+
+OVERSHOOT = 0.5         # one plain step's first-order decrease lr |g|^2 against the loss itself:
+                        # at half the loss or more, a step at the last weights removes that much if
+                        # the landscape were linear, so it lands far past any curvature measured
+                        # there. Seed 002's summed-gradient net, saturated at its end: 0.97
+
+
+def step_against_loss(probe: Probe) -> float | None:
+    """lr |g|^2 / loss at the last weights, where the history alternates up and down (GD's
+    overshoot signature); None elsewhere or where the gradient is unknown."""
+    osc = oscillation(probe)
+    names = [n for n, g in probe.grads.items() if g is not None]
+    if osc is None or osc["lag1_autocorrelation"] > ANTICORRELATED or not names \
+            or probe.loss <= 0:
+        return None
+    one_step = probe.lr * norm_over(probe.grads, names) ** 2 / (1 - min(probe.momentum, 0.99))
+    return one_step / probe.loss
 
 
 def unsettled(probe: Probe) -> bool:
@@ -34,8 +53,10 @@ def check_unstable_learning_rate(probe: Probe) -> Finding | None:
         return None
     lam = probe.sharpness()
     edge = EDGE * (1 + probe.momentum)  # heavy-ball momentum widens the stable range to 2(1+mu)
-    if not np.isfinite(lam) or probe.lr * lam <= edge:
+    if not np.isfinite(lam):
         return None
+    if probe.lr * lam <= edge:
+        return jumping_past_the_curvature(probe, lam, edge)
     scale = max(layer_scales(probe).values(), default=0.0)
     found = (f"Found lr {probe.lr:.4g} x lambda_max {lam:.4g} = {probe.lr * lam:.3g} at the "
              "run's last weights")
@@ -52,6 +73,25 @@ def check_unstable_learning_rate(probe: Probe) -> Finding | None:
                     f"Use a learning rate below {edge / lam:.3g} (or, if the loss is summed over "
                     "the batch, use its mean, reduction='mean': that divides the step by the "
                     "batch size).", edge)
+
+
+def jumping_past_the_curvature(probe: Probe, lam: float, edge: float) -> Finding | None:
+    """lr x lambda_max under the edge at the last weights, while the loss alternates and one
+    step there would remove OVERSHOOT of the loss or more: the curvature was read where the
+    steps landed (units saturated, the landscape flat), not along the path they jump."""
+    share = step_against_loss(probe)
+    if share is None or share < OVERSHOOT:
+        return None
+    return unstable(
+        f"Found the loss alternating up and down, and one step of lr {probe.lr:.4g} at the run's "
+        f"last weights would lower it by {share:.3g}x its whole value if the landscape were "
+        f"linear (lr x |grad|^2 over the loss), where lr x lambda_max is only "
+        f"{probe.lr * lam:.3g}: the steps jump between far-apart weights.",
+        dict(failing_evidence(probe), lr=probe.lr, lambda_max=lam, lr_times_lambda=probe.lr * lam,
+             momentum=probe.momentum, step_over_loss=share),
+        "Lower the learning rate 10x at a time until the loss stops alternating (or, if the loss "
+        "is summed over the batch, use its mean, reduction='mean': that divides the step by the "
+        "batch size).", edge)
 
 
 def unstable(found: str, evidence: dict, fix: str, edge: float) -> Finding:

@@ -43,6 +43,15 @@ def scale_off(probe: Probe) -> dict:
     return {n: s for n, s in layer_scales(probe).items() if not SCALE_LOW <= s <= SCALE_HIGH}
 
 
+def first_loss_sane(probe: Probe) -> bool:
+    """The history starts within INIT_LOSS_FAR of what a fresh zero-mean model scores: whatever
+    the weights' sign, the init did not start the run wrong."""
+    h = finite_losses(probe)
+    start = max(probe.baseline_loss, probe.untrained_loss or 0.0)
+    return len(h) > 0 and start > 0 and bool(np.isfinite(probe.history[0])) \
+        and float(h[0]) < INIT_LOSS_FAR * start
+
+
 def first_loss_far(probe: Probe) -> tuple | None:
     """(first loss, what a fresh model scores) when the history starts INIT_LOSS_FAR above both
     a constant predictor's loss and that of a fresh zero-mean model's outputs (about 0 at the
@@ -96,7 +105,8 @@ def check_bad_initialization(probe: Probe) -> Finding | None:
              one_sign_share=sign and sign[2],
              scale=off, expected_scale=[SCALE_LOW, SCALE_HIGH],
              trained_steps=trained_steps(probe), wrong_at_step_0=early is not None,
-             first_loss=early and early[0], untrained_loss=probe.untrained_loss),
+             first_loss=early and early[0], untrained_loss=probe.untrained_loss,
+             started_sane=first_loss_sane(probe)),
         "Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for ReLU), "
         "not zeros, constants or uniform [0, 1)" + ("; if the weights grew in training, lower the "
                                                     "learning rate." if grown else "."),

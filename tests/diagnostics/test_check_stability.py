@@ -9,7 +9,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from cases.backends.numpy_mlp import MLP
+from cases.case import diagnose_result
 from cases.config import RunConfig
+from cases.registry import CASES
 from cases.runner import run
 from diagnostics import diagnose, sharpness
 from diagnostics.checks.stability import DECAYED
@@ -156,3 +158,16 @@ def test_adam_at_a_thousandth_of_its_lr_is_told_its_steps_are_too_small(adam_dig
     assert report.causes[0] is f and f.evidence["reach"] < 0.1 * f.evidence["weight_rms"]
     assert f.evidence["loss_ratio"] >= 0.9 and "Raise the learning rate" in f.fix
     assert diagnosed(adam_digits_run(seed)).codes == set()      # the same loop at Adam's default
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_an_alternating_loss_whose_last_step_would_remove_it_all_is_an_unstable_lr(backend,
+                                                                                   case_run):
+    """Seed 002's net at its saturated end: lr x lambda_max there is tiny, yet one step's
+    first-order decrease lr |g|^2 is about the whole loss and the history alternates. Its fixes
+    (tests/test_cases.py) get no error."""
+    case = next(c for c in CASES if c.id == "bifurcation")
+    report = diagnose_result(case_run(case, "failing", backend, 0))
+    f = finding(report, "unstable-learning-rate")
+    assert f.evidence["lr_times_lambda"] < 2 and f.evidence["step_over_loss"] >= 0.5
+    assert report.causes[0].code == "unstable-learning-rate", str(report)

@@ -178,3 +178,15 @@ def test_an_init_wrong_of_its_own_rules_out_a_tiny_learning_rate():
         ["bad-initialization"]
     assert "learning-rate-too-small" in [x.code for x in explain([f("learning-rate-too-small"),
                                                                    grown])]
+
+
+def test_a_one_sign_init_whose_run_started_sane_explains_nothing_after_it():
+    sane = f("bad-initialization", one_sign="positive", constant_layers=[], scale={},
+             started_sane=True)
+    found = explain([sane, f("saturated-activation", "error"), f("loss-oscillation")])
+    assert [x.code for x in found][0] == "saturated-activation"
+    assert all(x.explained_by != "bad-initialization" for x in found)
+    fresh = f("bad-initialization", one_sign="positive", constant_layers=[], scale={},
+              started_sane=False)      # no history, or a start far off: the init explains
+    assert explain([fresh, f("saturated-activation", "error")])[1].explained_by == \
+        "bad-initialization"
