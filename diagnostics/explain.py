@@ -118,6 +118,16 @@ def init_explains(cause: Finding, symptom: Finding = None) -> bool:
     return not (only_sign and ev.get("started_sane"))
 
 
+def seen_at_a_step(f: Finding) -> bool:
+    """A finding of the watched run's timeline: it names the step it happened at."""
+    return "at_step" in f.evidence
+
+
+def forgets_alone(f: Finding) -> bool:
+    """Weight decay whose lr x wd alone shrinks the weights fast, whatever else happened."""
+    return bool(f.evidence.get("forgets_alone"))
+
+
 @dataclass(frozen=True)
 class Explains:
     cause: str
@@ -212,6 +222,10 @@ RULED_OUT_BY = (
     # saturation starts inside it
     RuledOut("vanishing-gradient", ("saturated-activation",), saturated_at_the_input),
     RuledOut("vanishing-gradient", ("dead-relu",), unless=through_depth),
+    # decay that outweighs the data only because steps past the edge (seen at their step) grew
+    # the weights it pulls on: AdamW's default 0.01 under a lr x500, the lr's consequence
+    RuledOut("excessive-weight-decay", ("unstable-learning-rate",), seen_at_a_step,
+             unless=forgets_alone),
     # the last word: a run that learned nothing although nothing in the model explains it
     RuledOut("learned-nothing", NAMES_A_CAUSE),
     # saturated or dead units, a vanishing gradient or an unreachable target also make the

@@ -212,5 +212,5 @@ def check_excessive_weight_decay(probe: Probe) -> Finding | None:
         + f", loss at {probe.loss_ratio:.0%} of a constant predictor's.",
         dict(failing_evidence(probe), weight_decay=wd, decay_pull=float(pull),
              data_gradient=float(push), ratio=float(share), decoupled=probe.decoupled_decay,
-             lr_times_wd=forgets),
+             lr_times_wd=forgets, forgets_alone=forgets >= FORGETS),
         "Lower the weight decay (typical values are 1e-5 to 1e-2).", None)

@@ -190,3 +190,13 @@ def test_a_one_sign_init_whose_run_started_sane_explains_nothing_after_it():
               started_sane=False)      # no history, or a start far off: the init explains
     assert explain([fresh, f("saturated-activation", "error")])[1].explained_by == \
         "bad-initialization"
+
+
+def test_decay_that_outweighs_the_data_after_steps_past_the_edge_gives_way_to_the_lr():
+    decay = f("excessive-weight-decay", "error", forgets_alone=False)
+    seen = f("unstable-learning-rate", "error", at_step=0)
+    assert [x.code for x in explain([decay, seen])] == ["unstable-learning-rate"]
+    assert "excessive-weight-decay" in [x.code for x in explain(
+        [f("excessive-weight-decay", "error", forgets_alone=True), seen])]
+    assert "excessive-weight-decay" in [x.code for x in explain(
+        [decay, f("unstable-learning-rate", "error")])]       # post hoc: no step to read
