@@ -129,31 +129,48 @@ def class_predictions(X, y, width: int) -> tuple:
         p = np.zeros((len(y), width))
         p[:, classes[0]] = 1.0
         return p, p
-    cv = held_out_logistic(X, y, classes)
-    near = make_pipeline(StandardScaler(), KNeighborsClassifier(neighbours_for(len(y))))
-    nn = cross_val_predict(near, X, y, cv=folds(), method="predict_proba")
+    splits = scaled_folds(X)
+    cv = held_out_logistic(splits, y, classes)
+    nn = held_out(splits, y, classes, lambda: KNeighborsClassifier(neighbours_for(len(y))))
     prior = np.bincount(y, minlength=width)[classes] / len(y)
     nn = (1 - PRIOR_WEIGHT) * nn + PRIOR_WEIGHT * prior
     return tuple(over_width(p, classes, width) for p in (cv, nn))
 
 
-def held_out_logistic(X, y, classes) -> tuple:
-    """The held-out probabilities along PENALTIES' path, stopped at the first penalty whose
+def scaled_folds(X) -> list:
+    """(train rows, test rows, scaled train X, scaled test X) per fold, each scaled by its own
+    training rows' statistics, as a StandardScaler pipeline in cross_val_predict would."""
+    out = []
+    for train, test in folds().split(X):
+        scale = StandardScaler().fit(X[train])
+        out.append((train, test, scale.transform(X[train]), scale.transform(X[test])))
+    return out
+
+
+def held_out(splits: list, y, classes, make, models=None) -> np.ndarray:
+    """Held-out class probabilities (n, len(classes)) of a model fitted on each fold's rows."""
+    p = np.zeros((len(y), len(classes)))
+    for k, (train, test, X_train, X_test) in enumerate(splits):
+        model = models[k] if models else make()
+        model.fit(X_train, y[train])
+        p[np.ix_(test, np.searchsorted(classes, model.classes_))] = model.predict_proba(X_test)
+    return p
+
+
+def held_out_logistic(splits: list, y, classes) -> np.ndarray:
+    """The held-out probabilities along the penalty path, stopped at the first penalty whose
     held-out log loss is no better than the previous one's (weaker ones only overfit more): one
     choice among three, so its optimism is small beside the gaps it measures."""
-    splits = [(train, test, StandardScaler().fit(X[train])) for train, test in folds().split(X)]
     models = [LogisticRegression(max_iter=MAX_ITER, warm_start=True) for _ in splits]
     index, best = np.searchsorted(classes, y), None
     for C in PENALTIES:
-        p = np.zeros((len(y), len(classes)))
-        for (train, test, scale), model in zip(splits, models):
-            model.set_params(C=C).fit(scale.transform(X[train]), y[train])
-            p[np.ix_(test, np.searchsorted(classes, model.classes_))] = \
-                model.predict_proba(scale.transform(X[test]))
+        for model in models:
+            model.set_params(C=C)
+        p = held_out(splits, y, classes, None, models)
         loss = log_loss(p, index)
-        if best is not None and loss >= best[2]:
+        if best is not None and loss >= best[1]:
             break
-        best = (p, C, loss)
+        best = (p, loss)
     return best[0]
 
 
