@@ -17,4 +17,3 @@ CASES = tuple(m.CASE for m in (
     digits_weight_decay,
     sigmoid_head_labels,
 ))
-BY_ID = {c.id: c for c in CASES}

@@ -307,7 +307,3 @@ def memo(fn):
             box.append(fn())
         return box[0]
     return once
-
-
-# ---------------------------------------------------------------- numpy MLP
-NUMPY_LOSSES = ("mse", "half_mse", "cross_entropy", "hinge", "bce")

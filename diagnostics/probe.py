@@ -15,7 +15,6 @@ from diagnostics.reference import Reference
 
 REGRESSION_LOSSES = ("mse", "half_mse", "l1", "smooth_l1", "huber")
 CLASS_INDEX_LOSSES = ("cross_entropy", "nll", "hinge")   # targets are class indices
-PROBABILITY_LOSSES = ("bce",)                            # outputs must be probabilities
 LOSSES = NAMED
 # nll: F.nll_loss, on log-probabilities (a log_softmax head); cross_entropy = log_softmax + nll
 

@@ -15,6 +15,7 @@ from cases.case import Case, Threshold, codes_addressed, diagnose_result
 from cases.config import RunConfig
 from cases.runner import run
 from cases.registry import CASES
+from cases.report.runs import judge
 
 
 def case_params():
@@ -33,18 +34,17 @@ PARAMS = list(case_params())
 
 @pytest.mark.parametrize("case,backend,run_name,seed", PARAMS)
 def test_case_behaves_as_documented(case, backend, run_name, seed, case_run):
-    result = case_run(case, run_name, backend, seed)
-    value, rule = case.measure(result), case.threshold(run_name)
-    assert rule.holds(value), f"{case.id} {run_name}: expected {rule}, measured {value:.4g}"
-    report = diagnose_result(result, case.loss_for_diagnose)
-    errors = {f.code for f in report.findings if f.severity == "error"}
-    if run_name == "failing":
-        missing = set(case.expected_codes) - report.codes
-        assert not missing, f"diagnose() missed {sorted(missing)}; it said:\n{report}"
-    else:
-        # no error on a fix; a warning may stay (seed 002's fixes settle the chaos, and on seed 1
-        # the net still sits at 96% of a constant's loss after 1500 steps: learned-nothing says so)
-        assert not errors, f"the fix {run_name!r} still has errors:\n{report}"
+    """The casebook's own verdict (cases.report.runs.judge), so the report and the tests agree:
+    the failing run fails and names the expected codes; a fix fixes and has no error (a warning
+    may stay: seed 002's fixes settle the chaos, and on seed 1 the net still sits at 96% of a
+    constant's loss after 1500 steps: learned-nothing says so)."""
+    outcome = judge(case, run_name, backend, seed, case_run(case, run_name, backend, seed))
+    assert outcome.metric_ok, \
+        f"{case.id} {run_name}: expected {outcome.threshold}, measured {outcome.value:.4g}"
+    assert outcome.report is not None, outcome.diagnose_error
+    assert not outcome.missing, \
+        f"diagnose() missed {sorted(outcome.missing)}; it said:\n{outcome.report}"
+    assert not outcome.unwanted, f"the fix {run_name!r} still has errors:\n{outcome.report}"
 
 
 @pytest.mark.parametrize("case,backend", [(c, b) for c in CASES for b in c.backends],

@@ -65,15 +65,6 @@ def loss_fn(name: str, margin: float = 1.0):
 BCE = F.binary_cross_entropy
 
 
-def make_optimizer(cfg, params):
-    """The torch.optim optimizer of ``cfg`` (what a user would build; train uses :class:`Update`)."""
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
-    cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return cls(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
-
-
 class Update:
     """torch.optim's SGD/Adam/AdamW update rules as a few _foreach ops on all tensors at once.
 

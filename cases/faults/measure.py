@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from cases.faults.programs import dataset
 from cases.faults.train import Trained, loss_value
+from diagnostics import losses
 
 
 @dataclass(frozen=True)
@@ -47,14 +48,13 @@ def intended_loss(program, out: torch.Tensor, y: torch.Tensor):
 
 
 def constant_loss(program, y: torch.Tensor) -> float:
-    """The loss of the best constant output: class prior, base rate, or the targets' mean."""
-    if program.takes_class_indices:
-        p = torch.bincount(y).double() / len(y)
-        return float(-(p[p > 0] * p[p > 0].log()).sum())
-    if program.loss == "bce_with_logits":
-        p = y.double().mean(dim=0).clamp(1e-12, 1 - 1e-12)
-        return float((-(p * p.log() + (1 - p) * (1 - p).log())).mean())
-    return float(y.double().var(dim=0, unbiased=False).mean())
+    """The loss of the best constant output (class prior, base rate, or the targets' mean) under
+    the loss the program means (nll stands for the cross-entropy): diagnostics.losses' own."""
+    name = "cross_entropy" if program.takes_class_indices else \
+        "bce_with_logits" if program.loss == "bce_with_logits" else "mse"
+    y = y.numpy()
+    width = int(y.max()) + 1 if y.ndim == 1 else y.shape[1]
+    return losses.constant_loss(name, y if y.ndim == 1 else y.astype(np.float64), width)
 
 
 def held_out_score(run: Trained, out: torch.Tensor) -> float:
