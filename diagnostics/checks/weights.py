@@ -85,14 +85,22 @@ def pattern_broken(const: list, sign, off: dict, early) -> list:
 
 
 def check_bad_initialization(probe: Probe) -> Finding | None:
-    if not probe.finite or not probe.layers:
+    """The weights as they are, or a history that started far too high. A model gone
+    non-finite has no weights to read, but its history's start still tells."""
+    if not probe.layers:
         return None
-    const, sign = constant_layers(probe), one_sign(probe)
     failing = training_failing(probe)
-    off = scale_off(probe) if failing else {}
     early = first_loss_far(probe) if failing else None
+    if not probe.finite:
+        return None if early is None else init_finding(probe, [], None, {}, early)
+    const, sign = constant_layers(probe), one_sign(probe)
+    off = scale_off(probe) if failing else {}
     if not (const or sign or off or early):
         return None
+    return init_finding(probe, const, sign, off, early)
+
+
+def init_finding(probe: Probe, const: list, sign, off: dict, early) -> Finding:
     found = pattern_broken(const, sign, off, early)
     grown = trained_steps(probe) if off and not (const or sign or early) else 0
     return Finding(

@@ -89,3 +89,16 @@ def test_off_centre_targets_start_far_above_the_constant_but_not_above_a_zero_ou
     history = falling_from(float(np.mean(y ** 2)))
     report = diagnose(mlp, X, y, history=history)
     assert not any(f.evidence.get("wrong_at_step_0") for f in report.findings), str(report)
+
+
+def test_a_model_gone_non_finite_is_judged_by_its_history_s_start():
+    """No weights to read; a first loss 1e4x a fresh model's, falling, then NaN: the init."""
+    X, y = sin_data()
+    mlp = net((1, 16, 16, 1), ("relu", "relu", "identity"))
+    mlp.W[0][:] = np.nan
+    history = np.concatenate([falling_from(1e4 * float(np.mean(y ** 2)), 50), [np.nan] * 5])
+    report = diagnose(mlp, X, y, history=history)
+    assert report.causes[0].code == "bad-initialization", str(report)
+    assert "non-finite" in report.causes[0].explains
+    sane = np.concatenate([falling_from(float(np.mean(y ** 2)), 50), [np.nan] * 5])
+    assert "bad-initialization" not in diagnose(mlp, X, y, history=sane).codes
