@@ -131,7 +131,8 @@ def class_predictions(X, y, width: int) -> tuple:
         return p, p
     splits = scaled_folds(X)
     cv = held_out_logistic(splits, y, classes)
-    nn = held_out(splits, y, classes, lambda: KNeighborsClassifier(neighbours_for(len(y))))
+    nn = held_out(splits, y, classes, [KNeighborsClassifier(neighbours_for(len(y)))
+                                       for _ in splits])
     prior = np.bincount(y, minlength=width)[classes] / len(y)
     nn = (1 - PRIOR_WEIGHT) * nn + PRIOR_WEIGHT * prior
     return tuple(over_width(p, classes, width) for p in (cv, nn))
@@ -147,11 +148,10 @@ def scaled_folds(X) -> list:
     return out
 
 
-def held_out(splits: list, y, classes, make, models=None) -> np.ndarray:
-    """Held-out class probabilities (n, len(classes)) of a model fitted on each fold's rows."""
+def held_out(splits: list, y, classes, models: list) -> np.ndarray:
+    """Held-out class probabilities (n, len(classes)), each fold's model fitted on its rows."""
     p = np.zeros((len(y), len(classes)))
-    for k, (train, test, X_train, X_test) in enumerate(splits):
-        model = models[k] if models else make()
+    for (train, test, X_train, X_test), model in zip(splits, models):
         model.fit(X_train, y[train])
         p[np.ix_(test, np.searchsorted(classes, model.classes_))] = model.predict_proba(X_test)
     return p
@@ -166,7 +166,7 @@ def held_out_logistic(splits: list, y, classes) -> np.ndarray:
     for C in PENALTIES:
         for model in models:
             model.set_params(C=C)
-        p = held_out(splits, y, classes, None, models)
+        p = held_out(splits, y, classes, models)
         loss = log_loss(p, index)
         if best is not None and loss >= best[1]:
             break

@@ -94,9 +94,10 @@ def row_signal_back(probe: Probe) -> list | None:
 def fades_through_the_stack(probe: Probe) -> tuple | None:
     """(ratio, per layer, hops): the row signal's RMS at its weakest hidden layer against the
     output's, when >= MIN_HOPS sigmoid/tanh layers pass back under VANISH_RATIO of it; else None.
-    The caller's gate is the first-over-last rule's (training failing), the bound as strict. The weakest, not the first: Adam's steps grow the early
-    layers' weights until they amplify again what the middle of the stack let through (an 8-deep
-    sigmoid stack on digits kept 0.0014 at its 4th layer back, 0.077 at its first)."""
+    The caller gates it as the first-over-last rule (training failing), with the same bound.
+    The weakest layer, not the first: Adam's steps grow the early layers' weights until they
+    amplify again what the middle of the stack let through (an 8-deep sigmoid stack on digits
+    kept 0.0014 at its 4th layer back, 0.077 at its first)."""
     kept = row_signal_back(probe)
     saturating = sum(layer.activation in SATURATING for layer in probe.hidden)
     if kept is None or saturating < MIN_HOPS or kept[0] == 0:

@@ -91,14 +91,15 @@ def jumping_past_the_curvature(probe: Probe, lam: float, edge: float) -> Finding
              momentum=probe.momentum, step_over_loss=share),
         "Lower the learning rate 10x at a time until the loss stops alternating (or, if the loss "
         "is summed over the batch, use its mean, reduction='mean': that divides the step by the "
-        "batch size).", edge)
+        "batch size).", edge,
+        "The learning rate is too large for the path the steps take, so they overshoot, though "
+        "the curvature at the last weights is under the stability edge.")
 
 
-def unstable(found: str, evidence: dict, fix: str, edge: float) -> Finding:
-    return Finding(
-        "unstable-learning-rate", "error",
-        f"The learning rate is above the stability edge of gradient descent (lr x largest Hessian "
-        f"eigenvalue > {edge:g}), so steps overshoot. {found}", evidence, fix, None)
+def unstable(found: str, evidence: dict, fix: str, edge: float, lead: str | None = None) -> Finding:
+    lead = lead or (f"The learning rate is above the stability edge of gradient descent (lr x "
+                    f"largest Hessian eigenvalue > {edge:g}), so steps overshoot.")
+    return Finding("unstable-learning-rate", "error", f"{lead} {found}", evidence, fix, None)
 
 
 def check_learning_rate_too_small(probe: Probe) -> Finding | None:

@@ -43,26 +43,34 @@ def scale_off(probe: Probe) -> dict:
     return {n: s for n, s in layer_scales(probe).items() if not SCALE_LOW <= s <= SCALE_HIGH}
 
 
-def first_loss_sane(probe: Probe) -> bool:
-    """The history starts within INIT_LOSS_FAR of what a fresh zero-mean model scores: whatever
-    the weights' sign, the init did not start the run wrong."""
-    h = finite_losses(probe)
-    start = max(probe.baseline_loss, probe.untrained_loss or 0.0)
-    return len(h) > 0 and start > 0 and bool(np.isfinite(probe.history[0])) \
-        and float(h[0]) < INIT_LOSS_FAR * start
-
-
-def first_loss_far(probe: Probe) -> tuple | None:
-    """(first loss, what a fresh model scores) when the history starts INIT_LOSS_FAR above both
-    a constant predictor's loss and that of a fresh zero-mean model's outputs (about 0 at the
-    last layer), and never rises to LOSS_ROSE times its first 5% of steps: the model was wrong
-    before any update, and training only brought it down (a learning rate that overshoots
-    starts sane, then raises it; an epoch history's first mean may hold such a rise)."""
+def history_start(probe: Probe) -> tuple | None:
+    """(the finite losses, the first one, what a fresh model scores: the larger of a constant
+    predictor's loss and that of a fresh zero-mean model's outputs, about 0 at the last layer),
+    when the history begins with a finite loss and that score is known; else None."""
     h = finite_losses(probe)
     start = max(probe.baseline_loss, probe.untrained_loss or 0.0)
     if len(h) == 0 or start <= 0 or not np.isfinite(probe.history[0]):
         return None
-    first, early = float(h[0]), float(h[:max(1, len(h) // 20)].max())
+    return h, float(h[0]), start
+
+
+def first_loss_sane(probe: Probe) -> bool:
+    """The history starts within INIT_LOSS_FAR of what a fresh model scores: whatever the
+    weights' sign, the init did not start the run wrong."""
+    begun = history_start(probe)
+    return begun is not None and begun[1] < INIT_LOSS_FAR * begun[2]
+
+
+def first_loss_far(probe: Probe) -> tuple | None:
+    """(first loss, what a fresh model scores) when the history starts INIT_LOSS_FAR above it
+    and never rises to LOSS_ROSE times its first 5% of steps: the model was wrong before any
+    update, and training only brought it down (a learning rate that overshoots starts sane,
+    then raises it; an epoch history's first mean may hold such a rise)."""
+    begun = history_start(probe)
+    if begun is None:
+        return None
+    h, first, start = begun
+    early = float(h[:max(1, len(h) // 20)].max())
     return (first, start) if first >= INIT_LOSS_FAR * start and h.max() < LOSS_ROSE * early \
         else None
 
