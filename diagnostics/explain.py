@@ -27,7 +27,7 @@ PRECEDENCE = (
     # the training program given the wrong thing to learn, or not learning at all
     "loss-target-mismatch", "output-range-mismatch", "optimizer-mismatch", "step-never-called",
     "no-gradient-path",
-    "accumulated-gradient", "frozen-parameters", "unpredictable-targets", "single-class-output",
+    "accumulated-gradient", "shrunk-gradient", "frozen-parameters", "unpredictable-targets", "single-class-output",
     # the data and the hyper-parameters
     "unscaled-data", "excessive-weight-decay", "decayed-learning-rate", "unstable-learning-rate",
     "low-capacity", "learning-rate-too-small", "bad-initialization", "generalization-gap",
@@ -145,6 +145,8 @@ EXPLAINS = (
     Explains("no-gradient-path", STUCK + UNITS + ("learning-rate-too-small",)),
     Explains("accumulated-gradient", STUCK + UNITS + BLOWUP
              + ("unstable-learning-rate", "bad-initialization"), grown_in_training),
+    # every step a crawl, whatever the lr: the model keeps what it started as
+    Explains("shrunk-gradient", STUCK + UNITS + ("learning-rate-too-small",)),
     Explains("frozen-parameters", STUCK + UNITS + ("learning-rate-too-small",)),
     # y that X cannot predict: nothing to learn, or only rows to memorise
     Explains("unpredictable-targets", STUCK + UNITS + ("single-class-output", "generalization-gap")),
@@ -207,7 +209,7 @@ RULED_OUT_BY = (
     RuledOut("low-capacity", ("output-range-mismatch", "loss-target-mismatch",
                               "single-class-output", "exploding-gradient", "accumulated-gradient",
                               "optimizer-mismatch", "no-gradient-path", "frozen-parameters",
-                              "decayed-learning-rate", "unscaled-data", "excessive-weight-decay",
+                              "shrunk-gradient", "decayed-learning-rate", "unscaled-data", "excessive-weight-decay",
                               "unstable-learning-rate", "non-finite", "unpredictable-targets")),
     # ... a tiny lr or a weight scale read after training, unless the architecture itself cannot
     # carry the output (a 1-unit layer does not fit at any lr; its weights are few and odd)
@@ -233,7 +235,8 @@ RULED_OUT_BY = (
     RuledOut("learning-rate-too-small", ("output-range-mismatch", "saturated-activation",
                                          "dead-relu", "vanishing-gradient", "optimizer-mismatch",
                                          "frozen-parameters", "no-gradient-path",
-                                         "decayed-learning-rate", "unpredictable-targets")),
+                                         "shrunk-gradient", "decayed-learning-rate",
+                                         "unpredictable-targets")),
     # ... and so does an init wrong of its own (zero or constant weights have a flat, degenerate
     # Hessian; huge ones a saturated head): a larger lr leaves it where it is
     RuledOut("learning-rate-too-small", ("bad-initialization",), init_of_its_own),

@@ -16,6 +16,7 @@ from diagnostics.checks.loop import (check_accumulated_gradient, check_frozen_pa
                                      check_step_never_called)
 from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
                                         check_output_range_mismatch)
+from diagnostics.checks.shrunk import check_shrunk_gradient
 from diagnostics.checks.stability import (check_decayed_learning_rate,
                                           check_learning_rate_too_small,
                                           check_unstable_learning_rate)
@@ -34,6 +35,7 @@ CHECKS = (
     check_optimizer_mismatch,
     check_step_never_called,
     check_accumulated_gradient,
+    check_shrunk_gradient,
     check_no_gradient_path,
     check_frozen_parameters,
     check_unpredictable_targets,

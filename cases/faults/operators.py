@@ -32,6 +32,7 @@ SCHEDULE_STEPS = 10      # StepLR(10, 0.1): after 100 steps the lr is 1e-10 of i
 BACKBONE = (256, 256)    # a random "pretrained" backbone left frozen: 97-99% of the parameters
 ADAM_LR_FACTOR = 500     # Adam 1e-3 -> 0.5 (docs/watch.md's case): Adam moves every weight by
                          # ~lr a step whatever the gradient, and these weights are ~0.1-0.3
+TINY_CLIP_NORM = 1e-3    # a max_norm 1/240-1/2200 of the SGD programs' gradient norms (0.24-2.2)
 ADAM_LR = 1e-3           # torch's default Adam lr: what a user switching to Adam keeps
 DEEP_RELU_LAYERS = 6     # N(0, 1) weights multiply the signal by ~sqrt(fan_in / 2) = 4-6 a layer:
                          # 6 layers start the loss 1e5x a constant's (docs/watch.md measured)
@@ -201,6 +202,12 @@ OPERATORS = {op.name: op for op in (
     # its init.
     Operator("no-optimizer-step", "docs/watch.md: step() never called; forum classic",
              lambda p: replace(p, optimizer_step=False), frozenset({"step-never-called"})),
+    # clip_grad_norm_ with a max_norm far below the gradient's norm (1e-3 where the SGD programs'
+    # gradients measure 0.24-2.2): every plain or momentum step a crawl. Adam divides the scale out
+    # of its steps, so its programs are left out. Only shrunk-gradient names the clipping.
+    Operator("clip-norm-tiny", "forum: clip_grad_norm_(max_norm) far below the gradient's norm",
+             lambda p: replace(p, clip_norm=TINY_CLIP_NORM), frozenset({"shrunk-gradient"}),
+             lambda p: not uses_adam(p)),
     # A per-epoch schedule stepped after every batch: decayed-learning-rate's fix names it.
     Operator("scheduler-per-batch", "docs/watch.md: StepLR stepped per batch; forum classic",
              lambda p: replace(p, lr_decay=EPOCH_DECAY, scheduler_per_batch=True),

@@ -50,6 +50,7 @@ class Program:
     label_sorted: bool = False      # mini-batches taken in label order, not shuffled
     lr_decay: tuple | None = None   # (step_size, gamma) of a torch StepLR scheduler
     scheduler_per_batch: bool = False   # scheduler.step() after every batch, not every epoch
+    clip_norm: float | None = None  # clip_grad_norm_(model.parameters(), clip_norm) after backward
 
     @property
     def takes_class_indices(self) -> bool:

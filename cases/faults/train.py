@@ -205,6 +205,8 @@ def loop(program: Program, model, opt, scheduler, data: Split, seed: int, run=No
         loss = loss_value(program, model(data.X[batch]), data.y[batch], reduction)
         # backward
         loss.backward()
+        if program.clip_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), program.clip_norm)
         # update
         if program.optimizer_step:
             opt.step()

@@ -1,0 +1,78 @@
+"""A gradient shrunk between backward() and step(): the .grad the optimizer stepped with is a
+small fraction of the loss's gradient on the same rows, so plain gradient steps barely move.
+
+Two measurements that no end-of-run statistic gives alone: the gradient left in the model's .grad
+by the loop's last step (what clip_grad_norm_, clip_grad_value_ or a loss scaled down before
+backward() made of it), and the gradient of the mean loss on X at the same weights. A batch
+gradient of a mean loss is about as large as the whole set's, larger by its noise; one 1/100 of
+it was scaled down. Adaptive optimizers (Adam, RMSprop, ...) divide the scale out of every step,
+so only plain and momentum gradient descent are judged, and only a run that did not learn on its
+own batches: a loop that fitted its batches (one batch repeated) leaves a small .grad of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from diagnostics.checks.evidence import (ADAPTIVE, failing_evidence, finite_history, norm_over,
+                                         training_failing)
+from diagnostics.probe import Probe
+from diagnostics.report import Finding
+
+SHRUNK = 0.01       # the stepped .grad at most 1/100 of the loss's gradient on X. Healthy loops
+                    # leave 0.5-30x (a batch's gradient is the set's plus its noise); digits with
+                    # clip_grad_norm_(max_norm=1e-3) under SGD left 1e-3
+STILL_HIGH = 0.5    # the history's last quarter still at half its first steps' level or above:
+                    # the loop learned little on its own batches (one batch repeated falls 1e4x)
+
+
+def stepped_and_full(probe: Probe) -> tuple | None:
+    """(norm of the .grad left by the last step, norm of the loss's gradient on X), over the
+    parameters that hold both; None when none does or either is 0."""
+    held = probe.stored_grads or {}
+    names = [n for n, g in held.items() if g is not None and probe.grads.get(n) is not None]
+    if not names:
+        return None
+    stepped, full = norm_over(held, names), norm_over(probe.grads, names)
+    return (stepped, full) if stepped > 0 and full > 0 and np.isfinite(stepped) else None
+
+
+def history_kept_high(probe: Probe) -> tuple | None:
+    """(mean of the history's first 5%, of its last quarter) when the last is still STILL_HIGH
+    of the first or more: the loop learned little on the batches it trained on."""
+    h = finite_history(probe)
+    if h is None:
+        return None
+    start, end = float(np.mean(h[:max(1, len(h) // 20)])), float(np.mean(h[-(len(h) // 4):]))
+    return (start, end) if start > 0 and end >= STILL_HIGH * start else None
+
+
+def applies(probe: Probe) -> bool:
+    """Plain or momentum gradient descent on a finite model, and a failing run."""
+    return (probe.optimizer is not None and probe.optimizer not in ADAPTIVE and probe.finite
+            and training_failing(probe))
+
+
+def check_shrunk_gradient(probe: Probe) -> Finding | None:
+    """The optimizer stepped with a .grad far smaller than the loss's gradient on X."""
+    norms = stepped_and_full(probe) if applies(probe) else None
+    kept = history_kept_high(probe) if norms is not None else None
+    if kept is None or norms[0] > SHRUNK * norms[1]:
+        return None
+    (stepped, full), (start, end) = norms, kept
+    return Finding(
+        "shrunk-gradient", "error",
+        f"The gradient the optimizer stepped with is {stepped / full:.2g} of the {probe.loss_name} "
+        f"loss's gradient on these rows: something scaled it down between loss.backward() and "
+        f"optimizer.step(), so each {probe.optimizer} step moves the weights by that fraction of "
+        f"a gradient step. Found |.grad| {stepped:.4g} left by the last step against "
+        f"{full:.4g} for the mean loss on {len(probe.X)} rows at the same weights (a batch's "
+        f"gradient is about the whole set's, plus its noise); the logged loss went only from "
+        f"{start:.4g} to {end:.4g} on the batches it trained on.",
+        {"stepped_grad_norm": stepped, "loss_grad_norm": full, "shrink": stepped / full,
+         "optimizer": probe.optimizer, "history_start": start, "history_end": end,
+         **failing_evidence(probe)},
+        f"Look between backward() and step(): a clip_grad_norm_ max_norm (or clip_grad_value_ "
+        f"clip) far below the gradient's norm, about {full:.2g} here, clips every step to a "
+        f"crawl: raise it to the gradient's scale or remove it; a loss multiplied by a small "
+        f"factor before backward() does the same: drop the factor.")

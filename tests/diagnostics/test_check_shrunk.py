@@ -1,0 +1,99 @@
+"""diagnostics/checks/shrunk.py: shrunk-gradient, a .grad scaled down between backward() and step().
+
+Digits in batches of 32 through a 64-32-32-10 ReLU net under SGD, as people write the loop,
+over three seeds: clip_grad_norm_ with max_norm 1e-3, and a loss multiplied by 1e-4 before
+backward(), must be named first. The negatives: the same loop unclipped and with a max_norm of 1
+(clipping at the gradient's scale), max_norm 1e-3 under Adam (which divides the scale out), and
+one batch repeated (a .grad small because the loop fitted its batch, not because it was scaled).
+"""
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from diagnostics import diagnose
+from diagnostics.checks.shrunk import SHRUNK
+
+from diagnose_helpers import SEEDS, digits_tensors, finding, relu_net
+
+STEPS, BATCH = 300, 32
+VARIANTS = {    # name: (optimizer: sgd, momentum 0.9 or adam; clip max_norm, loss factor, one batch repeated)
+    "clip-1e-3": ("sgd", 1e-3, 1.0, False),
+    "loss-times-1e-4": ("sgd", None, 1e-4, False),
+    "unclipped": ("sgd", None, 1.0, False),
+    "clip-1": ("sgd", 1.0, 1.0, False),
+    "adam-clip-1e-3": ("adam", 1e-3, 1.0, False),
+    "one-batch": ("momentum", None, 1.0, True),
+}
+
+
+def clipped_loop(variant: str, seed: int):
+    """(model, X, y, loss, history, optimizer) of one VARIANTS loop."""
+    name, clip, factor, one_batch = VARIANTS[variant]
+    X, y = digits_tensors()
+    torch.manual_seed(seed)
+    model = relu_net(64, 10)
+    opt = (torch.optim.Adam(model.parameters(), lr=1e-3) if name == "adam" else
+           torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9 if name == "momentum" else 0))
+    g, history, first = torch.Generator().manual_seed(seed), [], None
+    for _ in range(STEPS):
+        rows = torch.randint(0, len(X), (BATCH,), generator=g)
+        first = rows if first is None or not one_batch else first
+        opt.zero_grad()
+        loss = F.cross_entropy(model(X[first]), y[first]) * factor
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        history.append(loss.item())
+    return model, X, y, "cross_entropy", history, opt
+
+
+@pytest.fixture(scope="module")
+def diagnosed(shared_runs):
+    def get(variant: str, seed: int):
+        run = shared_runs.get(f"shrunk {variant} seed {seed}", lambda: clipped_loop(variant, seed))
+        model, X, y, loss, history, opt = run
+        return run, diagnose(model, X, y, loss=loss, history=history, optimizer=opt)
+    return get
+
+
+def loss_gradient_norm(model, X, y) -> float:
+    """The mean loss's gradient on all rows, by autograd, over every parameter."""
+    grads = torch.autograd.grad(F.cross_entropy(model(X), y), list(model.parameters()))
+    return torch.sqrt(sum(g.double().pow(2).sum() for g in grads)).item()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_max_norm_far_below_the_gradient_is_named_first_with_the_clipped_norm(diagnosed, seed):
+    (model, X, y, *_), report = diagnosed("clip-1e-3", seed)
+    assert report.findings[0].code == "shrunk-gradient", report.verdict()
+    ev = finding(report, "shrunk-gradient").evidence
+    assert ev["stepped_grad_norm"] == pytest.approx(1e-3, rel=1e-4)    # clip pins the total norm
+    assert ev["loss_grad_norm"] == pytest.approx(loss_gradient_norm(model, X, y), rel=1e-4)
+    assert ev["shrink"] <= SHRUNK
+    assert "clip_grad_norm_" in report.findings[0].fix
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_loss_scaled_down_before_backward_is_named_first(diagnosed, seed):
+    _, report = diagnosed("loss-times-1e-4", seed)
+    assert report.findings[0].code == "shrunk-gradient", report.verdict()
+    assert "small factor" in report.findings[0].fix
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("variant", ["unclipped", "clip-1", "adam-clip-1e-3"])
+def test_loops_that_train_are_not_called_shrunk(diagnosed, variant, seed):
+    (model, X, y, *_), report = diagnosed(variant, seed)
+    assert "shrunk-gradient" not in report.codes, report.verdict()
+    assert not report.errors, report.verdict()       # they trained: the negative is a real one
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_one_batch_repeated_leaves_a_small_grad_that_is_not_called_shrunk(diagnosed, seed):
+    (model, X, y, _, history, _), report = diagnosed("one-batch", seed)
+    stepped = torch.sqrt(sum(p.grad.double().pow(2).sum() for p in model.parameters())).item()
+    assert stepped < SHRUNK * loss_gradient_norm(model, X, y)     # the ratio alone would fire
+    assert history[-1] < 0.01 * history[0]                        # ...but the batch was fitted
+    assert "shrunk-gradient" not in report.codes, report.verdict()
