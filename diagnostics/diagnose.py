@@ -284,7 +284,7 @@ def with_timeline(findings: list, probe: Probe, run) -> list:
     if run is None:
         return findings
     tl = replace(run.timeline(), constant_loss=probe.baseline_loss,
-                 failing=bool(training_failing(probe) or run_failed(probe)))
+                 untrained_loss=probe.untrained_loss, failing=bool(training_failing(probe) or run_failed(probe)))
     return merged(findings, timeline_findings(tl))
 
 

@@ -40,6 +40,7 @@ class Timeline:
     first_nonfinite_step: int | None = None
     first_nonfinite_tensor: str | None = None
     constant_loss: float | None = None  # a constant predictor's loss on X: diagnose() fills it in
+    untrained_loss: float | None = None # ...and a fresh zero-mean model's (Probe.untrained_loss)
     failing: bool | None = None         # the run failed, as diagnose() judges the model at its end
 
     @property

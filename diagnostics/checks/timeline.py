@@ -33,22 +33,40 @@ def share(x: float, of: float) -> str:
     return f"{x / of:.3g}x" if of else "where it is 0"
 
 
+def started_far_above(h: np.ndarray, start: float) -> bool:
+    """The first of these finite losses is INIT_LOSS_FAR above ``start`` (what a fresh model
+    scores) and the run never rose to LOSS_ROSE times its first 5% of steps: the model was wrong
+    before any update, and training only brought it down. For a history of epoch means or
+    logged after some steps, whose first value may hold an overshooting lr's rise; a watched
+    run's step 0 is logged before any update and needs no such guard."""
+    early = float(h[:max(1, len(h) // 20)].max())
+    return bool(h[0] >= INIT_LOSS_FAR * start and h.max() < LOSS_ROSE * early)
+
+
+def fresh_model_loss(tl: Timeline) -> float:
+    """What a fresh model scores: the larger of a constant predictor's loss and that of a fresh
+    zero-mean model's outputs (diagnose() fills both in)."""
+    return max(tl.constant_loss, tl.untrained_loss or 0.0)
+
+
 def check_loss_far_above_constant_at_step_0(tl: Timeline) -> Finding | None:
-    """The loss before the first update against a constant predictor's: an init wrong from the
-    start, not weights the training grew."""
+    """The loss before the first update against a fresh model's: an init wrong from the start,
+    not weights the training grew."""
     if tl.constant_loss is None or len(tl.loss) == 0 or tl.failing is False:
         return None
-    first = float(tl.loss[0])
-    if np.isfinite(first) and first <= INIT_LOSS_FAR * tl.constant_loss:
+    first, start = float(tl.loss[0]), fresh_model_loss(tl)
+    if np.isfinite(first) and first < INIT_LOSS_FAR * start:
         return None
     return Finding(
         "bad-initialization", "error",
-        f"The loss at step 0, before any update, is already far above a constant predictor's "
+        f"The loss at step 0, before any update, is already far above a fresh model's "
         f"(> {INIT_LOSS_FAR:g}x): the initialisation is wrong from the start, whatever the "
-        f"training did after. Found loss {first:.4g} at step 0 against {tl.constant_loss:.4g} "
-        f"for the best constant ({share(first, tl.constant_loss)}).",
+        f"training did after. Found loss {first:.4g} at step "
+        f"0 against {start:.4g} for the better of the best constant and a fresh zero-mean "
+        f"model's outputs ({share(first, start)}).",
         {"at_step": 0, "first_loss": first, "constant_predictor_loss": tl.constant_loss,
-         "wrong_at_step_0": True, "trained_steps": 0, "constant_layers": [], "one_sign": None},
+         "untrained_loss": tl.untrained_loss, "wrong_at_step_0": True, "trained_steps": 0,
+         "constant_layers": [], "one_sign": None},
         "Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for "
         "ReLU: std sqrt(2 / fan_in)), not N(0, 1), zeros, constants or uniform [0, 1).")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from diagnostics.checks.evidence import failing_evidence, finite_losses, training_failing
-from diagnostics.checks.timeline import INIT_LOSS_FAR, LOSS_ROSE
+from diagnostics.checks.timeline import INIT_LOSS_FAR, started_far_above
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -62,17 +62,13 @@ def first_loss_sane(probe: Probe) -> bool:
 
 
 def first_loss_far(probe: Probe) -> tuple | None:
-    """(first loss, what a fresh model scores) when the history starts INIT_LOSS_FAR above it
-    and never rises to LOSS_ROSE times its first 5% of steps: the model was wrong before any
-    update, and training only brought it down (a learning rate that overshoots starts sane,
-    then raises it; an epoch history's first mean may hold such a rise)."""
+    """(first loss, what a fresh model scores) when the history started far above it and only
+    came down (checks/timeline.started_far_above): the model was wrong before any update (an
+    epoch history's first mean may hold a rise that a step-by-step one shows)."""
     begun = history_start(probe)
-    if begun is None:
+    if begun is None or not started_far_above(begun[0], begun[2]):
         return None
-    h, first, start = begun
-    early = float(h[:max(1, len(h) // 20)].max())
-    return (first, start) if first >= INIT_LOSS_FAR * start and h.max() < LOSS_ROSE * early \
-        else None
+    return begun[1], begun[2]
 
 
 def pattern_broken(const: list, sign, off: dict, early) -> list:

@@ -11,7 +11,8 @@ from torch.nn import functional as F
 
 from diagnose_helpers import SEEDS, digits_data, finding, same_state
 from diagnostics import TrainingFailed, diagnose, watch
-from diagnostics.checks.timeline import check_units_died, check_updates_larger_than_weights
+from diagnostics.checks.timeline import (INIT_LOSS_FAR, check_loss_far_above_constant_at_step_0,
+                                         check_units_died, check_updates_larger_than_weights)
 from diagnostics.timeline import Timeline
 
 
@@ -145,14 +146,14 @@ def test_close_removes_every_hook():
 
 
 # ----------------------------------------------------------------- the rules on plain timelines
-def timeline(loss, weight_norm=None, update_ratio=None, dead=None, failing=True):
+def timeline(loss, weight_norm=None, update_ratio=None, dead=None, failing=True, untrained=None):
     """A Timeline of len(loss) logged steps, each one sampled."""
     n = len(loss)
     return Timeline(steps=np.arange(n), loss=np.array(loss, float), lr=np.full((n, 1), 1e-3),
                     stepped=np.ones(n, bool), reset=np.ones(n, np.int8), n_logged=n, n_stepped=n,
                     sample_steps=np.arange(n), weight_norm=weight_norm or {},
                     update_ratio=update_ratio or {}, dead=dead or {}, constant_loss=1.0,
-                    failing=failing)
+                    untrained_loss=untrained, failing=failing)
 
 
 def ratios(w, dw) -> np.ndarray:
@@ -190,3 +191,23 @@ def test_units_that_died_and_stayed_dead_are_named_from_the_step_they_stayed():
     found = check_units_died(tl)
     assert found.code == "dead-relu" and found.evidence["at_step"] == 3
     assert found.severity == "error"     # every unit dead at the end: the layer passes nothing
+
+
+# The step-0 rule against a constant predictor's loss of 1.0 (timeline()'s).
+FAR = 3 * INIT_LOSS_FAR
+
+
+@pytest.mark.parametrize("then", [[FAR / 3, FAR / 10, 2.0, 1.0], [FAR * 10, 1e9, float("nan")]],
+                         ids=["came-down", "blew-up"])
+def test_a_first_loss_far_above_a_fresh_models_is_an_init_wrong_from_step_0(then):
+    """Step 0's loss is logged before any update: whatever came after (N(0, 1) in a deep ReLU
+    net starts at 1e6x and often blows up), the init was wrong."""
+    found = check_loss_far_above_constant_at_step_0(timeline([FAR, *then]))
+    assert found.code == "bad-initialization" and found.evidence["wrong_at_step_0"]
+
+
+def test_targets_whose_zero_output_loss_is_huge_are_not_an_init_wrong_from_step_0():
+    """Targets around 1000: a fresh zero-mean model's outputs score ~1e6, a constant's 1.0."""
+    tl = timeline([1.1e6, 3e5, 1e4, 50.0, 2.0], untrained=1.0e6)
+    assert check_loss_far_above_constant_at_step_0(tl) is None
+    assert check_loss_far_above_constant_at_step_0(timeline(tl.loss.tolist())) is not None
