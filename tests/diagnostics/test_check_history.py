@@ -8,6 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from diagnostics import diagnose
+from diagnostics.checks.history import SMOOTH
 
 from diagnose_helpers import (KINDS, RTOL, SEEDS, as_kind, chaotic_history, digits_tensors, finding,
                               net, relu_net, sin2x_tensors, sin_data, train)
@@ -104,6 +105,35 @@ def test_a_model_that_memorised_100_rows_is_named_on_held_out_rows_only(seed):
     on_train = diagnose(model, X[train_rows], y[train_rows], loss="cross_entropy",
                         history=history, optimizer=opt)
     assert on_train.codes == set(), str(on_train)
+
+
+ONE_BATCH_STEPS = 300   # Adam steps on one 32-row batch: its loss falls to ~5e-4, the loss on
+                        # all of digits stays at 0.6 of a constant's (gap > 1000x, GAP 20)
+
+
+def fixed_or_fresh_batches(seed: int, fixed: bool):
+    """Adam on digits in batches of 32: the first batch every step (``fixed``), or 100 rows drawn
+    anew in batches of 10 until memorised. (model, X, y, history, opt)."""
+    X, y = digits_tensors()
+    rows = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    torch.manual_seed(seed)
+    model = relu_net(64, 10, width=64 if fixed else 256)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    part = rows[:32] if fixed else rows[:100]
+    history = train(model, X[part], y[part], F.cross_entropy, opt, ONE_BATCH_STEPS if fixed
+                    else 2 * MEMORISE_STEPS, batch=None if fixed else 10, seed=seed)
+    return model, X, y, history, opt
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("fixed", [True, False], ids=["one-batch", "fresh-batches"])
+def test_a_gap_over_losses_without_batch_noise_says_the_loop_reused_its_rows(seed, fixed):
+    model, X, y, history, opt = fixed_or_fresh_batches(seed, fixed)
+    f = finding(diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt),
+                "generalization-gap")
+    assert f.evidence["one_fixed_batch"] is fixed, f.evidence
+    assert f.fix.startswith("Check that the loop draws a new batch") is fixed
+    assert (f.evidence["rose_share"] < SMOOTH) is fixed
 
 
 # ----------------------------------------------------------------- the history as loops keep it
