@@ -70,8 +70,10 @@ def scale_of_outputs(cause: Finding, symptom: Finding) -> bool:
 def trained(cause: Finding, symptom: Finding) -> bool:
     """bad-initialization of weights the history shows were trained: weight decay that outweighs
     the data pulls them to zero, and at lr x wd = 1 sets each to -lr x its gradient (constant or
-    one-signed layers included)."""
-    return symptom.code != "bad-initialization" or bool(symptom.evidence.get("trained_steps"))
+    one-signed layers included). A penalty inside the logged loss also made its first value far
+    too high (a watched run's step 0 included)."""
+    return symptom.code != "bad-initialization" or bool(
+        symptom.evidence.get("trained_steps") or cause.evidence.get("penalty_in_loss"))
 
 
 def starts_inside(cause: Finding, symptom: Finding) -> bool:

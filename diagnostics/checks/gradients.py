@@ -10,6 +10,7 @@ import numpy as np
 
 from diagnostics.checks.evidence import (failing_evidence, learned_little,
                                          norm_over, training_failing, unless_lr_tiny)
+from diagnostics.checks.weights import first_loss_far, layer_scales, trained_steps
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -37,6 +38,10 @@ DECAY_LEARNED_LITTLE = 0.5  # ...while the loss is still half a constant predict
 FORGETS = 0.1           # lr * wd: each step multiplies the weights by 1 - lr*wd, so at 0.1 they keep
                         # ~10 steps of what they learned (at lr*wd = 1: nothing). Healthy decay
                         # sits at lr*wd ~ 1e-5 to 1e-3
+COLLAPSED = 0.01        # every layer's RMS x sqrt(fan_in) under 1/100 of the fan-in scale (~1),
+                        # after a history that started far above what the outputs score: an L2
+                        # penalty of 1.0 added to digits' loss left 0.0000 (3 seeds); 0.01 and
+                        # 0.001, which train, 0.48-1.5, as a healthy run's 0.95-1.3
 DECAY_HORIZON = 1.0     # lr * wd * steps: decoupled decay has shrunk the weights by e^-1 at most
 
 
@@ -193,10 +198,43 @@ def decay_had_time(probe: Probe) -> bool:
     return bool(probe.lr) and probe.lr * probe.weight_decay * steps >= DECAY_HORIZON
 
 
+def collapsed_by_a_penalty(probe: Probe) -> tuple | None:
+    """(largest layer scale, first loss, what a fresh model scores) when every layer shrank to
+    COLLAPSED of the fan-in scale in a failing run whose history started far above what outputs
+    score: a pull to zero that is not the optimizer's, a penalty inside the logged loss."""
+    scales = layer_scales(probe) if probe.finite and training_failing(probe) else {}
+    early = first_loss_far(probe) if scales else None
+    if early is None or max(scales.values()) >= COLLAPSED:
+        return None
+    return max(scales.values()), *early
+
+
+def penalty_in_the_loss(probe: Probe) -> Finding | None:
+    found = collapsed_by_a_penalty(probe)
+    if found is None:
+        return None
+    scale, first, start = found
+    return Finding(
+        "excessive-weight-decay", "error",
+        f"Something pulled every weight to zero, and it is not the optimizer (its weight decay "
+        f"is 0): a penalty inside the loss the loop minimised. Found every layer's RMS x "
+        f"sqrt(fan_in) at {scale:.2g} or less (fan-in scaled weights: ~1), after a history that "
+        f"started at {first:.4g}, {first / start:.3g}x what a fresh model's outputs score "
+        f"({start:.4g}): the excess was the penalty on the initial weights, and the model now "
+        f"outputs a constant's loss ({probe.loss_ratio:.0%} of it).",
+        dict(failing_evidence(probe), weight_decay=0.0, penalty_in_loss=True, largest_scale=scale,
+             first_loss=first, trained_steps=trained_steps(probe), forgets_alone=True),
+        "Lower the penalty's coefficient (an L2 term lambda * sum(w ** 2) in the loss wants "
+        "lambda about 1e-5 to 1e-3), or drop it and set the optimizer's weight_decay instead.",
+        None)
+
+
 def check_excessive_weight_decay(probe: Probe) -> Finding | None:
     wd = probe.weight_decay or 0.0
     names = [n for n, g in probe.grads.items() if g is not None]
-    if wd <= 0 or not names or not probe.finite or not decay_had_time(probe):
+    if wd <= 0:
+        return penalty_in_the_loss(probe)
+    if not names or not probe.finite or not decay_had_time(probe):
         return None
     pull, push = decay_against_data(probe, names)
     share, forgets = pull / max(push, 1e-300), (probe.lr or 0.0) * wd

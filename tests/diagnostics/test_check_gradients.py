@@ -1,6 +1,8 @@
 """diagnostics/checks/gradients.py: exploding-gradient, vanishing-gradient, excessive-weight-decay.
 """
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -10,10 +12,10 @@ from torch.nn import functional as F
 from cases.backends.numpy_mlp import MLP
 from cases.backends.torch_train import from_numpy, to_numpy
 from diagnostics import assert_diagnosed, diagnose
-from diagnostics.checks.gradients import SIGNAL_SEED
+from diagnostics.checks.gradients import COLLAPSED, SIGNAL_SEED
 
 from diagnose_helpers import (KINDS, RTOL, SEEDS, as_kind, digits_data, finding, layer_name, net, rms,
-                              sin_data, weight_grads)
+                              sin_data, weight_grads, digits_tensors, relu_net, train)
 
 
 # ----------------------------------------------------------------- exploding-gradient
@@ -170,3 +172,39 @@ def test_huge_weight_decay_is_excessive(decayed, kind):
 def test_the_weight_decay_is_read_from_the_optimizer(decayed):
     model, opt, X, y = decayed
     assert_diagnosed(model, X, y, "excessive-weight-decay", optimizer=opt)
+
+
+PENALTY_STEPS = 300     # SGD at lr 0.1 in batches of 64: a penalty of 1.0 shrinks the weights by
+                        # 0.8 a step (0.8^300 ~ 1e-29); 1e-3 trains digits to 0.13 of a constant
+
+
+@functools.lru_cache(maxsize=None)
+def penalised_digits(lam: float, seed: int):
+    """A 64-64-64-10 ReLU net on digits whose loop adds lam * sum(w ** 2) to the cross-entropy,
+    under SGD without weight decay: (model, X, y, history, opt)."""
+    X, y = digits_tensors()
+    torch.manual_seed(seed)
+    model = relu_net(64, 10, width=64)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    def penalised(out, t):
+        return F.cross_entropy(out, t) + lam * sum((p ** 2).sum() for p in model.parameters())
+    history = train(model, X, y, penalised, opt, PENALTY_STEPS, batch=64, seed=seed)
+    return model, X, y, history, opt
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_an_l2_penalty_in_the_loss_that_collapsed_the_weights_is_named_first(seed):
+    model, X, y, history, opt = penalised_digits(1.0, seed)
+    report = diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+    first = report.findings[0]
+    assert first.code == "excessive-weight-decay" and first.evidence["penalty_in_loss"], str(report)
+    assert first.evidence["largest_scale"] < COLLAPSED
+    assert first.evidence["first_loss"] == pytest.approx(history[0])
+    assert "bad-initialization" not in {f.code for f in report.causes}, str(report)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_small_penalty_in_the_loss_trains_and_stays_quiet(seed):
+    model, X, y, history, opt = penalised_digits(1e-3, seed)
+    report = diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+    assert report.ok and "excessive-weight-decay" not in report.codes, str(report)
