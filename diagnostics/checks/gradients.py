@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (failing_evidence, learned_little,
-                                         norm_over, training_failing, unless_lr_tiny)
+from diagnostics.checks.evidence import learned_little, norm_over
+from diagnostics.checks.record import (FAILING, FAILING_RUN, FINITE, STUCK, UNITS, Check,
+                                       Explains, RuledOut, by_a_finding_at_a_step,
+                                       where_steps_tiny)
+from diagnostics.checks.units import saturated_at_the_input, starts_inside
+from diagnostics.checks.weights import trained
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -37,6 +41,8 @@ DECAY_LEARNED_LITTLE = 0.5  # ...while the loss is still half a constant predict
 FORGETS = 0.1           # lr * wd: each step multiplies the weights by 1 - lr*wd, so at 0.1 they keep
                         # ~10 steps of what they learned (at lr*wd = 1: nothing). Healthy decay
                         # sits at lr*wd ~ 1e-5 to 1e-3
+LOWER_LR = "Lower the learning rate or clip the gradient norm; "   # exploding-gradient's fix,
+                        # dropped where the steps are already tiny (record.where_steps_tiny)
 DECAY_HORIZON = 1.0     # lr * wd * steps: decoupled decay has shrunk the weights by e^-1 at most
 
 
@@ -109,7 +115,7 @@ def fades_through_the_stack(probe: Probe) -> tuple | None:
 
 def check_vanishing_gradient(probe: Probe) -> Finding | None:
     layers = graded_layers(probe)
-    if len(layers) < 2 or not probe.finite or not training_failing(probe):
+    if len(layers) < 2:
         return None
     first, last = rms(layers[0].grad_weight), rms(layers[-1].grad_weight)
     summed = not at_a_stationary_point(probe) and last > 0 and (
@@ -121,7 +127,7 @@ def check_vanishing_gradient(probe: Probe) -> Finding | None:
         "vanishing-gradient", "error",
         "The gradient shrinks on its way back to the first layer, which barely learns while the "
         "loss stays high. Found " + vanishing_numbers(layers, first, last, summed, rows) + ".",
-        dict(failing_evidence(probe), ratio=first / last if last else None,
+        dict(ratio=first / last if last else None,
              per_layer=(first / last) ** (1 / (len(layers) - 1)) if last else None,
              row_ratio=rows and rows[0], row_per_layer=rows and rows[1],
              through_depth=rows is not None, grad_rms=layer_norms(layers),
@@ -147,7 +153,7 @@ def vanishing_numbers(layers: list, first: float, last: float, summed: bool, row
 
 def check_exploding_gradient(probe: Probe) -> Finding | None:
     layers = graded_layers(probe)
-    if not layers or not probe.finite or not training_failing(probe):
+    if not layers:
         return None
     steps = {layer.name: probe.lr * rms(layer.grad_weight) / max(rms(layer.weight), 1e-12)
              for layer in layers} if probe.lr else {}
@@ -162,10 +168,8 @@ def check_exploding_gradient(probe: Probe) -> Finding | None:
     return Finding(
         "exploding-gradient", "error",
         f"Gradients are large enough to throw the weights around. Found {found}.",
-        dict(failing_evidence(probe), growth=growth, relative_step=steps,
-             grad_rms=layer_norms(layers)),
-        unless_lr_tiny(probe, "Lower the learning rate or clip the gradient norm; ")
-        + "use fan-in scaled init and scaled inputs.",
+        dict(growth=growth, relative_step=steps, grad_rms=layer_norms(layers)),
+        LOWER_LR + "use fan-in scaled init and scaled inputs.",
         worst or layers[0].name)
 
 
@@ -196,7 +200,7 @@ def decay_had_time(probe: Probe) -> bool:
 def check_excessive_weight_decay(probe: Probe) -> Finding | None:
     wd = probe.weight_decay or 0.0
     names = [n for n, g in probe.grads.items() if g is not None]
-    if wd <= 0 or not names or not probe.finite or not decay_had_time(probe):
+    if wd <= 0 or not names or not decay_had_time(probe):
         return None
     pull, push = decay_against_data(probe, names)
     share, forgets = pull / max(push, 1e-300), (probe.lr or 0.0) * wd
@@ -211,7 +215,43 @@ def check_excessive_weight_decay(probe: Probe) -> Finding | None:
         + (f"; lr x wd = {forgets:.3g}: each step keeps {max(1 - forgets, 0):.0%} of the weights"
            if forgets >= FORGETS else "")
         + f", loss at {probe.loss_ratio:.0%} of a constant predictor's.",
-        dict(failing_evidence(probe), weight_decay=wd, decay_pull=float(pull),
+        dict(weight_decay=wd, decay_pull=float(pull),
              data_gradient=float(push), ratio=float(share), decoupled=probe.decoupled_decay,
              lr_times_wd=forgets, forgets_alone=forgets >= FORGETS),
         "Lower the weight decay (typical values are 1e-5 to 1e-2).", None)
+
+
+def through_depth(f: Finding) -> bool:
+    return bool(f.evidence.get("through_depth"))
+
+
+def forgets_alone(f: Finding) -> bool:
+    """Weight decay whose lr x wd alone shrinks the weights fast, whatever else happened."""
+    return bool(f.evidence.get("forgets_alone"))
+
+
+EXCESSIVE_WEIGHT_DECAY_CHECK = Check(
+    "excessive-weight-decay", check_excessive_weight_decay, needs=(FINITE,),
+    evidence=(FAILING_RUN,),
+    explains=(Explains(STUCK + UNITS + ("unstable-learning-rate", "learning-rate-too-small",
+                                        "bad-initialization", "exploding-gradient"), trained),),
+    # decay that outweighs the data only because steps past the edge (seen at their step) grew
+    # the weights it pulls on: AdamW's default 0.01 under a lr x500, the lr's consequence
+    ruled_out_by=(RuledOut(("unstable-learning-rate",), by_a_finding_at_a_step,
+                           unless=forgets_alone),))
+EXPLODING_GRADIENT_CHECK = Check(
+    "exploding-gradient", check_exploding_gradient, needs=(FINITE, FAILING),
+    evidence=(FAILING_RUN,), rewrites=(where_steps_tiny(LOWER_LR),),
+    explains=(Explains(STUCK + ("non-finite", "loss-oscillation", "dead-relu",
+                                "saturated-activation")),))
+# a stack of sigmoid/tanh layers that loses a row's gradient signal on its way back; the units
+# that saturate inside it, behind a first layer that passes, follow from its depth
+VANISHING_GRADIENT_CHECK = Check(
+    "vanishing-gradient", check_vanishing_gradient, needs=(FINITE, FAILING),
+    evidence=(FAILING_RUN,),
+    explains=(Explains(STUCK), Explains(("saturated-activation",), starts_inside)),
+    # units that stopped passing signal shrink the gradient behind them: the gradient is not a
+    # cause of its own there, unless the row signal fades through a sigmoid/tanh stack and the
+    # saturation starts inside it
+    ruled_out_by=(RuledOut(("saturated-activation",), saturated_at_the_input),
+                  RuledOut(("dead-relu",), unless=through_depth)))
