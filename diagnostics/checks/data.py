@@ -77,5 +77,5 @@ UNPREDICTABLE_TARGETS_CHECK = Check(
 UNSCALED_DATA_CHECK = Check(
     "unscaled-data", check_unscaled_data,
     explains=(Explains(STUCK + UNITS + BLOWUP + ("unstable-learning-rate",
-                                                 "learning-rate-too-small", "bad-initialization"),
-                       scale_of_outputs),))
+                                                 "learning-rate-too-small")),
+              Explains(("bad-initialization",), scale_of_outputs)))

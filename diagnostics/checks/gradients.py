@@ -234,7 +234,8 @@ EXCESSIVE_WEIGHT_DECAY_CHECK = Check(
     "excessive-weight-decay", check_excessive_weight_decay, needs=(FINITE,),
     evidence=(FAILING_RUN,),
     explains=(Explains(STUCK + UNITS + ("unstable-learning-rate", "learning-rate-too-small",
-                                        "bad-initialization", "exploding-gradient"), trained),),
+                                        "exploding-gradient")),
+              Explains(("bad-initialization",), trained)),
     # decay that outweighs the data only because steps past the edge (seen at their step) grew
     # the weights it pulls on: AdamW's default 0.01 under a lr x500, the lr's consequence
     ruled_out_by=(RuledOut(("unstable-learning-rate",), by_a_finding_at_a_step,

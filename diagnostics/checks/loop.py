@@ -195,8 +195,8 @@ NO_GRADIENT_PATH_CHECK = Check("no-gradient-path", check_no_gradient_path,
                                explains=(Explains(STUCK + UNITS),))
 ACCUMULATED_GRADIENT_CHECK = Check(
     "accumulated-gradient", check_accumulated_gradient, needs=(FINITE,), evidence=(FAILING_RUN,),
-    explains=(Explains(STUCK + UNITS + BLOWUP + ("unstable-learning-rate", "bad-initialization"),
-                       grown_in_training),),
+    explains=(Explains(STUCK + UNITS + BLOWUP + ("unstable-learning-rate",)),
+              Explains(("bad-initialization",), grown_in_training)),
     ruled_out_by=(RuledOut(("optimizer-mismatch",), of_parameters_it_lacks),))
 FROZEN_PARAMETERS_CHECK = Check("frozen-parameters", check_frozen_parameters,
                                 evidence=(FAILING_RUN,), explains=(Explains(STUCK + UNITS),))

@@ -179,7 +179,8 @@ DECAYED_LEARNING_RATE_CHECK = Check("decayed-learning-rate", check_decayed_learn
 UNSTABLE_LEARNING_RATE_CHECK = Check(
     "unstable-learning-rate", check_unstable_learning_rate, needs=(PLAIN_STEPS,),
     evidence=(FAILING_RUN,),
-    explains=(Explains(STUCK + UNITS + BLOWUP + ("bad-initialization",), grown_in_training),))
+    explains=(Explains(STUCK + UNITS + BLOWUP),
+              Explains(("bad-initialization",), grown_in_training)))
 LEARNING_RATE_TOO_SMALL_CHECK = Check(
     "learning-rate-too-small", check_learning_rate_too_small, needs=(HISTORY,),
     evidence=(FAILING_RUN,), explains=(Explains(STUCK),),

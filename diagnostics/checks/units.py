@@ -120,7 +120,8 @@ def starts_inside(cause: Finding, symptom: Finding) -> bool:
 
 
 def saturated_at_the_input(ruled: Finding, by: Finding) -> bool:
-    return by.code != "saturated-activation" or not by.evidence.get("starts_inside")
+    """saturated-activation from the first layer on: the inputs or the init, not the depth."""
+    return not by.evidence.get("starts_inside")
 
 
 SATURATED_ACTIVATION_CHECK = Check("saturated-activation", check_saturated_activation,

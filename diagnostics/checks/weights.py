@@ -135,14 +135,13 @@ def trained_steps(probe: Probe) -> int:
     return 0 if probe.history is None else len(probe.history)
 
 
-# The rows of other checks that read bad-initialization's evidence: which weights it judged.
+# The conditions of other checks' rows on bad-initialization: which weights it judged.
 def grown_in_training(cause: Finding, symptom: Finding) -> bool:
     """bad-initialization only for the scale of weights the history shows were trained: a
     constant or one-sign init is a cause of its own, whatever the learning rate did."""
     ev = symptom.evidence
-    return symptom.code != "bad-initialization" or (
-        bool(ev.get("trained_steps")) and not ev.get("constant_layers") and not ev.get("one_sign")
-        and not ev.get("wrong_at_step_0"))
+    return bool(ev.get("trained_steps")) and not ev.get("constant_layers") \
+        and not ev.get("one_sign") and not ev.get("wrong_at_step_0")
 
 
 def scale_of_outputs(cause: Finding, symptom: Finding) -> bool:
@@ -150,23 +149,21 @@ def scale_of_outputs(cause: Finding, symptom: Finding) -> bool:
     unscaled inputs blow up what a sane init outputs. A constant or one-sign init is still a
     cause of its own."""
     ev = symptom.evidence
-    return symptom.code != "bad-initialization" or (
-        not ev.get("constant_layers") and not ev.get("one_sign"))
+    return not ev.get("constant_layers") and not ev.get("one_sign")
 
 
 def trained(cause: Finding, symptom: Finding) -> bool:
     """bad-initialization of weights the history shows were trained: weight decay that outweighs
     the data pulls them to zero, and at lr x wd = 1 sets each to -lr x its gradient (constant or
     one-signed layers included)."""
-    return symptom.code != "bad-initialization" or bool(symptom.evidence.get("trained_steps"))
+    return bool(symptom.evidence.get("trained_steps"))
 
 
 def init_of_its_own(f: Finding) -> bool:
     """bad-initialization that no training explains: constant or one-sign weights, or a loss
     far too high before the first update (not a weight scale read after training)."""
     ev = f.evidence
-    return f.code != "bad-initialization" or bool(
-        ev.get("constant_layers") or ev.get("one_sign") or ev.get("wrong_at_step_0"))
+    return bool(ev.get("constant_layers") or ev.get("one_sign") or ev.get("wrong_at_step_0"))
 
 
 def by_an_init_of_its_own(ruled: Finding, by: Finding) -> bool:
