@@ -8,8 +8,8 @@ from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, against_reference, lea
                                          lr_against_curvature_applies, norm_over,
                                          training_failing)
 from diagnostics.checks.history import ANTICORRELATED, oscillation
-from diagnostics.checks.record import (BLOWUP, FAILING, FAILING_RUN, HISTORY, PLAIN_STEPS, STUCK,
-                                       UNITS, Check, Explains, RuledOut)
+from diagnostics.checks.record import (BLOWUP, FAILING, FAILING_RUN, FINITE, HISTORY, PLAIN_STEPS,
+                                       STUCK, UNITS, Check, Explains, RuledOut)
 from diagnostics.checks.weights import by_an_init_of_its_own, grown_in_training, layer_scales
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
@@ -134,7 +134,7 @@ def adaptive_steps_too_small(probe: Probe) -> Finding | None:
     at most lr x steps: under a tenth of the weights' own size, training cannot have begun."""
     steps = len(probe.history)
     reach, size = probe.lr * steps, weight_rms(probe)
-    if not probe.finite or size == 0 or reach >= ADAPTIVE_REACH * size:
+    if size == 0 or reach >= ADAPTIVE_REACH * size:
         return None
     return Finding(
         "learning-rate-too-small", "warning",
@@ -182,7 +182,7 @@ UNSTABLE_LEARNING_RATE_CHECK = Check(
     explains=(Explains(STUCK + UNITS + BLOWUP),
               Explains(("bad-initialization",), grown_in_training)))
 LEARNING_RATE_TOO_SMALL_CHECK = Check(
-    "learning-rate-too-small", check_learning_rate_too_small, needs=(HISTORY,),
+    "learning-rate-too-small", check_learning_rate_too_small, needs=(HISTORY, FINITE),
     evidence=(FAILING_RUN,), explains=(Explains(STUCK),),
     ruled_out_by=(
         # saturated or dead units, a vanishing gradient or an unreachable target also make the
