@@ -19,8 +19,8 @@ from diagnostics.checks.units import layer_measurements
 from diagnostics.explain import explain
 from diagnostics.probe import Probe
 from diagnostics.reference import PROB_EPS as REFERENCE_EPS, reference_of
-from diagnostics.registry import CHECKS
-from diagnostics.report import Finding, Report
+from diagnostics.report import Report
+from diagnostics.runner import run_checks
 from diagnostics.watch import Run
 from diagnostics.watch_report import merged, timeline_findings
 
@@ -170,18 +170,6 @@ def validation(model, call: dict, notes: list) -> tuple:
                      f"{len(keep)}")
         X, y, y_raw = X[keep], y[keep], y_raw[keep]
     return held_out_losses(model, X, y, call["loss"], y_raw)
-
-
-def run_checks(probe: Probe) -> list:
-    """Every check once, in the registry's order: the measuring phase."""
-    findings = []
-    for check in CHECKS:
-        result = check(probe)
-        if isinstance(result, Finding):
-            findings.append(result)
-        elif result:
-            findings.extend(result)
-    return findings
 
 
 def run_failed(probe: Probe) -> bool:

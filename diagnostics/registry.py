@@ -1,61 +1,50 @@
-"""Every check, in one explicit tuple (and the timeline checks of a watched run in another):
-adding a check is one function, one line here, and its place in diagnostics.explain (what it
-explains, what rules it out)."""
+"""Every check's record, in one explicit tuple, the deeper cause first: that order is the
+explanation's precedence (diagnostics.explain), so a finding is only ever explained by one that
+stands before it. The timeline checks of a watched run are in a second tuple. Adding a check is
+its module (its measuring function and its record, diagnostics.checks.record) and its test; its
+line here says where it stands."""
 
-from diagnostics.checks.capacity import check_low_capacity
-from diagnostics.checks.classes import check_single_class_output
-from diagnostics.checks.data import check_unpredictable_targets, check_unscaled_data
-from diagnostics.checks.fallback import check_learned_nothing
-from diagnostics.checks.finite import check_non_finite
-from diagnostics.checks.gradients import (check_excessive_weight_decay, check_exploding_gradient,
-                                          check_vanishing_gradient)
-from diagnostics.checks.history import (check_generalization_gap, check_loss_oscillation,
-                                        check_loss_plateau)
-from diagnostics.checks.loop import (check_accumulated_gradient, check_frozen_parameters,
-                                     check_no_gradient_path, check_optimizer_mismatch,
-                                     check_step_never_called)
-from diagnostics.checks.outputs import (check_constant_output, check_loss_target_mismatch,
-                                        check_output_range_mismatch)
-from diagnostics.checks.shrunk import check_shrunk_gradient
-from diagnostics.checks.stability import (check_decayed_learning_rate,
-                                          check_learning_rate_too_small,
-                                          check_unstable_learning_rate)
 from diagnostics.checks import timeline
+from diagnostics.checks.capacity import LOW_CAPACITY_CHECK
+from diagnostics.checks.classes import SINGLE_CLASS_OUTPUT_CHECK
+from diagnostics.checks.data import UNPREDICTABLE_TARGETS_CHECK, UNSCALED_DATA_CHECK
+from diagnostics.checks.fallback import LEARNED_NOTHING_CHECK
+from diagnostics.checks.finite import NON_FINITE_CHECK
+from diagnostics.checks.gradients import (EXCESSIVE_WEIGHT_DECAY_CHECK, EXPLODING_GRADIENT_CHECK,
+                                          VANISHING_GRADIENT_CHECK)
+from diagnostics.checks.history import (GENERALIZATION_GAP_CHECK, LOSS_OSCILLATION_CHECK,
+                                        LOSS_PLATEAU_CHECK)
+from diagnostics.checks.loop import (ACCUMULATED_GRADIENT_CHECK, FROZEN_PARAMETERS_CHECK,
+                                     NO_GRADIENT_PATH_CHECK, OPTIMIZER_MISMATCH_CHECK,
+                                     STEP_NEVER_CALLED_CHECK)
+from diagnostics.checks.outputs import (CONSTANT_OUTPUT_CHECK, LOSS_TARGET_MISMATCH_CHECK,
+                                        OUTPUT_RANGE_MISMATCH_CHECK)
+from diagnostics.checks.shrunk import SHRUNK_GRADIENT_CHECK
+from diagnostics.checks.stability import (DECAYED_LEARNING_RATE_CHECK,
+                                          LEARNING_RATE_TOO_SMALL_CHECK,
+                                          UNSTABLE_LEARNING_RATE_CHECK)
 from diagnostics.checks.timeline import (check_first_non_finite, check_gradients_never_reset,
                                          check_loss_far_above_constant_at_step_0,
                                          check_schedule_decayed_lr, check_units_died,
                                          check_updates_larger_than_weights)
-from diagnostics.checks.units import check_dead_relu, check_saturated_activation
-from diagnostics.checks.weights import check_bad_initialization
+from diagnostics.checks.units import DEAD_RELU_CHECK, SATURATED_ACTIVATION_CHECK
+from diagnostics.checks.weights import BAD_INITIALIZATION_CHECK
 
 CHECKS = (
-    check_output_range_mismatch,
-    check_loss_target_mismatch,
-    check_non_finite,
-    check_optimizer_mismatch,
-    check_step_never_called,
-    check_accumulated_gradient,
-    check_shrunk_gradient,
-    check_no_gradient_path,
-    check_frozen_parameters,
-    check_unpredictable_targets,
-    check_exploding_gradient,
-    check_vanishing_gradient,
-    check_constant_output,
-    check_single_class_output,
-    check_dead_relu,
-    check_saturated_activation,
-    check_unstable_learning_rate,
-    check_learning_rate_too_small,
-    check_decayed_learning_rate,
-    check_loss_oscillation,
-    check_loss_plateau,
-    check_generalization_gap,
-    check_low_capacity,
-    check_bad_initialization,
-    check_excessive_weight_decay,
-    check_unscaled_data,
-    check_learned_nothing,
+    # the training program given the wrong thing to learn, or not learning at all
+    LOSS_TARGET_MISMATCH_CHECK, OUTPUT_RANGE_MISMATCH_CHECK, OPTIMIZER_MISMATCH_CHECK,
+    STEP_NEVER_CALLED_CHECK, NO_GRADIENT_PATH_CHECK, ACCUMULATED_GRADIENT_CHECK,
+    SHRUNK_GRADIENT_CHECK, FROZEN_PARAMETERS_CHECK, UNPREDICTABLE_TARGETS_CHECK, SINGLE_CLASS_OUTPUT_CHECK,
+    # the data and the hyper-parameters
+    UNSCALED_DATA_CHECK, EXCESSIVE_WEIGHT_DECAY_CHECK, DECAYED_LEARNING_RATE_CHECK,
+    UNSTABLE_LEARNING_RATE_CHECK, LOW_CAPACITY_CHECK, LEARNING_RATE_TOO_SMALL_CHECK,
+    BAD_INITIALIZATION_CHECK, GENERALIZATION_GAP_CHECK,
+    # what those do to the gradients and the units
+    EXPLODING_GRADIENT_CHECK, VANISHING_GRADIENT_CHECK, SATURATED_ACTIVATION_CHECK,
+    DEAD_RELU_CHECK,
+    # what the run shows
+    NON_FINITE_CHECK, CONSTANT_OUTPUT_CHECK, LOSS_OSCILLATION_CHECK, LEARNED_NOTHING_CHECK,
+    LOSS_PLATEAU_CHECK,
 )
 
 # The timeline checks read a watched run (diagnostics.watch), each reporting under the code of
@@ -70,5 +59,4 @@ TIMELINE_CHECKS = (
     (check_first_non_finite, "non-finite"),
 )
 
-CODES = tuple(dict.fromkeys([c.__name__.removeprefix("check_").replace("_", "-") for c in CHECKS]
-                            + [code for _, code in TIMELINE_CHECKS]))
+CODES = tuple(check.code for check in CHECKS)

@@ -9,8 +9,9 @@ exclusion, named only when nothing else explains the stuck loss."""
 from __future__ import annotations
 
 from diagnostics.checks.evidence import (FAR_ABOVE_ZERO, against_reference, behind_reference,
-                                         failing_evidence, history_improving,
-                                         reached_reference)
+                                         history_improving, reached_reference)
+from diagnostics.checks.record import FAILING_RUN, FINITE, STUCK, UNITS, Check, Explains, RuledOut
+from diagnostics.checks.weights import by_an_init_of_its_own
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -92,7 +93,7 @@ def structure_with(probe: Probe, squeeze: str | None) -> str | None:
 
 
 def check_low_capacity(probe: Probe) -> Finding | None:
-    if not probe.finite or not probe.layers or not stuck(probe):
+    if not probe.layers or not stuck(probe):
         return None
     strict = strict_bottleneck(probe)
     squeeze = bottleneck(probe, strict)
@@ -103,9 +104,43 @@ def check_low_capacity(probe: Probe) -> Finding | None:
         "low-capacity", "error",
         f"The loss is stuck far above zero, so the model is too small for the data. Found {why}, "
         f"loss at {probe.loss_ratio:.0%} of a constant predictor's{against_reference(probe)}.",
-        dict(failing_evidence(probe), widths=[layer.width for layer in probe.layers],
+        dict(widths=[layer.width for layer in probe.layers],
              activations=[layer.activation for layer in probe.layers],
              bottleneck=squeeze is not None, strict_bottleneck=strict is not None),
         "Make the hidden layers wider or add layers (e.g. 64 units each), with a nonlinearity "
         "between them.",
         None)
+
+
+def is_bottleneck(cause: Finding, symptom: Finding = None) -> bool:
+    """low-capacity read off the architecture: a 1-unit layer, or fewer units than classes - 1."""
+    return bool(cause.evidence.get("bottleneck"))
+
+
+def is_strict_bottleneck(f: Finding) -> bool:
+    """low-capacity from a layer that cannot carry the output, whatever the training: 1 unit,
+    or fewer units than classes - 1."""
+    return bool(f.evidence.get("strict_bottleneck"))
+
+
+LOW_CAPACITY_CHECK = Check(
+    "low-capacity", check_low_capacity, needs=(FINITE,), evidence=(FAILING_RUN,),
+    explains=(Explains(STUCK + ("vanishing-gradient",)),
+              # a bottleneck squeezes every input through a unit or two, which sit saturated or
+              # dead
+              Explains(("saturated-activation", "dead-relu"), is_bottleneck)),
+    ruled_out_by=(
+        # a small model is the cause only when the loss is stuck for no other reason
+        RuledOut(("output-range-mismatch", "loss-target-mismatch", "single-class-output",
+                  "exploding-gradient", "accumulated-gradient", "optimizer-mismatch",
+                  "no-gradient-path", "frozen-parameters", "shrunk-gradient",
+                  "decayed-learning-rate", "unscaled-data", "excessive-weight-decay", "unstable-learning-rate",
+                  "non-finite", "unpredictable-targets")),
+        # ... a tiny lr or a weight scale read after training, unless the architecture itself
+        # cannot carry the output (a 1-unit layer does not fit at any lr; its weights are few
+        # and odd)
+        RuledOut(("learning-rate-too-small", "bad-initialization"), unless=is_strict_bottleneck),
+        RuledOut(("bad-initialization",), by_an_init_of_its_own),
+        # ... and units that stopped passing signal, unless the architecture is a bottleneck,
+        # whose one or two units are what saturate or die
+        RuledOut(UNITS, unless=is_bottleneck)))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from diagnostics.checks.record import BLOWUP, STUCK, UNITS, Check, Explains
+from diagnostics.checks.weights import scale_of_outputs
 from diagnostics.probe import Probe, REGRESSION_LOSSES
 from diagnostics.report import Finding
 
@@ -66,3 +68,14 @@ def check_unpredictable_targets(probe: Probe) -> Finding | None:
         "Check that the rows of X and y correspond: y shuffled or sorted apart from X, a join on "
         "the wrong key, labels read from another file or split, a target shifted by a row. Plot y "
         "against the most predictive column; training longer only memorises such targets.", None)
+
+
+# y that X cannot predict: nothing to learn, or only rows to memorise
+UNPREDICTABLE_TARGETS_CHECK = Check(
+    "unpredictable-targets", check_unpredictable_targets,
+    explains=(Explains(STUCK + UNITS + ("single-class-output", "generalization-gap")),))
+UNSCALED_DATA_CHECK = Check(
+    "unscaled-data", check_unscaled_data,
+    explains=(Explains(STUCK + UNITS + BLOWUP + ("unstable-learning-rate",
+                                                 "learning-rate-too-small")),
+              Explains(("bad-initialization",), scale_of_outputs)))

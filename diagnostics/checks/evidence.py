@@ -148,12 +148,6 @@ def lr_already_tiny(probe: Probe) -> bool:
     return bool(np.isfinite(lam) and probe.lr * lam < CRAWL)
 
 
-def unless_lr_tiny(probe: Probe, advice: str) -> str:
-    """``advice`` (about lowering the learning rate), or nothing where lr x lambda_max shows the
-    steps are already tiny against the curvature."""
-    return "" if lr_already_tiny(probe) else advice
-
-
 def norm_over(arrays: dict, names) -> float:
     """The norm of the named arrays taken together (parameters, gradients), in float64."""
     return float(np.sqrt(sum(np.sum(np.square(arrays[n], dtype=np.float64)) for n in names)))

@@ -1,12 +1,14 @@
 """The last word: a run that learned nothing although no check found a cause in the model. Then
 the cause is in the data or the loop, and a report that said "nothing looks wrong" would mislead.
-It is a diagnosis of exclusion: explain.RULED_OUT_BY drops it when any cause is found."""
+It is a diagnosis of exclusion: its record is ruled out by every finding that names a cause."""
 
 from __future__ import annotations
 
 from diagnostics.checks.capacity import structure
-from diagnostics.checks.evidence import (LEARNED_NOTHING, against_reference, failing_evidence,
-                                         finite_history, history_improving, learned_little)
+from diagnostics.checks.evidence import (LEARNED_NOTHING, against_reference, finite_history,
+                                         history_improving, learned_little)
+from diagnostics.checks.record import (FAILING_RUN, FINITE, HISTORY, Check, EveryCodeBut,
+                                       Explains, RuledOut)
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -31,7 +33,7 @@ def check_learned_nothing(probe: Probe) -> Finding | None:
     with no cause found: still creeping down (a plateau), fitting other rows than these
     (memorised), or stopped (look at the data and the loop)."""
     h = finite_history(probe)
-    if h is None or not probe.finite or not learned_little(probe):
+    if not learned_little(probe):
         return None
     tail = h[-max(1, len(h) // 20):].mean()
     memorised = tail < MEMORISED * probe.loss
@@ -45,7 +47,7 @@ def check_learned_nothing(probe: Probe) -> Finding | None:
         f", after {len(h)} steps whose history went from {h[:max(1, len(h) // 20)].mean():.4g} "
         f"to {tail:.4g}" + (", still falling: the run sits on a plateau it has not left yet."
                             if creeping else "."),
-        dict(failing_evidence(probe), history_level=float(tail), memorised=memorised),
+        dict(history_level=float(tail), memorised=memorised),
         MEMORISED_FIX if memorised else PLATEAU_FIX + narrow_note(probe) if creeping
         else DATA_FIX)
 
@@ -53,3 +55,11 @@ def check_learned_nothing(probe: Probe) -> Finding | None:
 def narrow_note(probe: Probe) -> str:
     why = structure(probe)
     return f" With {why}, plateaus like this one last long: widen it." if why else ""
+
+
+# the last word: a run that learned nothing although nothing in the model explains it (the
+# symptoms it describes itself, a plateau and swings, do not rule it out)
+LEARNED_NOTHING_CHECK = Check(
+    "learned-nothing", check_learned_nothing, needs=(HISTORY, FINITE), evidence=(FAILING_RUN,),
+    explains=(Explains(("loss-plateau",)),),
+    ruled_out_by=(RuledOut(EveryCodeBut(("loss-plateau", "loss-oscillation"))),))

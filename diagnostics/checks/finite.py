@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from diagnostics.checks.record import Check, Explains
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -42,3 +43,7 @@ def layer_of(probe: Probe, parameter: str | None) -> str | None:
         return None
     path = parameter.rpartition(".")[0]
     return next((la.name for la in probe.layers if la.path == path), parameter)
+
+
+NON_FINITE_CHECK = Check("non-finite", check_non_finite,
+                         explains=(Explains(("loss-oscillation", "loss-plateau")),))

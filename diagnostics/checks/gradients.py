@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (failing_evidence, learned_little,
-                                         norm_over, training_failing, unless_lr_tiny)
-from diagnostics.checks.weights import first_loss_far, layer_scales, trained_steps
+from diagnostics.checks.evidence import learned_little, norm_over, training_failing
+from diagnostics.checks.record import (FAILING, FAILING_RUN, FINITE, STUCK, UNITS, Check,
+                                       Explains, RuledOut, by_a_finding_at_a_step,
+                                       where_steps_tiny)
+from diagnostics.checks.units import saturated_at_the_input, starts_inside
+from diagnostics.checks.weights import first_loss_far, layer_scales, trained, trained_steps
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -38,6 +41,8 @@ DECAY_LEARNED_LITTLE = 0.5  # ...while the loss is still half a constant predict
 FORGETS = 0.1           # lr * wd: each step multiplies the weights by 1 - lr*wd, so at 0.1 they keep
                         # ~10 steps of what they learned (at lr*wd = 1: nothing). Healthy decay
                         # sits at lr*wd ~ 1e-5 to 1e-3
+LOWER_LR = "Lower the learning rate or clip the gradient norm; "   # exploding-gradient's fix,
+                        # dropped where the steps are already tiny (record.where_steps_tiny)
 COLLAPSED = 0.01        # every layer's RMS x sqrt(fan_in) under 1/100 of the fan-in scale (~1),
                         # after a history that started far above what the outputs score: an L2
                         # penalty of 1.0 added to digits' loss left 0.0000 (3 seeds); 0.01 and
@@ -114,7 +119,7 @@ def fades_through_the_stack(probe: Probe) -> tuple | None:
 
 def check_vanishing_gradient(probe: Probe) -> Finding | None:
     layers = graded_layers(probe)
-    if len(layers) < 2 or not probe.finite or not training_failing(probe):
+    if len(layers) < 2:
         return None
     first, last = rms(layers[0].grad_weight), rms(layers[-1].grad_weight)
     summed = not at_a_stationary_point(probe) and last > 0 and (
@@ -126,7 +131,7 @@ def check_vanishing_gradient(probe: Probe) -> Finding | None:
         "vanishing-gradient", "error",
         "The gradient shrinks on its way back to the first layer, which barely learns while the "
         "loss stays high. Found " + vanishing_numbers(layers, first, last, summed, rows) + ".",
-        dict(failing_evidence(probe), ratio=first / last if last else None,
+        dict(ratio=first / last if last else None,
              per_layer=(first / last) ** (1 / (len(layers) - 1)) if last else None,
              row_ratio=rows and rows[0], row_per_layer=rows and rows[1],
              through_depth=rows is not None, grad_rms=layer_norms(layers),
@@ -152,7 +157,7 @@ def vanishing_numbers(layers: list, first: float, last: float, summed: bool, row
 
 def check_exploding_gradient(probe: Probe) -> Finding | None:
     layers = graded_layers(probe)
-    if not layers or not probe.finite or not training_failing(probe):
+    if not layers:
         return None
     steps = {layer.name: probe.lr * rms(layer.grad_weight) / max(rms(layer.weight), 1e-12)
              for layer in layers} if probe.lr else {}
@@ -167,10 +172,8 @@ def check_exploding_gradient(probe: Probe) -> Finding | None:
     return Finding(
         "exploding-gradient", "error",
         f"Gradients are large enough to throw the weights around. Found {found}.",
-        dict(failing_evidence(probe), growth=growth, relative_step=steps,
-             grad_rms=layer_norms(layers)),
-        unless_lr_tiny(probe, "Lower the learning rate or clip the gradient norm; ")
-        + "use fan-in scaled init and scaled inputs.",
+        dict(growth=growth, relative_step=steps, grad_rms=layer_norms(layers)),
+        LOWER_LR + "use fan-in scaled init and scaled inputs.",
         worst or layers[0].name)
 
 
@@ -202,7 +205,7 @@ def collapsed_by_a_penalty(probe: Probe) -> tuple | None:
     """(largest layer scale, first loss, what a fresh model scores) when every layer shrank to
     COLLAPSED of the fan-in scale in a failing run whose history started far above what outputs
     score: a pull to zero that is not the optimizer's, a penalty inside the logged loss."""
-    scales = layer_scales(probe) if probe.finite and training_failing(probe) else {}
+    scales = layer_scales(probe) if training_failing(probe) else {}
     early = first_loss_far(probe) if scales else None
     if early is None or max(scales.values()) >= COLLAPSED:
         return None
@@ -222,8 +225,8 @@ def penalty_in_the_loss(probe: Probe) -> Finding | None:
         f"started at {first:.4g}, {first / start:.3g}x what a fresh model's outputs score "
         f"({start:.4g}): the excess was the penalty on the initial weights, and the model now "
         f"outputs a constant's loss ({probe.loss_ratio:.0%} of it).",
-        dict(failing_evidence(probe), weight_decay=0.0, penalty_in_loss=True, largest_scale=scale,
-             first_loss=first, trained_steps=trained_steps(probe), forgets_alone=True),
+        dict(weight_decay=0.0, penalty_in_loss=True, largest_scale=scale, first_loss=first,
+             trained_steps=trained_steps(probe), forgets_alone=True),
         "Lower the penalty's coefficient (an L2 term lambda * sum(w ** 2) in the loss wants "
         "lambda about 1e-5 to 1e-3), or drop it and set the optimizer's weight_decay instead.",
         None)
@@ -234,7 +237,7 @@ def check_excessive_weight_decay(probe: Probe) -> Finding | None:
     names = [n for n, g in probe.grads.items() if g is not None]
     if wd <= 0:
         return penalty_in_the_loss(probe)
-    if not names or not probe.finite or not decay_had_time(probe):
+    if not names or not decay_had_time(probe):
         return None
     pull, push = decay_against_data(probe, names)
     share, forgets = pull / max(push, 1e-300), (probe.lr or 0.0) * wd
@@ -249,7 +252,44 @@ def check_excessive_weight_decay(probe: Probe) -> Finding | None:
         + (f"; lr x wd = {forgets:.3g}: each step keeps {max(1 - forgets, 0):.0%} of the weights"
            if forgets >= FORGETS else "")
         + f", loss at {probe.loss_ratio:.0%} of a constant predictor's.",
-        dict(failing_evidence(probe), weight_decay=wd, decay_pull=float(pull),
+        dict(weight_decay=wd, decay_pull=float(pull),
              data_gradient=float(push), ratio=float(share), decoupled=probe.decoupled_decay,
              lr_times_wd=forgets, forgets_alone=forgets >= FORGETS),
         "Lower the weight decay (typical values are 1e-5 to 1e-2).", None)
+
+
+def through_depth(f: Finding) -> bool:
+    return bool(f.evidence.get("through_depth"))
+
+
+def forgets_alone(f: Finding) -> bool:
+    """Weight decay whose lr x wd alone shrinks the weights fast, whatever else happened."""
+    return bool(f.evidence.get("forgets_alone"))
+
+
+EXCESSIVE_WEIGHT_DECAY_CHECK = Check(
+    "excessive-weight-decay", check_excessive_weight_decay, needs=(FINITE,),
+    evidence=(FAILING_RUN,),
+    explains=(Explains(STUCK + UNITS + ("unstable-learning-rate", "learning-rate-too-small",
+                                        "exploding-gradient")),
+              Explains(("bad-initialization",), trained)),
+    # decay that outweighs the data only because steps past the edge (seen at their step) grew
+    # the weights it pulls on: AdamW's default 0.01 under a lr x500, the lr's consequence
+    ruled_out_by=(RuledOut(("unstable-learning-rate",), by_a_finding_at_a_step,
+                           unless=forgets_alone),))
+EXPLODING_GRADIENT_CHECK = Check(
+    "exploding-gradient", check_exploding_gradient, needs=(FINITE, FAILING),
+    evidence=(FAILING_RUN,), rewrites=(where_steps_tiny(LOWER_LR),),
+    explains=(Explains(STUCK + ("non-finite", "loss-oscillation", "dead-relu",
+                                "saturated-activation")),))
+# a stack of sigmoid/tanh layers that loses a row's gradient signal on its way back; the units
+# that saturate inside it, behind a first layer that passes, follow from its depth
+VANISHING_GRADIENT_CHECK = Check(
+    "vanishing-gradient", check_vanishing_gradient, needs=(FINITE, FAILING),
+    evidence=(FAILING_RUN,),
+    explains=(Explains(STUCK), Explains(("saturated-activation",), starts_inside)),
+    # units that stopped passing signal shrink the gradient behind them: the gradient is not a
+    # cause of its own there, unless the row signal fades through a sigmoid/tanh stack and the
+    # saturation starts inside it
+    ruled_out_by=(RuledOut(("saturated-activation",), saturated_at_the_input),
+                  RuledOut(("dead-relu",), unless=through_depth)))

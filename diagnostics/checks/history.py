@@ -6,8 +6,9 @@ import numpy as np
 
 from diagnostics.checks.evidence import (FAR_ABOVE_ZERO, LEARNED_NOTHING, MIN_HISTORY,
                                          against_reference, finite_losses, history_improving,
-                                         lr_already_tiny, progress_share, reached_reference,
+                                         progress_share, reached_reference,
                                          reference_evidence)
+from diagnostics.checks.record import Check, RuledOut, where_steps_tiny
 from diagnostics.probe import Probe, ratio
 from diagnostics.report import Finding
 
@@ -20,7 +21,8 @@ OVERSHOOT_FIX = ("Lower the learning rate below 2 / diagnostics.sharpness(model,
                  "loss is summed over the batch (reduction='sum'), take its mean.")
 NOT_THE_STEP_FIX = ("The steps are already tiny against the curvature at the last weights (lr x "
                     "lambda_max < 0.01), so the swings are the batches' noise (or a chaotic orbit "
-                    "caught at a flat point): look at the cause above; larger batches smooth them.")
+                    "caught at a flat point), not steps that overshoot; larger batches smooth "
+                    "them.")
 FLAT = 0.02             # a plateau: the window adds under 2% of the run's whole drop
 
 
@@ -80,7 +82,7 @@ def check_loss_oscillation(probe: Probe) -> Finding | None:
         f"{ev['lag1_autocorrelation']:.2f}, swing {ev['relative_swing']:.1%} of the level, "
         f"{ev['distinct_values']} distinct values, trend {ev['trend']:+.1%}.",
         ev,
-        OVERSHOOT_FIX if not lr_already_tiny(probe) else NOT_THE_STEP_FIX,
+        OVERSHOOT_FIX,
         None)
 
 
@@ -181,3 +183,12 @@ def held_out_gap(probe: Probe) -> Finding | None:
         {"val_loss": probe.val_loss, "val_loss_ratio": val, "loss": probe.loss,
          "loss_ratio": train, "val_constant_predictor_loss": probe.val_baseline_loss},
         MEMORISED_FIX)
+
+
+LOSS_OSCILLATION_CHECK = Check(
+    "loss-oscillation", check_loss_oscillation,
+    rewrites=(where_steps_tiny(OVERSHOOT_FIX, NOT_THE_STEP_FIX),))
+GENERALIZATION_GAP_CHECK = Check("generalization-gap", check_generalization_gap)
+# a loss that jumps around is not a plateau
+LOSS_PLATEAU_CHECK = Check("loss-plateau", check_loss_plateau,
+                           ruled_out_by=(RuledOut(("loss-oscillation",)),))

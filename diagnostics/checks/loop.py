@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (against_reference, failing_evidence, norm_over,
-                                         reference_shortfall, training_failing)
+from diagnostics.checks.evidence import (against_reference, norm_over, reference_shortfall,
+                                         training_failing)
+from diagnostics.checks.record import (BLOWUP, FAILING_RUN, FINITE, STUCK, UNITS, Check, Explains,
+                                       RuledOut)
 from diagnostics.checks.timeline import MIN_LOGGED, NEVER_STEPPED_FIX
+from diagnostics.checks.weights import grown_in_training
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -56,12 +59,10 @@ def stored_and_rows(probe: Probe) -> tuple | None:
 
 def check_accumulated_gradient(probe: Probe) -> Finding | None:
     """The caller's .grad is larger than a batch gradient of the loss can be: it summed over steps."""
-    norms = stored_and_rows(probe) if probe.finite else None
+    norms = stored_and_rows(probe)
     if norms is None or not np.isfinite(norms[0]) or norms[0] == 0:
         return None
     stored, excess, largest_row, batch = norms
-    if set(probe.optimizer_missing or ()) & set(probe.unit_grad_bounds):
-        return None     # an optimizer of other parameters never zeroes these: optimizer-mismatch
     if stored < ACCUMULATED * largest_row and excess < UNREACHED_SHARE * stored:
         return None
     return Finding(
@@ -77,7 +78,7 @@ def check_accumulated_gradient(probe: Probe) -> Finding | None:
         f"sums over the rows instead of averaging them.",
         {"stored_grad_norm": stored, "largest_row_grad_norm": largest_row,
          "batch_grad_norm": batch, "unreached_share": excess / stored,
-         "parameters": list(probe.unit_grad_bounds), **failing_evidence(probe)},
+         "parameters": list(probe.unit_grad_bounds)},
         "Call optimizer.zero_grad() every step, before loss.backward(). When accumulating "
         "micro-batches on purpose, divide each one's loss by their number and zero after each "
         "optimizer.step(); with a summed loss (reduction='sum'), average it instead, or divide "
@@ -101,7 +102,7 @@ def check_optimizer_mismatch(probe: Probe) -> Finding | None:
         f"Found {len(missing)} of the model's {len(trainable)} trainable parameter tensors "
         f"missing from the {probe.optimizer} given ({listed(missing)})"
         + (": it updates some other parameters, not this model's." if every else "."),
-        {"missing": list(missing), "trainable": len(trainable), **failing_evidence(probe)},
+        {"missing": list(missing), "trainable": len(trainable)},
         "Build the optimizer from this model's parameters, after the model is made: "
         "torch.optim.Adam(model.parameters(), ...). A model made again after its optimizer (in "
         "a function, a loop or a notebook cell) leaves the optimizer updating the old one. To "
@@ -156,7 +157,7 @@ def check_frozen_parameters(probe: Probe) -> Finding | None:
         f"simple fit of the same rows. Found {share:.0%} of the model's {sum(sizes.values())} "
         f"parameters frozen, in {len(frozen)} of {len(sizes)} tensors ({listed(frozen)}), loss at "
         f"{probe.loss_ratio:.0%} of a constant predictor's{against_reference(probe)}.",
-        {"frozen": frozen, "frozen_share": share, **failing_evidence(probe)},
+        {"frozen": frozen, "frozen_share": share},
         "Unfreeze them (p.requires_grad_(True)) and give them to the optimizer, or, if they are "
         "frozen on purpose, check that the trainable part can fit the data on its own.")
 
@@ -174,3 +175,28 @@ def check_step_never_called(probe: Probe) -> Finding | None:
         "holds no update (step() writes it on every call).",
         {"steps_logged": logged, "steps_taken": 0, "optimizer": probe.optimizer},
         NEVER_STEPPED_FIX)
+
+
+def of_parameters_it_lacks(ruled: Finding, by: Finding) -> bool:
+    """accumulated-gradient on parameters the optimizer does not hold: its zero_grad() never
+    reaches them, so the summed .grad is optimizer-mismatch's consequence, not a loop of its own."""
+    return bool(set(by.evidence.get("missing", ())) & set(ruled.evidence.get("parameters", ())))
+
+
+# nothing updated the weights: whatever the initial model does, it keeps doing
+STEP_NEVER_CALLED_CHECK = Check(
+    "step-never-called", check_step_never_called,
+    explains=(Explains(STUCK + UNITS + ("learning-rate-too-small", "single-class-output",
+                                        "bad-initialization", "low-capacity",
+                                        "unstable-learning-rate")),))
+OPTIMIZER_MISMATCH_CHECK = Check("optimizer-mismatch", check_optimizer_mismatch,
+                                 evidence=(FAILING_RUN,), explains=(Explains(STUCK + UNITS),))
+NO_GRADIENT_PATH_CHECK = Check("no-gradient-path", check_no_gradient_path,
+                               explains=(Explains(STUCK + UNITS),))
+ACCUMULATED_GRADIENT_CHECK = Check(
+    "accumulated-gradient", check_accumulated_gradient, needs=(FINITE,), evidence=(FAILING_RUN,),
+    explains=(Explains(STUCK + UNITS + BLOWUP + ("unstable-learning-rate",)),
+              Explains(("bad-initialization",), grown_in_training)),
+    ruled_out_by=(RuledOut(("optimizer-mismatch",), of_parameters_it_lacks),))
+FROZEN_PARAMETERS_CHECK = Check("frozen-parameters", check_frozen_parameters,
+                                evidence=(FAILING_RUN,), explains=(Explains(STUCK + UNITS),))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from diagnostics.checks.evidence import LEARNED_NOTHING, finite_losses, unless_lr_tiny
+from diagnostics.checks.evidence import LEARNED_NOTHING, finite_losses
+from diagnostics.checks.record import (FINITE, STUCK, UNITS, Check, Explains,
+                                       where_steps_tiny)
 from diagnostics.probe import Probe, REGRESSION_LOSSES, one_column_against_flat
 from diagnostics.report import Finding
 
@@ -27,6 +29,8 @@ LOG_PROB_TOL = 1e-3       # a row of log-probabilities has logsumexp 0; float32 
                           # within ~1e-6 of it
 BELOW_BOUND = 1e-6        # a recorded loss under -1e-6 x its scale is below the 0 every named loss
                           # is bounded by, whatever the float rounding
+SMALLER_LR = ", use a smaller learning rate,"   # constant-output's fix, dropped where the steps
+                                                # are already tiny (record.where_steps_tiny)
 MEAN_ONLY_GAP = 0.05      # outputs' mean within 5% of a target std of the targets' mean, and...
 MEAN_ONLY_SPREAD = 0.2    # ...their spread under 20% of the targets': the model predicts mean(y).
                           # Trained with out (n, 1) against y (n,) (100-2000 Adam steps, 3 seeds):
@@ -244,7 +248,7 @@ def labels_as_values(probe: Probe):
 
 
 def check_constant_output(probe: Probe) -> Finding | None:
-    if len(probe.out) < 2 or not probe.finite:
+    if len(probe.out) < 2:
         return None
     spread = float(probe.out.std(axis=0).max())
     if probe.index_targets:
@@ -265,8 +269,7 @@ def check_constant_output(probe: Probe) -> Finding | None:
          "prediction": [round(float(v), 6) for v in probe.out[0][:10]],
          "hidden_row_std": spreads, "faded_at": faded_at},
         "Look for dead or saturated hidden units (see other findings); re-initialise (He/Xavier)"
-        + unless_lr_tiny(probe, ", use a smaller learning rate,")
-        + " or use LeakyReLU. Where the rows' spread fades layer by layer "
+        + SMALLER_LR + " or use LeakyReLU. Where the rows' spread fades layer by layer "
         "(a stack of sigmoids with small weights), use fewer such layers or ReLU-family ones.",
         faded_at)
 
@@ -343,3 +346,12 @@ def broadcast_targets(probe: Probe):
                     "Give the loss targets of the output's shape: y.view(-1, 1) (numpy: "
                     "y[:, None]) for an (n, 1) output, y.view(-1) for an (n,) one; torch warns "
                     "'Using a target size ... different to the input size' for this.", probe)
+
+
+OUTPUT_RANGE_MISMATCH_CHECK = Check("output-range-mismatch", check_output_range_mismatch,
+                                    explains=(Explains(STUCK + UNITS),))
+LOSS_TARGET_MISMATCH_CHECK = Check("loss-target-mismatch", check_loss_target_mismatch,
+                                   explains=(Explains(STUCK + UNITS + ("learning-rate-too-small",)),))
+CONSTANT_OUTPUT_CHECK = Check("constant-output", check_constant_output, needs=(FINITE,),
+                              rewrites=(where_steps_tiny(SMALLER_LR),),
+                              explains=(Explains(("loss-plateau", "loss-oscillation")),))

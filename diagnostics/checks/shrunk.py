@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (ADAPTIVE, failing_evidence, finite_history, norm_over,
-                                         training_failing)
+from diagnostics.checks.evidence import ADAPTIVE, finite_history, norm_over
+from diagnostics.checks.record import FAILING, FAILING_RUN, FINITE, STUCK, UNITS, Check, Explains
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -47,15 +47,14 @@ def history_kept_high(probe: Probe) -> tuple | None:
     return (start, end) if start > 0 and end >= STILL_HIGH * start else None
 
 
-def applies(probe: Probe) -> bool:
-    """Plain or momentum gradient descent on a finite model, and a failing run."""
-    return (probe.optimizer is not None and probe.optimizer not in ADAPTIVE and probe.finite
-            and training_failing(probe))
+def plain_steps(probe: Probe) -> bool:
+    """Plain or momentum gradient descent: an optimizer given, and not an adaptive one."""
+    return probe.optimizer is not None and probe.optimizer not in ADAPTIVE
 
 
 def check_shrunk_gradient(probe: Probe) -> Finding | None:
     """The optimizer stepped with a .grad far smaller than the loss's gradient on X."""
-    norms = stepped_and_full(probe) if applies(probe) else None
+    norms = stepped_and_full(probe) if plain_steps(probe) else None
     kept = history_kept_high(probe) if norms is not None else None
     if kept is None or norms[0] > SHRUNK * norms[1]:
         return None
@@ -70,9 +69,13 @@ def check_shrunk_gradient(probe: Probe) -> Finding | None:
         f"gradient is about the whole set's, plus its noise); the logged loss went only from "
         f"{start:.4g} to {end:.4g} on the batches it trained on.",
         {"stepped_grad_norm": stepped, "loss_grad_norm": full, "shrink": stepped / full,
-         "optimizer": probe.optimizer, "history_start": start, "history_end": end,
-         **failing_evidence(probe)},
+         "optimizer": probe.optimizer, "history_start": start, "history_end": end},
         f"Look between backward() and step(): a clip_grad_norm_ max_norm (or clip_grad_value_ "
         f"clip) far below the gradient's norm, about {full:.2g} here, clips every step to a "
         f"crawl: raise it to the gradient's scale or remove it; a loss multiplied by a small "
         f"factor before backward() does the same: drop the factor.")
+
+
+# every step a crawl, whatever the lr: the model keeps what it started as
+SHRUNK_GRADIENT_CHECK = Check("shrunk-gradient", check_shrunk_gradient, needs=(FINITE, FAILING),
+                              evidence=(FAILING_RUN,), explains=(Explains(STUCK + UNITS),))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, against_reference, failing_evidence,
-                                         finite_history, learned_little,
+from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, against_reference, learned_little,
                                          lr_against_curvature_applies, norm_over,
                                          training_failing)
 from diagnostics.checks.history import ANTICORRELATED, oscillation
-from diagnostics.checks.weights import layer_scales
+from diagnostics.checks.record import (BLOWUP, FAILING, FAILING_RUN, FINITE, HISTORY, PLAIN_STEPS,
+                                       STUCK, UNITS, Check, Explains, RuledOut)
+from diagnostics.checks.weights import by_an_init_of_its_own, grown_in_training, layer_scales
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -49,7 +50,7 @@ def unsettled(probe: Probe) -> bool:
 
 
 def check_unstable_learning_rate(probe: Probe) -> Finding | None:
-    if not lr_against_curvature_applies(probe) or not unsettled(probe):
+    if not unsettled(probe):
         return None
     lam = probe.sharpness()
     edge = EDGE * (1 + probe.momentum)  # heavy-ball momentum widens the stable range to 2(1+mu)
@@ -60,7 +61,7 @@ def check_unstable_learning_rate(probe: Probe) -> Finding | None:
     scale = max(layer_scales(probe).values(), default=0.0)
     found = (f"Found lr {probe.lr:.4g} x lambda_max {lam:.4g} = {probe.lr * lam:.3g} at the "
              "run's last weights")
-    evidence = dict(failing_evidence(probe), lr=probe.lr, lambda_max=lam,
+    evidence = dict(lr=probe.lr, lambda_max=lam,
                     lr_times_lambda=probe.lr * lam, momentum=probe.momentum, weight_scale=scale)
     if scale > BLOWN_UP:
         return unstable(f"{found}, which have grown to scale {scale:.3g} (RMS*sqrt(fan_in); "
@@ -87,7 +88,7 @@ def jumping_past_the_curvature(probe: Probe, lam: float, edge: float) -> Finding
         f"last weights would lower it by {share:.3g}x its whole value if the landscape were "
         f"linear (lr x |grad|^2 over the loss), where lr x lambda_max is only "
         f"{probe.lr * lam:.3g}: the steps jump between far-apart weights.",
-        dict(failing_evidence(probe), lr=probe.lr, lambda_max=lam, lr_times_lambda=probe.lr * lam,
+        dict(lr=probe.lr, lambda_max=lam, lr_times_lambda=probe.lr * lam,
              momentum=probe.momentum, step_over_loss=share),
         "Lower the learning rate 10x at a time until the loss stops alternating (or, if the loss "
         "is summed over the batch, use its mean, reduction='mean': that divides the step by the "
@@ -106,7 +107,7 @@ def check_learning_rate_too_small(probe: Probe) -> Finding | None:
     """A run that learned nothing because its steps are tiny: against the curvature (plain
     gradient steps), or against the weights (adaptive steps). The history must prove it trained
     (a fresh model has learned nothing for another reason)."""
-    if finite_history(probe) is None or not learned_little(probe) or not probe.lr:
+    if not learned_little(probe) or not probe.lr:
         return None
     if probe.optimizer in ADAPTIVE:
         return adaptive_steps_too_small(probe)
@@ -121,7 +122,7 @@ def check_learning_rate_too_small(probe: Probe) -> Finding | None:
         f"largest Hessian eigenvalue < {CRAWL:g}). Found lr {probe.lr:.4g} x lambda_max "
         f"{lam:.4g} = {probe.lr * lam:.3g}, loss at {probe.loss_ratio:.0%} of a constant "
         f"predictor's{against_reference(probe)}, after {len(probe.history)} steps.",
-        dict(failing_evidence(probe), lr=probe.lr, lambda_max=lam, lr_times_lambda=probe.lr * lam,
+        dict(lr=probe.lr, lambda_max=lam, lr_times_lambda=probe.lr * lam,
              stable_lr_below=EDGE / lam),
         f"Raise the learning rate toward 1/lambda_max = {1 / lam:.3g} (gradient descent stays "
         f"stable below {EDGE / lam:.3g}), or use torch.optim.Adam(model.parameters(), lr=1e-3).",
@@ -133,7 +134,7 @@ def adaptive_steps_too_small(probe: Probe) -> Finding | None:
     at most lr x steps: under a tenth of the weights' own size, training cannot have begun."""
     steps = len(probe.history)
     reach, size = probe.lr * steps, weight_rms(probe)
-    if not probe.finite or size == 0 or reach >= ADAPTIVE_REACH * size:
+    if size == 0 or reach >= ADAPTIVE_REACH * size:
         return None
     return Finding(
         "learning-rate-too-small", "warning",
@@ -141,7 +142,7 @@ def adaptive_steps_too_small(probe: Probe) -> Finding | None:
         f"moves each weight by at most about lr a step. Found lr {probe.lr:.3g} x {steps} steps "
         f"= {reach:.3g}, {reach / size:.2g} of the weights' RMS {size:.3g}, loss at "
         f"{probe.loss_ratio:.0%} of a constant predictor's{against_reference(probe)}.",
-        dict(failing_evidence(probe), lr=probe.lr, steps=steps, reach=reach, weight_rms=size),
+        dict(lr=probe.lr, steps=steps, reach=reach, weight_rms=size),
         f"Raise the learning rate ({probe.optimizer}'s usual range is 1e-4 to 1e-2; 1e-3 is its "
         "default).", None)
 
@@ -159,14 +160,37 @@ DECAYED = 1e-3          # a schedule that left under 0.1% of the starting lr (th
 def check_decayed_learning_rate(probe: Probe) -> Finding | None:
     """A scheduler that shrank the lr to nothing while the loss is still far above zero."""
     start, lr = probe.initial_lr, probe.lr
-    if not start or lr is None or lr >= DECAYED * start or not training_failing(probe):
+    if not start or lr is None or lr >= DECAYED * start:
         return None
     return Finding(
         "decayed-learning-rate", "warning",
         f"The learning-rate schedule has shrunk the steps to nothing while the loss is still far "
         f"above zero. Found lr {lr:.3g}, {lr / start:.2g} of the {start:.3g} it started from, "
         f"loss at {probe.loss_ratio:.0%} of a constant predictor's.",
-        dict(failing_evidence(probe), lr=lr, initial_lr=start, lr_share=lr / start),
+        dict(lr=lr, initial_lr=start, lr_share=lr / start),
         "Decay later or less (a larger step_size, a gamma closer to 1, more epochs per "
         "milestone), or decay when the loss stops improving (ReduceLROnPlateau) with a min_lr.",
         None)
+
+
+DECAYED_LEARNING_RATE_CHECK = Check("decayed-learning-rate", check_decayed_learning_rate,
+                                    needs=(FAILING,), evidence=(FAILING_RUN,),
+                                    explains=(Explains(STUCK),))
+UNSTABLE_LEARNING_RATE_CHECK = Check(
+    "unstable-learning-rate", check_unstable_learning_rate, needs=(PLAIN_STEPS,),
+    evidence=(FAILING_RUN,),
+    explains=(Explains(STUCK + UNITS + BLOWUP),
+              Explains(("bad-initialization",), grown_in_training)))
+LEARNING_RATE_TOO_SMALL_CHECK = Check(
+    "learning-rate-too-small", check_learning_rate_too_small, needs=(HISTORY, FINITE),
+    evidence=(FAILING_RUN,), explains=(Explains(STUCK),),
+    ruled_out_by=(
+        # saturated or dead units, a vanishing gradient or an unreachable target also make the
+        # curvature tiny; there a larger lr is not the fix
+        RuledOut(("output-range-mismatch", "saturated-activation", "dead-relu",
+                  "vanishing-gradient", "optimizer-mismatch", "frozen-parameters",
+                  "no-gradient-path", "shrunk-gradient", "decayed-learning-rate",
+                  "unpredictable-targets")),
+        # ... and so does an init wrong of its own (zero or constant weights have a flat,
+        # degenerate Hessian; huge ones a saturated head): a larger lr leaves it where it is
+        RuledOut(("bad-initialization",), by_an_init_of_its_own)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import failing_evidence, training_failing, unless_lr_tiny
+from diagnostics.checks.evidence import training_failing
+from diagnostics.checks.record import (FAILING, FAILING_RUN, FINITE, STUCK, Check, Explains,
+                                       where_steps_tiny)
 from diagnostics.probe import Probe, REGRESSION_LOSSES
 from diagnostics.report import Finding
 
@@ -17,6 +19,8 @@ SATURATION_BANDS = {"sigmoid": (0.01, 0.99), "tanh": (-0.99, 0.99)}
 PINNED_ROWS = 0.9       # a unit pinned for 90% of inputs is saturated (reported as evidence)
 PASS_THROUGH = 0.4      # mean slope under 40% of its peak: typical |z| > 2.5 for a sigmoid, 1.3 for
                         # tanh; unit-scale inputs through a fan-in scaled layer give 0.8-0.9
+LOWER_LR = "; or lower the learning rate (e.g. 10x)"   # dead-relu's fix, dropped where the steps
+                                                   # are already tiny (record.where_steps_tiny)
 FULLY_SATURATED = 0.1   # under 10% of the peak slope the layer is as good as frozen
 
 
@@ -27,7 +31,7 @@ def dead_units(probe: Probe) -> dict:
 
 
 def check_dead_relu(probe: Probe) -> Finding | None:
-    if len(probe.X) < MIN_ROWS or not probe.finite:
+    if len(probe.X) < MIN_ROWS:
         return None
     dead = dead_units(probe)
     share = {n: d / w for n, (d, w) in dead.items()}
@@ -43,11 +47,9 @@ def check_dead_relu(probe: Probe) -> Finding | None:
         "dead-relu", severity,
         f"ReLU units that never activate on any of the {len(probe.X)} inputs pass no signal and "
         f"get no gradient. Found dead units per layer: {per_layer}.",
-        dict(failing_evidence(probe), dead={n: {"dead": d, "width": w, "share": round(d / w, 4)}
-                                             for n, (d, w) in dead.items()}),
-        "Replace nn.ReLU with nn.LeakyReLU(0.01) or nn.ELU()"
-        + unless_lr_tiny(probe, "; or lower the learning rate (e.g. 10x)")
-        + "; or initialise with nn.init.kaiming_normal_(w, nonlinearity='relu') and biases of "
+        {"dead": {n: {"dead": d, "width": w, "share": round(d / w, 4)}
+                  for n, (d, w) in dead.items()}},
+        "Replace nn.ReLU with nn.LeakyReLU(0.01) or nn.ELU()" + LOWER_LR + "; or initialise with nn.init.kaiming_normal_(w, nonlinearity='relu') and biases of "
         "0.01.",
         worst)
 
@@ -73,8 +75,6 @@ def saturable(probe: Probe) -> list:
 
 
 def check_saturated_activation(probe: Probe) -> Finding | None:
-    if not probe.finite or not training_failing(probe):
-        return None
     layers = saturable(probe)
     passing = {layer.name: pass_through(layer) for layer in layers}
     if not passing or min(passing.values()) >= PASS_THROUGH:
@@ -86,7 +86,7 @@ def check_saturated_activation(probe: Probe) -> Finding | None:
         "saturated-activation", "error" if passing[worst] < FULLY_SATURATED else "warning",
         f"Sigmoid/tanh units work near their flat limits, where they pass little gradient (mean "
         f"slope under {PASS_THROUGH:.0%} of its peak). Found {per_layer}.",
-        dict(failing_evidence(probe), pass_through=passing,
+        dict(pass_through=passing,
              pinned_units={la.name: saturated_units(la) for la in layers},
              starts_inside=next(iter(passing.values())) >= PASS_THROUGH),
         "Scale the inputs, use a fan-in scaled init (Xavier), or ReLU-family hidden activations.",
@@ -111,3 +111,21 @@ def silent_units(layer) -> int | None:
     gelu); None for activations that always pass a gradient."""
     cut = SILENT_BELOW.get(layer.activation)
     return None if cut is None else int(np.sum(np.all(layer.pre <= cut, axis=0)))
+
+
+def starts_inside(cause: Finding, symptom: Finding) -> bool:
+    """Saturation that begins inside the stack, behind a first layer that passes its gradient:
+    the inputs and the init reach the stack well, and its depth loses the signal."""
+    return bool(symptom.evidence.get("starts_inside"))
+
+
+def saturated_at_the_input(ruled: Finding, by: Finding) -> bool:
+    """saturated-activation from the first layer on: the inputs or the init, not the depth."""
+    return not by.evidence.get("starts_inside")
+
+
+SATURATED_ACTIVATION_CHECK = Check("saturated-activation", check_saturated_activation,
+                                   needs=(FINITE, FAILING), evidence=(FAILING_RUN,),
+                                   explains=(Explains(STUCK),))
+DEAD_RELU_CHECK = Check("dead-relu", check_dead_relu, needs=(FINITE,), evidence=(FAILING_RUN,),
+                        rewrites=(where_steps_tiny(LOWER_LR),), explains=(Explains(STUCK),))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import failing_evidence, finite_losses, training_failing
+from diagnostics.checks.evidence import finite_losses, training_failing
+from diagnostics.checks.record import BLOWUP, FAILING_RUN, STUCK, UNITS, Check, Explains
 from diagnostics.checks.timeline import INIT_LOSS_FAR, started_far_above
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
@@ -113,7 +114,7 @@ def init_finding(probe: Probe, const: list, sign, off: dict, early) -> Finding:
         f"the fan-in scaled, zero-mean pattern training needs. Found {'; '.join(found)}."
         + (f" After {grown} training steps that scale may come from the training (a large "
            "learning rate, or weight decay) rather than the initialisation." if grown else ""),
-        dict(failing_evidence(probe), constant_layers=const, one_sign=sign and sign[0],
+        dict(constant_layers=const, one_sign=sign and sign[0],
              one_sign_share=sign and sign[2],
              scale=off, expected_scale=[SCALE_LOW, SCALE_HIGH],
              trained_steps=trained_steps(probe), wrong_at_step_0=early is not None,
@@ -128,3 +129,55 @@ def init_finding(probe: Probe, const: list, sign, off: dict, early) -> Finding:
 def trained_steps(probe: Probe) -> int:
     """Steps of the history given with the model: 0 for a model judged at its initialisation."""
     return 0 if probe.history is None else len(probe.history)
+
+
+# The conditions of other checks' rows on bad-initialization: which weights it judged.
+def grown_in_training(cause: Finding, symptom: Finding) -> bool:
+    """bad-initialization only for the scale of weights the history shows were trained: a
+    constant or one-sign init is a cause of its own, whatever the learning rate did."""
+    ev = symptom.evidence
+    return bool(ev.get("trained_steps")) and not ev.get("constant_layers") \
+        and not ev.get("one_sign") and not ev.get("wrong_at_step_0")
+
+
+def scale_of_outputs(cause: Finding, symptom: Finding) -> bool:
+    """bad-initialization for any scale the inputs set, a first loss far too high included:
+    unscaled inputs blow up what a sane init outputs. A constant or one-sign init is still a
+    cause of its own."""
+    ev = symptom.evidence
+    return not ev.get("constant_layers") and not ev.get("one_sign")
+
+
+def trained(cause: Finding, symptom: Finding) -> bool:
+    """bad-initialization of weights the history shows were trained: weight decay that outweighs
+    the data pulls them to zero, and at lr x wd = 1 sets each to -lr x its gradient (constant or
+    one-signed layers included). A penalty inside the logged loss also made its first value far
+    too high (a watched run's step 0 included)."""
+    return bool(symptom.evidence.get("trained_steps") or cause.evidence.get("penalty_in_loss"))
+
+
+def init_of_its_own(f: Finding) -> bool:
+    """bad-initialization that no training explains: constant or one-sign weights, or a loss
+    far too high before the first update (not a weight scale read after training)."""
+    ev = f.evidence
+    return bool(ev.get("constant_layers") or ev.get("one_sign") or ev.get("wrong_at_step_0"))
+
+
+def by_an_init_of_its_own(ruled: Finding, by: Finding) -> bool:
+    return init_of_its_own(by)
+
+
+def init_explains(cause: Finding, symptom: Finding = None) -> bool:
+    """An init judged only by its weights' sign, in a run whose history started sane, is a
+    warning of its own: nothing shows it drove what came after (seed 002's all-positive init
+    trains once the step is averaged). Constant weights, a scale far off or a start far too high
+    explain what follows."""
+    ev = cause.evidence
+    only_sign = bool(ev.get("one_sign")) and not (
+        ev.get("constant_layers") or ev.get("scale") or ev.get("wrong_at_step_0"))
+    return not (only_sign and ev.get("started_sane"))
+
+
+BAD_INITIALIZATION_CHECK = Check("bad-initialization", check_bad_initialization,
+                                 evidence=(FAILING_RUN,),
+                                 explains=(Explains(STUCK + UNITS + BLOWUP, init_explains),))

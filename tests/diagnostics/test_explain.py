@@ -1,19 +1,19 @@
 """diagnostics/explain.py: checks measure once, the tables decide cause and consequence, and the
 report leads with the cause whatever the severities."""
 
+import functools
+import sys
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-import importlib
-import sys
-from diagnostics import CODES, Finding, Report, diagnose
-from diagnostics.explain import EXPLAINS, PRECEDENCE, RULED_OUT_BY, explain, rank
+from diagnostics import CODES, Finding, Report, diagnose, runner
+from diagnostics.checks.record import by_any, never
+from diagnostics.explain import EXPLAINED, PRECEDENCE, RULED_OUT_BY, explain, rank
 from diagnostics.figures import layer_health
-
-diagnose_module = importlib.import_module("diagnostics.diagnose")   # the package re-exports
-                                                                    # the function of that name
 
 
 def f(code, severity="warning", **evidence):
@@ -22,11 +22,22 @@ def f(code, severity="warning", **evidence):
 
 def test_every_code_has_its_place_and_every_row_can_fire():
     assert sorted(PRECEDENCE) == sorted(CODES) and len(set(PRECEDENCE)) == len(PRECEDENCE)
-    for row in EXPLAINS:
-        for symptom in row.symptoms:   # a symptom before its cause could never be explained
-            assert rank(row.cause) < rank(symptom), (row.cause, symptom)
-    for row in RULED_OUT_BY:
-        assert row.code in CODES and set(row.by) <= set(CODES) and row.code not in row.by
+    for cause, symptom in EXPLAINED:   # a symptom before its cause could never be explained
+        assert rank(cause) < rank(symptom), (cause, symptom)
+    for code, rows in RULED_OUT_BY.items():
+        for row in rows:
+            assert code in CODES and set(row.by) <= set(CODES) and code not in row.by
+
+
+def unconditionally_ruled_out(symptom: str, cause: str) -> bool:
+    return any(cause in row.by and row.when is by_any and row.unless is never
+               for row in RULED_OUT_BY.get(symptom, ()))
+
+
+def test_no_symptom_is_explained_by_a_cause_that_always_rules_it_out():
+    """Such a pair could never fire: ruled_out() drops the symptom before direct_cause() looks."""
+    assert [pair for pair in EXPLAINED if unconditionally_ruled_out(pair[1], pair[0])] == []
+    assert unconditionally_ruled_out("learning-rate-too-small", "output-range-mismatch")
 
 
 def test_a_cause_leads_its_consequences_whatever_their_severities():
@@ -94,24 +105,33 @@ def dead_net():
     return net
 
 
-def test_each_check_runs_once_per_call(monkeypatch):
-    """Counted wherever a check can be reached: the registry and every diagnostics module that
-    imports it, so a check that called another would count twice."""
+def test_each_check_measures_at_most_once_and_only_where_its_needs_hold(monkeypatch):
+    """Counted wherever a measuring function can be reached: the registry's records and every
+    diagnostics module that imports it, so a check that called another would count twice."""
     calls = {}
-    def counted(check):
+    def counted(measure):
+        @functools.wraps(measure)
         def wrapper(probe):
-            calls[check.__name__] = calls.get(check.__name__, 0) + 1
-            return check(probe)
+            calls[measure.__name__] = calls.get(measure.__name__, 0) + 1
+            return measure(probe)
         return wrapper
-    wrapped = {c: counted(c) for c in diagnose_module.CHECKS}
+    wrapped = {c.measure: counted(c.measure) for c in runner.CHECKS}
     for name, module in list(sys.modules.items()):
         for attr, value in list(vars(module).items()) if name.startswith("diagnostics") else ():
             if callable(value) and value in wrapped:
                 monkeypatch.setattr(module, attr, wrapped[value])
-    monkeypatch.setattr(diagnose_module, "CHECKS", tuple(wrapped.values()))
+    monkeypatch.setattr(runner, "CHECKS", tuple(replace(c, measure=wrapped[c.measure])
+                                                for c in runner.CHECKS))
+    probes, needs_hold = [], runner.needs_hold
+    def recorded(check, probe):
+        probes.append(probe)
+        return needs_hold(check, probe)
+    monkeypatch.setattr(runner, "needs_hold", recorded)
     X = np.random.default_rng(0).standard_normal((64, 3))
     diagnose(dead_net(), X, X[:, :1], history=np.linspace(1, 0.9, 100), lr=0.1)
-    assert len(calls) == len(diagnose_module.CHECKS) and set(calls.values()) == {1}, calls
+    measured = {c.measure.__name__ for c in runner.CHECKS if needs_hold(c, probes[0])}
+    assert set(calls.values()) == {1} and set(calls) == measured, calls
+    assert len(measured) > len(runner.CHECKS) // 2     # the dead net is finite and failing
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -29,13 +29,12 @@ from cases import sin_activations
 from cases.backends.schedule import initial_model
 from cases.runner import run
 from diagnostics import assert_healthy, diagnose, sharpness
+from diagnostics.checks.evidence import CRAWL, LEARNED_NOTHING
 from diagnostics.report import Report
 
 from diagnose_helpers import SEEDS, digits_data
 
-LEARNED_NOTHING = 0.9      # issue 14: a loss >= 90% of a constant predictor's learned nothing
 TRAINED = 0.25             # a negative ends below a quarter of a constant predictor's loss
-FLAT_LR = 0.01             # lr x lambda_max below this: "lower the learning rate" contradicts it
 BOUND_FACTOR = 100         # an lr bound within 100x of the one measured on the initial weights
 LOWER_LR = re.compile(r"lower the learning rate", re.I)
 LR_BELOW = re.compile(r"learning rate below ([0-9.eE+-]+\d)", re.I)
@@ -330,7 +329,7 @@ def test_a_learning_rate_far_below_the_curvature_is_never_told_to_go_lower(misfi
     run = misfire("unscaled-lr-1e-10", seed)
     report = run.report
     lam = sharpness(run.model, run.X, run.y, loss="mse")
-    assert 1e-10 * lam < FLAT_LR                     # the curvature says the lr is far too small
+    assert 1e-10 * lam < CRAWL                       # the curvature says the lr is far too small
     assert not [fix for fix in fixes(report) if LOWER_LR.search(fix)], str(report)
 
 
