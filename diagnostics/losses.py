@@ -166,9 +166,13 @@ def plain_losses() -> dict:
 def bce(out, y, **options):
     """outputs outside [0, 1] are a finding, not a crash; torch's BCELoss clamps each log at -100,
     so a float32 output of exactly 1.0 (a confident, healthy classifier) stays finite; targets
-    outside [0, 1] are clamped here too: loss-target-mismatch names them."""
+    outside [0, 1] are clamped here too: loss-target-mismatch names them. A NaN output (which
+    BCELoss refuses) gives a NaN loss, for the non-finite check to name."""
+    import torch
     from torch.nn import functional as F
-    return F.binary_cross_entropy(out.clamp(0, 1), y.clamp(0, 1), **options)
+    if not bool(torch.isnan(out).any()):
+        return F.binary_cross_entropy(out.clamp(0, 1), y.clamp(0, 1), **options)
+    return out.sum() * float("nan")
 
 
 def hinge(out, y, margin: float = 1.0):

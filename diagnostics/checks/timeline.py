@@ -9,6 +9,8 @@ Each check reads a Timeline (plain arrays) and reports under the code of the cau
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from diagnostics.timeline import UPDATE_HUGE, Timeline, loss_rose
@@ -26,6 +28,7 @@ PER_BATCH = 5           # decays: more than a few milestones, as a per-epoch sch
 DIED = 0.5              # a module whose batch has half its units dead, alive at the first sample
                         # and dead from then to the last sample: a 32-row batch's dead share
                         # swings (healthy circles: 6% -> 53% -> 19%), a dead unit stays dead
+MIN_FALLING = 5         # finite losses before a NaN that came out of the blue: a trend, not a step
 WHOLE = 1.0             # every unit dead: the layer passes nothing
 
 
@@ -195,15 +198,40 @@ def check_schedule_decayed_lr(tl: Timeline) -> Finding | None:
         "min_lr.")
 
 
+LOSS_OVERFLOW_FIX = ("Compute the loss on raw outputs with torch's stable functions: "
+                     "F.binary_cross_entropy_with_logits (nn.BCEWithLogitsLoss) or F.cross_entropy "
+                     "instead of a log of a sigmoid or softmax written out; or clamp the "
+                     "probabilities, p.clamp(1e-7, 1 - 1e-7), before the log. Check any division "
+                     "in the loss for a denominator that can reach 0.")
+
+
+def out_of_the_blue(tl: Timeline) -> bool:
+    """At a sampled step, whose layer outputs were read, the first non-finite value was not in
+    them, and the loss had fallen until then (MIN_FALLING finite steps at least, never risen):
+    the weights were not blowing up, so the loss computation itself overflowed."""
+    h, step = tl.finite_loss, tl.first_nonfinite_step
+    read = step in set(tl.sample_steps.tolist()) and bool(tl.dead or tl.saturated)
+    return (read and not str(tl.first_nonfinite_tensor).startswith("outputs of")
+            and len(h) >= MIN_FALLING and h[-1] < h[0] and loss_rose(tl, LOSS_ROSE) >= step)
+
+
 def check_first_non_finite(tl: Timeline) -> Finding | None:
     """The first step and the first tensor that went NaN or Inf."""
     if tl.first_nonfinite_step is None:
         return None
+    inside_loss = out_of_the_blue(tl)
+    before = tl.finite_loss[-1] if len(tl.finite_loss) else math.nan
     return Finding(
         "non-finite", "error",
         f"Training produced NaN or Inf values, so it diverged. Found the first at step "
-        f"{tl.first_nonfinite_step}, in {tl.first_nonfinite_tensor}.",
-        {"at_step": tl.first_nonfinite_step, "first_tensor": tl.first_nonfinite_tensor},
+        f"{tl.first_nonfinite_step}, in {tl.first_nonfinite_tensor}" + (
+            f", while every layer's outputs were finite and the loss had not risen (its last "
+            f"finite value {before:.4g}, {share(before, float(tl.loss[0]))} its first): the "
+            f"weights were not blowing up, the loss computation overflowed (a log of 0)."
+            if inside_loss else "."),
+        {"at_step": tl.first_nonfinite_step, "first_tensor": tl.first_nonfinite_tensor,
+         "inside_the_loss": inside_loss},
+        LOSS_OVERFLOW_FIX if inside_loss else
         "Lower the learning rate (or clip: torch.nn.utils.clip_grad_norm_(model.parameters(), "
         "1.0) between backward() and step()), and check the inputs and the loss for overflow "
         "(log of 0, exp of large values).")

@@ -166,3 +166,15 @@ def test_each_loss_that_cannot_be_read_says_what_to_write(case):
         diagnose(nn.Sequential(nn.Linear(64, 10)), X[:50], y[:50], loss=loss)
     for word in words:
         assert word in str(info.value), str(info.value)
+
+
+def test_a_sigmoid_head_gone_nan_under_bce_is_named_non_finite_not_a_crash():
+    """A hand-written log(p) loop drove the weights to NaN: BCELoss itself refuses NaN inputs."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1), nn.Sigmoid())
+    with torch.no_grad():
+        model[2].weight[0, 0] = float("nan")
+    X = torch.randn(64, 4)
+    y = (X[:, :1] > 0).float()
+    report = diagnose(model, X, y, loss="bce")
+    assert report.findings[0].code == "non-finite", str(report)
