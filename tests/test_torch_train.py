@@ -107,3 +107,36 @@ def test_each_case_run_gives_the_numpy_trace_in_torch(cfg, steps):
             for backend in ("numpy", "torch"))
     assert len(a.history) == len(b.history)
     np.testing.assert_allclose(b.history, a.history, rtol=PARITY_RTOL)
+
+
+WATCHED = {   # optimizers, a minibatch, a summed gradient, a run that diverges
+    "sgd-momentum-minibatch": dict(data="sin_points", sizes=(1, 8, 1), activation="tanh", lr=0.1,
+                                   momentum=0.9, batch_size=4, steps=120),
+    "adamw-full-batch": dict(data="spiral_map", sizes=(2, 4, 3, 2), activation="leaky_relu",
+                             out_activation="tanh", optimizer="adamw", lr=1e-2,
+                             weight_decay=0.01, steps=120),
+    "adam-summed-gradient": dict(data="sin_grid", sizes=(1, 4, 2, 1), activation="sigmoid",
+                                 optimizer="adam", lr=0.01, mean_gradient=False, steps=120),
+    "diverging": dict(data="sin_points", sizes=(1, 50, 1), activation="relu", lr=50.0,
+                      steps=200),
+}
+
+
+@pytest.mark.parametrize("spec", WATCHED.values(), ids=WATCHED)
+def test_a_watched_run_trains_the_same_bits_as_an_unwatched_one(spec):
+    cfg = RunConfig(**spec, backend="torch")
+    net, history, curve = train(cfg)
+    watched_net, watched_history, watched_curve, timeline = (
+        torch_train.train(cfg, *load_data(cfg)[1:], watched=True))
+    assert np.array_equal(history, watched_history, equal_nan=True)
+    assert curve == watched_curve
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), watched_net.parameters()))
+    assert timeline.n_logged == len(history) and len(timeline.sample_steps) > 0
+    assert all(not m._forward_hooks for m in watched_net.modules())   # closed: no hook left
+
+
+def test_the_runner_keeps_a_watched_torch_runs_timeline_and_nothing_else():
+    cfg = RunConfig(data="sin_points", sizes=(1, 8, 1), activation="tanh", lr=0.1, steps=60)
+    assert run(cfg.replace(backend="torch"), watched=True).timeline.n_logged == 60
+    assert run(cfg.replace(backend="torch")).timeline is None
+    assert run(cfg, watched=True).timeline is None      # numpy: nothing to watch

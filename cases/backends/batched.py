@@ -439,15 +439,16 @@ def batch_groups(configs) -> list:
     return list(groups.values())
 
 
-def run_group(configs, *, record_curve: bool = True) -> list:
-    """One group of :func:`batch_groups`: run_batched for two or more, else cases.runner.run."""
+def run_group(configs, *, record_curve: bool = True, watched: bool = False) -> list:
+    """One group of :func:`batch_groups`: run_batched for two or more, else cases.runner.run
+    (``watched``: a torch run recorded with diagnostics.watch, runner.run's option)."""
     configs = list(configs)
     if len(configs) > 1 and batch_key(configs[0]) is not None:
         try:
             return run_batched(configs, record_curve=record_curve)
         except ValueError:       # data of different shapes per seed: one run at a time
             pass
-    return [runner.run(c, record_curve=record_curve) for c in configs]
+    return [runner.run(c, record_curve=record_curve, watched=watched) for c in configs]
 
 
 def run_many(configs, *, record_curve: bool = True) -> list:

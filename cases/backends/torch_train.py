@@ -25,6 +25,7 @@ from cases.backends.schedule import (batch_schedule, initial_model, lr_at, new_c
                                      record_steps)
 from cases.backends.torch_modules import DTYPES
 from diagnostics.losses import hinge, torch_loss
+from diagnostics.watch import watch
 
 GPU_CHECK_EVERY = 64  # steps between a GPU run's finiteness checks: each is a CPU-GPU sync
 
@@ -77,24 +78,39 @@ def check_device(device: str) -> torch.device:
     return dev
 
 
-def train(cfg, X, y, Xt, yt, model=None, *, record_curve=True):
+def train(cfg, X, y, Xt, yt, model=None, *, record_curve=True, watched=False):
     """Train the torch module of ``cfg``; returns (module, per-step losses, recorded curve).
 
     ``record_curve=False`` skips the curve's full-set evaluations, for benchmarks. The
-    history stops at its first non-finite loss.
+    history stops at its first non-finite loss. ``watched=True`` records the run with
+    ``diagnostics.watch`` (its hooks only observe: the same bits) and returns a fourth item,
+    the recording's ``Timeline`` (None for seed 002's layerwise loop, which has no optimizer).
     """
     run = Run(cfg, X, y, Xt, yt, model, record_curve)
-    loop = layerwise_loop if cfg.layerwise_update else plain_loop
-    history, completed = loop(run)
+    if cfg.layerwise_update:
+        (history, completed), timeline = layerwise_loop(run), None
+    else:
+        (history, completed), timeline = plain_loop(run, watched)
     if completed:
         run.record_curve_at(run.steps)      # record_steps ends at steps: the trained model
-    return run.net, truncate_at_nonfinite(history), run.curve
+    trained = run.net, truncate_at_nonfinite(history), run.curve
+    return (*trained, timeline) if watched else trained
 
 
-def plain_loop(run) -> tuple:
-    """zero_grad, forward, backward, step. Returns (history, whether every step ran)."""
-    cfg, net, criterion = run.cfg, run.net, run.criterion
-    opt, losses = make_optimizer(cfg, net.parameters()), Losses(run.steps, run.dev)
+def plain_loop(run, watched: bool = False) -> tuple:
+    """zero_grad, forward, backward, step (and ``recording.log(L)``, watched). Returns
+    ((history, whether every step ran), the watched run's Timeline or None)."""
+    opt = make_optimizer(run.cfg, run.net.parameters())
+    if not watched:
+        return steps(run, opt), None
+    with watch(run.net, opt) as recording:
+        ran = steps(run, opt, recording)
+    return ran, recording.timeline()
+
+
+def steps(run, opt, recording=None) -> tuple:
+    """The steps of the plain loop. Returns (history, whether every step ran)."""
+    cfg, net, criterion, losses = run.cfg, run.net, run.criterion, Losses(run.steps, run.dev)
     for t in range(run.steps):
         X, y = run.batch(t)
         set_lr(opt, lr_at(cfg, t))
@@ -103,11 +119,15 @@ def plain_loop(run) -> tuple:
         L = criterion(net(X), y)
         run.record_curve_at(t)              # the full losses before this step's update
         if not losses.log(t, L):            # a diverged run stops before its update
+            if recording is not None:
+                recording.log(L)            # the non-finite loss, at a step never taken
             return losses.upto(t), False
         # backward: the mean loss's gradient, or the summed loss's (seed 002)
         (L if cfg.mean_gradient else L * len(X)).backward()
         # update
         opt.step()
+        if recording is not None:
+            recording.log(L)
     return losses.upto(run.steps - 1), True
 
 
