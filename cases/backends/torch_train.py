@@ -5,7 +5,8 @@ The module is a plain ``nn.Sequential`` of ``nn.Linear`` and activation modules
 (:func:`loss_fn`), the optimizer is ``torch.optim``'s SGD, Adam or AdamW built from
 the config (:func:`make_optimizer`), and a step is ``zero_grad()``, the forward,
 ``loss.backward()``, ``step()``: what ``diagnose()`` and ``watch()`` see is what a
-user's loop gives them. The initial weights are copied from the numpy backend's
+user's loop gives them (``train(..., watched=True)`` records a run with
+``diagnostics.watch``, as the casebook does). The initial weights are copied from the numpy backend's
 seeded init, so both backends start from the same point; torch's own RNG decides
 nothing (nn.Linear's own init draws from it, and is overwritten).
 """
