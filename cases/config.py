@@ -138,6 +138,7 @@ class RunResult:
     diverged: bool = False
     seconds: float = 0.0
     data: Any = field(default=None, repr=False)
+    timeline: Any = field(default=None, repr=False, compare=False)  # a watched torch run's recording
 
     def predict(self, X) -> np.ndarray:
         """The trained model's output (after its output activation) on X, as numpy."""

@@ -38,14 +38,23 @@ TRAINERS = {   # RunConfig.backend -> the backend's train(cfg, X, y, Xt, yt, mod
 }
 
 
-def run(cfg: RunConfig, model=None, *, record_curve: bool = True) -> RunResult:
+def run(cfg: RunConfig, model=None, *, record_curve: bool = True,
+        watched: bool = False) -> RunResult:
     """Train ``cfg`` on its backend; ``model`` (same backend) replaces the seeded init.
-    ``record_curve=False`` skips the curve's full-set evaluations (its result has none)."""
+    ``record_curve=False`` skips the curve's full-set evaluations (its result has none).
+    ``watched=True`` records a torch run with ``diagnostics.watch`` (``result.timeline``);
+    a numpy run has nothing to watch and ignores it."""
     start = time.perf_counter()
     ds, X, y, Xt, yt = load_data(cfg)
     train = TRAINERS[cfg.backend]()
-    model, history, curve = train(cfg, X, y, Xt, yt, model, record_curve=record_curve)
+    timeline = None
+    if watched and cfg.backend == "torch":
+        model, history, curve, timeline = train(cfg, X, y, Xt, yt, model,
+                                                record_curve=record_curve, watched=True)
+    else:
+        model, history, curve = train(cfg, X, y, Xt, yt, model, record_curve=record_curve)
     result = finish(cfg, ds, model, history, curve, X, y, Xt, yt)
+    result.timeline = timeline
     result.seconds = time.perf_counter() - start
     return result
 

@@ -219,22 +219,6 @@ def test_sums_over_samples_take_each_models_own_order(shape):
         assert any(not np.array_equal(row_order[k], x[k].sum(axis=0)) for k in range(5))
 
 
-def test_torch_path_equals_sequential_torch_runs_to_rounding():
-    configs = [SEED_002.replace(backend="torch", seed=s, lr=lr, steps=100)
-               for s, lr in ((0, 0.3), (1, 0.6))] + \
-              [SEED_002.replace(backend="torch", activation="tanh", steps=100, seed=2)]
-    for b, cfg in zip(run_batched(configs), configs):
-        np.testing.assert_allclose(b.history, run(cfg).history, rtol=1e-8)
-
-
-@pytest.mark.cuda
-def test_cuda_batched_sweep_of_4096_models_trains():
-    configs = [SEED_002.replace(backend="torch", device="cuda", seed=s, steps=200)
-               for s in range(4096)]
-    results = run_batched(configs)
-    assert np.mean([r.history[-1] < r.history[0] for r in results]) > 0.9
-
-
 # ------------------------------------------------------------------ bad input
 @pytest.mark.parametrize("change, field", [
     (dict(sizes=(1, 8, 2, 2, 1)), "sizes"),
@@ -251,14 +235,8 @@ def test_mixed_setups_are_refused_naming_the_field(change, field):
 @pytest.mark.parametrize("configs, error, match", [
     ([], TypeError, "non-empty sequence of RunConfig"),
     ([SEED_002, "seed 002"], TypeError, "non-empty sequence of RunConfig"),
-    ([SEED_002.replace(backend="torch", loss="bce")], ValueError, "one loss of"),
-    ([SEED_002.replace(backend="torch"), SEED_002.replace(backend="torch", loss="half_mse")],
-     ValueError, "one loss of"),
-    ([SEED_002.replace(backend="torch", batch_size=5)], ValueError, "trains full batches"),
-    ([SEED_002.replace(backend="torch", optimizer="adam")], ValueError, "optimizer='sgd'"),
-    ([SEED_002.replace(backend="torch", layerwise_update=True)], ValueError, "layerwise_update"),
-], ids=["empty", "not-a-config", "torch-loss", "torch-mixed-losses", "torch-minibatch",
-        "torch-adam", "torch-layerwise"])
+    ([SEED_002.replace(backend="torch")], ValueError, "trains numpy configs"),
+], ids=["empty", "not-a-config", "torch"])
 def test_bad_input_is_refused_clearly(configs, error, match):
     with pytest.raises(error, match=match):
         run_batched(configs)

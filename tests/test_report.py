@@ -21,6 +21,7 @@ from cases.report import figures, write_report
 from cases.report.casefigs import FIGURES
 from cases.report.runs import Runner, run_case, submit_sweep
 from cases.sources import Source
+from diagnostics.report_figures import WENT_WRONG
 from shared_runs import SharedRuns, session_folder
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -116,6 +117,25 @@ def test_the_predictions_figure_fits_the_data(report_dir):
     _, written, _ = report_dir
     for case_id in ("tiny-sin", "tiny-spiral", "tiny-digits"):
         assert f"{case_id}-predictions.png" in written
+
+
+# a failing run whose loss goes non-finite within its 200 steps: its timeline has a step to mark
+DIVERGING = RunConfig(data="sin_points", sizes=(1, 50, 1), activation="relu", lr=50.0, steps=200)
+
+
+def test_a_failing_torch_run_gets_its_watched_timeline(tmp_path):
+    """The torch runs are watched: the failing one's update ratios and dead units over the steps,
+    the step the recording says it went wrong at marked in both panels."""
+    case = tiny_case("tiny-diverging", DIVERGING, 0.01)
+    written, outcomes = write_report((case,), tmp_path, ("torch",), (0,), command="test")
+    assert "tiny-diverging-timeline.png" in written
+    assert png_size(tmp_path / "tiny-diverging-timeline.png") == figures.pixel_size("wide")
+    failing = next(o for o in outcomes if o.run_name == "failing")
+    fig = figures.timeline_figure(failing)
+    marked = [[line for line in ax.get_lines() if line.get_gid() == WENT_WRONG]
+              for ax in fig.axes]
+    assert len(fig.axes) == 2 and all(marked)
+    assert figures.went_wrong_steps(failing.result.timeline)   # e.g. {13: ['non-finite']}
 
 
 def test_html_is_well_formed_and_links_only_what_exists(report_dir):

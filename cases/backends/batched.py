@@ -3,7 +3,7 @@
 >>> cfgs = [cfg.replace(seed=s, lr=lr) for s in range(8) for lr in (0.1, 0.3)]  # doctest: +SKIP
 >>> results = run_batched(cfgs)     # one RunResult per config, as cases.runner.run gives
 
-The numpy path stacks every model's weights on a leading model axis:
+It stacks every model's weights on a leading model axis:
 ``W[i]`` has shape (K, d_in, d_out) and one ``np.matmul`` on (K, n, d_in) x
 (K, d_in, d_out) does the layer for all K models. numpy's matmul calls the
 same BLAS routine with the same sizes for every matrix of a stack as for one
@@ -23,13 +23,7 @@ a seed); n and the batch size are shared, so every model's batch has one size,
 the smaller last one of an epoch too. Which configs pay for stacking:
 :data:`BATCH_MAX_WORK`; :func:`run_many` trains any list of configs in its groups.
 
-The torch path (``backend="torch"``: SGD, full batch, one loss of TORCH_LOSSES) does it with
-``torch.baddbmm`` and autograd, on CPU or CUDA; its traces equal the sequential
-torch runs to rounding (bmm and addmm round differently), not bit for bit. On
-CUDA the step is compiled with ``torch.compile(mode="reduce-overhead")`` (CUDA
-graphs), see :func:`torch_step`; that path is untested here (no GPU). The torch path
-records no curve, and trains every model to the last step: a diverged model's history is
-cut at its first non-finite loss, but its weights are the last (non-finite) ones.
+numpy only: a torch run trains alone, in torch_train's plain loop (``cases.runner.run``).
 """
 
 from __future__ import annotations
@@ -50,7 +44,6 @@ SHARED_FIELDS = ("backend", "sizes", "optimizer", "momentum", "weight_decay", "b
                  "dtype", "device", "data", "data_kwargs")
 VARYING = ("seed, init, lr, lr_decay, lr_decay_every, activation, out_activation, leaky_slope, "
            "loss, hinge_margin, name")
-TORCH_LOSSES = ("mse", "half_mse", "cross_entropy")
 
 
 # ---------------------------------------------------------------- checks
@@ -322,19 +315,17 @@ class Stack:
         return [w[k] for w in self.W], [v[k] for v in self.b]
 
 
-def run_batched(configs, backend: str | None = None, *, record_curve: bool = True) -> list:
+def run_batched(configs, *, record_curve: bool = True) -> list:
     """Train every config at once; one ``RunResult`` per config, equal to ``cases.runner.run``'s.
 
     ``seconds`` of each result is the batch's wall time divided by K. ``record_curve=False``
-    skips the curve's ~100 full-set evaluations (numpy path), as numpy_train.train's option:
+    skips the curve's ~100 full-set evaluations, as numpy_train.train's option:
     for a sweep whose figure draws no curve, and for benchmarks that time the steps alone.
     """
     configs = check_configs(configs)
-    backend = backend or configs[0].backend
-    if backend == "torch":
-        return run_batched_torch(configs)
-    if backend != "numpy":
-        raise ValueError(f"backend must be 'numpy' or 'torch'; got {backend!r}")
+    if configs[0].backend != "numpy":
+        raise ValueError(f"run_batched trains numpy configs; got backend="
+                         f"{configs[0].backend!r} (a torch run trains alone: cases.runner.run)")
     start = time.perf_counter()
     sets, X, y, Xt, yt = load_stacked(configs)
     nets = [schedule.initial_model(c) for c in configs]
@@ -448,15 +439,16 @@ def batch_groups(configs) -> list:
     return list(groups.values())
 
 
-def run_group(configs, *, record_curve: bool = True) -> list:
-    """One group of :func:`batch_groups`: run_batched for two or more, else cases.runner.run."""
+def run_group(configs, *, record_curve: bool = True, watched: bool = False) -> list:
+    """One group of :func:`batch_groups`: run_batched for two or more, else cases.runner.run
+    (``watched``: a torch run recorded with diagnostics.watch, runner.run's option)."""
     configs = list(configs)
     if len(configs) > 1 and batch_key(configs[0]) is not None:
         try:
             return run_batched(configs, record_curve=record_curve)
         except ValueError:       # data of different shapes per seed: one run at a time
             pass
-    return [runner.run(c, record_curve=record_curve) for c in configs]
+    return [runner.run(c, record_curve=record_curve, watched=watched) for c in configs]
 
 
 def run_many(configs, *, record_curve: bool = True) -> list:
@@ -470,103 +462,3 @@ def run_many(configs, *, record_curve: bool = True) -> list:
         trained = run_group([unique[i] for i in group], record_curve=record_curve)
         results.update((repr(unique[i]), r) for i, r in zip(group, trained))
     return [results[repr(c)] for c in configs]
-
-
-# ---------------------------------------------------------------- torch
-
-
-def torch_forward(W, b, groups, X):
-    import torch
-    from cases.backends.torch_modules import activation_function
-    h = X
-    for Wi, bi, gr in zip(W, b, groups):
-        z = torch.baddbmm(bi, h, Wi)
-        if gr[0][2] is None:
-            h = activation_function(gr[0][0], gr[0][1])(z)
-        else:                                   # index_put keeps autograd through every group
-            h = torch.empty_like(z)
-            for name, slope, idx in gr:
-                h = h.index_put((idx,), activation_function(name, slope)(z[idx]))
-    return h
-
-
-def torch_losses(name, out, y):
-    """Per-model mean losses (K,): torch_train.loss_fn's definition mapped over the models."""
-    import torch
-    from cases.backends.torch_train import loss_fn
-    return torch.vmap(loss_fn(name))(out, y)
-
-
-def torch_step(cfg, params, groups, X, y, momentum_buf):
-    """One SGD step for all K models: (losses before the step, the step function)."""
-    import torch
-    n_layers = len(params) // 2
-    scale = 1.0 if cfg.mean_gradient else float(X.shape[1])   # summed-loss gradient, seed 002
-    def step(lrs):
-        W, b = params[:n_layers], params[n_layers:]
-        L = torch_losses(cfg.loss, torch_forward(W, b, groups, X), y)
-        grads = torch.autograd.grad(L.sum() * scale, params)
-        with torch.no_grad():
-            for i, (p, g) in enumerate(zip(params, grads)):
-                if cfg.weight_decay:
-                    g = g + cfg.weight_decay * p
-                if cfg.momentum:
-                    momentum_buf[i] = g.clone() if momentum_buf[i] is None \
-                        else cfg.momentum * momentum_buf[i] + g
-                    g = momentum_buf[i]
-                p.sub_(lrs * g)
-        return L.detach()
-    if X.device.type == "cuda":          # CUDA graphs: one launch per step instead of ~100
-        return torch.compile(step, mode="reduce-overhead")
-    return step
-
-
-def check_torch(configs):
-    """The first config, or a ValueError saying what the torch path does not train."""
-    cfg = configs[0]
-    if cfg.optimizer != "sgd" or cfg.layerwise_update:
-        raise ValueError(f"run_batched's torch path trains optimizer='sgd' without "
-                         f"layerwise_update; got optimizer={cfg.optimizer!r}, layerwise_update="
-                         f"{cfg.layerwise_update} (use backend='numpy' for those)")
-    losses = sorted({c.loss for c in configs})
-    if len(losses) > 1 or cfg.loss not in TORCH_LOSSES:
-        raise ValueError(f"run_batched's torch path trains one loss of {TORCH_LOSSES} for all "
-                         f"models; got {losses} (use backend='numpy' for those)")
-    if (cfg.batch_size or samples(cfg)) < samples(cfg):
-        raise ValueError(f"run_batched's torch path trains full batches; got batch_size="
-                         f"{cfg.batch_size} for {samples(cfg)} samples (use None, or numpy)")
-    return cfg
-
-
-def run_batched_torch(configs) -> list:
-    """The torch path of :func:`run_batched` (SGD with momentum and weight decay)."""
-    import torch
-    from cases.backends import torch_train
-    cfg = check_torch(configs)
-    start = time.perf_counter()
-    dev, dt = torch_train.check_device(cfg.device), torch_train.DTYPES[cfg.dtype]
-    sets, X, y, Xt, yt = load_stacked(configs)
-    as_t = lambda a: torch.as_tensor(a, device=dev, dtype=dt if a.dtype.kind == "f" else None)  # noqa
-    nets = [schedule.initial_model(c) for c in configs]
-    params = [as_t(np.stack([net.W[i] for net in nets])).requires_grad_()
-              for i in range(len(nets[0].W))]
-    params += [as_t(np.stack([net.b[i] for net in nets])[:, None, :]).requires_grad_()
-               for i in range(len(nets[0].b))]
-    groups = [[(nm, sl, None if idx is None else torch.as_tensor(idx, device=dev))
-               for nm, sl, idx in activation_groups(configs, i)] for i in range(len(nets[0].W))]
-    step = torch_step(cfg, params, groups, as_t(X), as_t(np.stack(y)), [None] * len(params))
-    lrs, steps = lr_schedule(configs), schedule.batch_schedule(X.shape[1], cfg)[0]
-    losses = torch.empty((steps, len(configs)), dtype=torch.float64, device=dev)
-    for t in range(steps):
-        losses[t] = step(torch.as_tensor(lrs(t), device=dev, dtype=dt)[:, None, None])
-    history = losses.cpu().numpy()
-    seconds = (time.perf_counter() - start) / len(configs)
-    results = []
-    for k, (c, ds, net) in enumerate(zip(configs, sets, nets)):
-        net.W = [p[k].detach().cpu().numpy() for p in params[:len(net.W)]]
-        net.b = [p[k, 0].detach().cpu().numpy() for p in params[len(net.W):]]
-        h = torch_train.truncate_at_nonfinite(history[:, k])
-        r = runner.finish(c, ds, net, h, schedule.new_curve(), X[k], y[k], Xt[k], yt[k])
-        r.seconds = seconds
-        results.append(r)
-    return results

@@ -1,6 +1,6 @@
 """The torch backend's modules: which ``torch.nn`` module each activation name of a RunConfig
 builds, and the ``nn.Sequential`` of an MLP. The one table of torch activations in cases/: the
-torch loop (torch_train), the batched torch sweeps (batched) and ``MLP.to_torch`` build from it.
+torch loop (torch_train) and ``MLP.to_torch`` build from it.
 
 It imports no other module of the project, so the numpy MLP can build its torch twin from here
 without a loop. (diagnostics/activations.py holds the reverse table, module type -> name, for
@@ -9,8 +9,6 @@ leaky slope, GELU's tanh approximation, softmax over the last axis.)
 """
 
 from __future__ import annotations
-
-import functools
 
 import torch
 from torch import nn
@@ -31,17 +29,6 @@ ACTIVATION_MODULES = {   # factories: only the module asked for is built
 def activation_module(name: str, slope: float = 0.01) -> nn.Module | None:
     """The module of activation ``name``; None for identity."""
     return None if name == "identity" else ACTIVATION_MODULES[name](slope)
-
-
-@functools.lru_cache(maxsize=None)
-def activation_function(name: str, slope: float = 0.01):
-    """z -> act(z) of the module of ``name``, on tensors of any rank (softmax over the last axis,
-    which is the module's dim 1 on a batch of rows)."""
-    if name == "identity":
-        return lambda z: z
-    if name == "softmax":
-        return lambda z: torch.softmax(z, dim=-1)
-    return activation_module(name, slope).forward
 
 
 def build_module(sizes, activations, slope: float = 0.01, device=None,

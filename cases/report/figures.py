@@ -258,3 +258,39 @@ def health_figure(outcomes) -> Figure:
     fig.legend(*ax_g.get_legend_handles_labels(), loc="outside upper center",
                ncol=len(outcomes), frameon=False)
     return fig
+
+
+# ----------------------------------------------------------------- a watched run's timeline
+def timeline_figure(outcome) -> Figure | None:
+    """A watched run over its steps: the update ratio |dw| / |w| of every parameter (left) and
+    the dead or saturated share of each activation module (right), at the sampled steps, with
+    the steps the recording says it went wrong at marked (a dashed red line with the codes:
+    diagnostics.watch's own verdict, ``judge`` of its timeline). None without a recording."""
+    from diagnostics.report_figures import (draw_units_over_steps_panel,
+                                            draw_update_ratio_panel, mark_step)
+    tl = outcome.result.timeline
+    if tl is None or not len(tl.sample_steps):
+        return None
+    fig = new_figure("wide")
+    ax_u, ax_d = fig.subplots(1, 2)
+    draw_update_ratio_panel(ax_u, tl)
+    draw_units_over_steps_panel(ax_d, tl)
+    ax_u.set_title("update ratio |dw| / |w|")
+    marks = went_wrong_steps(tl)
+    last = tl.steps[-1] if len(tl.steps) else 0
+    for ax in (ax_u, ax_d):
+        for i, (step, codes) in enumerate(marks.items()):
+            mark_step(ax, step, ", ".join(codes), i, step > last / 2)
+    return fig
+
+
+def went_wrong_steps(tl) -> dict:
+    """{step: [codes]} of the recording's own verdict (diagnostics.watch_report.judge), and the
+    first non-finite step where no finding names it."""
+    from diagnostics.report_figures import went_wrong_at
+    from diagnostics.watch_report import judge
+    marks = went_wrong_at(judge(tl))
+    bad = tl.first_nonfinite_step
+    if bad is not None and bad not in marks:
+        marks[int(bad)] = ["non-finite"]
+    return marks

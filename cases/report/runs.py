@@ -92,8 +92,10 @@ def diagnosed(result: RunResult, loss=None) -> tuple:
 
 def run_and_diagnose(configs, loss=None) -> list:
     """One worker's job: train a group of configs together, then diagnose each run (both are
-    the slow parts); [(result, report, error)] in the configs' order."""
-    return [(result, *diagnosed(result, loss)) for result in run_group(configs)]
+    the slow parts); [(result, report, error)] in the configs' order. The torch runs are
+    watched (``result.timeline``: the report draws a failing run's); diagnose() is given
+    the trained model, as for a numpy run, not the recording."""
+    return [(result, *diagnosed(result, loss)) for result in run_group(configs, watched=True)]
 
 
 # ----------------------------------------------------------------- parallel runs

@@ -90,6 +90,25 @@ def generic_figures(ctx, backend: str) -> list:
     blocks.append(ctx.figure(figures.health_figure(shown), "layers" + suffix,
                              f"Per-layer gradient norm of the trained nets on the training set, "
                              f"and the share of units that pass no gradient ({tag})."))
+    return blocks + timeline_figures(ctx, shown, suffix, tag)
+
+
+def timeline_figures(ctx, shown, suffix: str, tag: str) -> list:
+    """The failing run's timeline, where it was watched (a torch run with an optimizer)."""
+    blocks = []
+    for o in (o for o in shown if o.run_name == "failing"):
+        fig = figures.timeline_figure(o)
+        if fig is None:
+            continue
+        marked = ("dashed red: the step the recording says it went wrong at"
+                  if figures.went_wrong_steps(o.result.timeline) else
+                  "the recording alone names no step where it went wrong: what failed is the "
+                  "trained model, as diagnose() says below")
+        blocks.append(ctx.figure(
+            fig, "timeline" + suffix,
+            f"The failing run as diagnostics.watch recorded it ({tag}): each parameter's update "
+            f"against its size, and each activation's dead (solid) or saturated (dashed) units, "
+            f"at the sampled steps; {marked}."))
     return blocks
 
 
