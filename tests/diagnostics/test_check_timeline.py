@@ -2,6 +2,7 @@
 timeline rule names its cause where a healthy watched run stays quiet."""
 
 import functools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,7 +12,9 @@ from torch.nn import functional as F
 
 from diagnose_helpers import SEEDS, digits_data, finding, same_state
 from diagnostics import TrainingFailed, diagnose, watch
-from diagnostics.checks.timeline import (INIT_LOSS_FAR, check_loss_far_above_constant_at_step_0,
+from diagnostics.checks.timeline import (INIT_LOSS_FAR, LOSS_OVERFLOW_FIX,
+                                         check_first_non_finite,
+                                         check_loss_far_above_constant_at_step_0,
                                          check_units_died, check_updates_larger_than_weights)
 from diagnostics.timeline import Timeline
 
@@ -211,3 +214,30 @@ def test_targets_whose_zero_output_loss_is_huge_are_not_an_init_wrong_from_step_
     tl = timeline([1.1e6, 3e5, 1e4, 50.0, 2.0], untrained=1.0e6)
     assert check_loss_far_above_constant_at_step_0(tl) is None
     assert check_loss_far_above_constant_at_step_0(timeline(tl.loss.tolist())) is not None
+
+
+def went_nan(loss, tensor="gradient of 0.weight", sampled=True):
+    """A timeline whose last logged loss is the first non-finite value, found in ``tensor``; the
+    layer outputs read at every step (or, ``sampled=False``, at none)."""
+    tl = timeline(loss, dead={"1": np.zeros(len(loss))})
+    return replace(tl, first_nonfinite_step=len(loss) - 1, first_nonfinite_tensor=tensor,
+                   sample_steps=tl.sample_steps if sampled else np.zeros(0, int))
+
+
+FALLING = [0.7, 0.5, 0.3, 0.2, 0.15, 0.12]
+
+
+def test_a_nan_after_a_falling_loss_with_finite_outputs_is_the_loss_overflowing():
+    found = check_first_non_finite(went_nan(FALLING + [float("nan")]))
+    assert found.evidence["inside_the_loss"] and found.fix == LOSS_OVERFLOW_FIX
+    assert "log of 0" in found.message
+
+
+@pytest.mark.parametrize("loss, tensor, sampled", [
+    ([0.7, 0.9, 1.6, 5.0, 40.0, 900.0, float("nan")], "gradient of 0.weight", True),
+    (FALLING + [float("nan")], "outputs of 1", True),
+    (FALLING + [float("nan")], "gradient of 0.weight", False),
+], ids=["loss-rose-first", "outputs-went-first", "outputs-not-read"])
+def test_a_nan_that_the_steps_or_the_outputs_show_coming_keeps_the_lr_fix(loss, tensor, sampled):
+    found = check_first_non_finite(went_nan(loss, tensor, sampled))
+    assert not found.evidence["inside_the_loss"] and found.fix.startswith("Lower the learning rate")
