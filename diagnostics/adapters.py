@@ -162,7 +162,9 @@ def target_tensor(y: np.ndarray, name: str, width: int, dev, dtype, notes) -> tu
 
 
 def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: LossSpec, notes: list,
-                y_raw=None, numbered: bool = False) -> dict:
+                y_raw=None, numbered: bool = False, step_back: tuple | None = None) -> dict:
+    """``step_back``: (lr, weight decay) of a plain SGD step, to read the rows' gradient bounds at
+    the weights the caller's .grad was computed at, before the last step moved them."""
     net = copy.deepcopy(model).eval()   # eval: dropout off and batch-norm statistics frozen
     dev, dtype = next(net.parameters()).device, float_dtype(net)
     Xt = torch.as_tensor(X, device=dev).to(dtype)
@@ -175,8 +177,13 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: LossSpec, 
         named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
         lins = separable_linears(calls, len(X)) if held and spec.name != "custom" \
             and not trains_differently(model, Xt) else None   # row bounds serve only .grad
-        grads, dzs = gradients(L, named, [z for _, _, _, z in lins or ()])
-    norms, bounds = row_gradient_norms(lins, dzs, len(X)) if dzs else (None, {})
+        if lins and step_back:
+            lins = None
+            grads, _ = gradients(L, named, [])
+            norms, bounds = row_bounds(stepped_back(net, held, *step_back), Xt, objective)
+        else:
+            grads, dzs = gradients(L, named, [z for _, _, _, z in lins or ()])
+            norms, bounds = row_gradient_norms(lins, dzs, len(X)) if dzs else (None, {})
     return {
         "out": to_np(out2), "out_shape": tuple(out.shape), "y": targets[0], "loss": float(L.detach()),
         "y_loss": targets[1], "stored_grads": held, "row_grad_norms": norms,
@@ -240,6 +247,29 @@ def gradients(L: torch.Tensor, named, zs: list) -> tuple:
     gs = torch.autograd.grad(L, [p for _, p in named] + zs, allow_unused=True)
     grads = {n: (None if g is None else to_np(g)) for (n, _), g in zip(named, gs)}
     return grads, list(gs[len(named):]) or None
+
+
+def stepped_back(net: nn.Module, held: dict, lr: float, wd: float) -> nn.Module:
+    """A copy of net at the weights before the last step of torch.optim.SGD without momentum:
+    w_T = (1 - lr wd) w_{T-1} - lr .grad, whatever .grad held (a sum over steps included)."""
+    back = copy.deepcopy(net)
+    with torch.no_grad():
+        for n, p in back.named_parameters():
+            if n in held:
+                g = torch.as_tensor(held[n], device=p.device, dtype=p.dtype)
+                p.add_(g, alpha=lr).div_(1 - lr * wd)
+    return back
+
+
+def row_bounds(net: nn.Module, Xt: torch.Tensor, objective) -> tuple:
+    """row_gradient_norms at net's weights: (None, {}) where its Linear calls are not separable."""
+    with torch.enable_grad():
+        out, calls = record_leaves(net, Xt)
+        lins = separable_linears(calls, len(Xt))
+        named = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
+        _, dzs = gradients(objective(out), named, [z for _, _, _, z in lins]) if lins \
+            else (None, None)
+    return row_gradient_norms(lins, dzs, len(Xt)) if dzs else (None, {})
 
 
 def stored_grads(model: nn.Module) -> dict | None:

@@ -114,7 +114,8 @@ def build_probe(model, call: dict, notes: list, reference: bool = True) -> Probe
     X, y, y_raw = probe_rows(call, count_params(model), notes)
     spec = call["loss"]
     data = torch_probe(model, X, y, spec, notes, y_raw,
-                       numbered=call["kind"] != "torch")  # converted: layers by number
+                       numbered=call["kind"] != "torch",  # converted: layers by number
+                       step_back=plain_sgd_step(call))
     flat = np.asarray(X, dtype=np.float64).reshape(len(X), -1)   # N-D rows: one row a vector
     y_loss = data.pop("y_loss")
     data["reference"] = reference_of(flat, data["y"], spec.name, data["out"].shape[1],
@@ -130,6 +131,15 @@ def build_probe(model, call: dict, notes: list, reference: bool = True) -> Probe
                  y_shape=tuple(np.shape(call["y_raw"])), initial_lr=call["initial_lr"],
                  optimizer_missing=call["optimizer_missing"], steps_taken=call["steps_taken"],
                  notes=notes, **data)
+
+
+def plain_sgd_step(call: dict) -> tuple | None:
+    """(lr, 0) when the last step is known to be plain SGD's (torch.optim.SGD, or an lr given
+    without an optimizer; no momentum, no weight decay, no scheduler moving the lr after it),
+    else None. Weight decay is left out: at lr x wd = 1 the step erases the weights it came from."""
+    plain = call["optimizer"] in (None, "SGD") and not call["momentum"] \
+        and not call["weight_decay"] and call["initial_lr"] is None and call["lr"]
+    return (float(call["lr"]), 0.0) if plain else None
 
 
 def probe_rows(call: dict, n_params: int, notes: list) -> tuple:
