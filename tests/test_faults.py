@@ -311,6 +311,8 @@ def test_the_command_refuses_an_unknown_operator(capsys):
 # 0.77 first, 449/547 = 0.82 named (the old operators' rows unchanged: the new ones include faults
 # only a watched run can name, no-optimizer-step 0/30); watched (--watch) 502/547 = 0.92 first,
 # 520/547 = 0.95 named, 0 errors and 3 warnings (the same blobs loss-oscillation) on 30 runs.
+# Then clip-norm-tiny (807 runs, 562 harmful, 2026-12-03, third session): post hoc 509/562 =
+# 0.91 first, 526/562 = 0.94 named; watched 549/562 = 0.98, 552/562 = 0.98; healthy 0 and 0.
 @dataclass(frozen=True)
 class Floors:
     named_first: float
@@ -318,13 +320,14 @@ class Floors:
     healthy_errors: int = 0              # 0 measured, and the aim
     warnings_per_healthy_run: float = 1 / 30   # 0 measured (3 before a run as good as the
                                              # reference stopped being read as oscillating), the aim
-    harmful: int = 520                   # 547 measured: the harm rule reads no diagnose(); fewer
-                                         # means the programs or operators changed
+    harmful: int = 535                   # 562 measured (547 before clip-norm-tiny's 15): the
+                                         # harm rule reads no diagnose(); fewer means the
+                                         # programs or operators changed
     crashes: int = 0                     # 0 measured (3 before sharpness handled cut graphs and
                                          # overflowed curvature)
 
 
-FLOORS = {POST_HOC: Floors(named_first=0.85, named=0.88),     # 0.90 and 0.93 measured
+FLOORS = {POST_HOC: Floors(named_first=0.86, named=0.89),     # 0.91 and 0.94 measured
           WATCHED: Floors(named_first=0.93, named=0.93)}      # 0.98 and 0.98 measured
 
 
