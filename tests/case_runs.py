@@ -3,7 +3,7 @@
 ``test_cases.py`` and ``test_snapshots.py`` (and any test that asks the ``case_run``
 fixture) read the same runs: the first test that needs one trains it, together with
 the other seeds and fixes of its case that share its architecture and setup
-(``cases.backends.batched.batch_groups``: numpy, small steps, full batch or minibatch,
+(``cases.batched.batch_groups``: numpy, small steps, full batch or minibatch,
 bit for bit as one by one), and writes each result as a pickle; every later test, in any xdist worker,
 loads its own fresh copy. A file lock per group makes the workers wait for a group
 in training instead of training it twice.
@@ -27,7 +27,7 @@ from pathlib import Path
 from filelock import FileLock
 
 import cases
-from cases.backends.batched import batch_groups, run_group
+from cases.batched import batch_groups, run_group
 
 LIBRARIES = ("numpy", "torch", "scikit-learn")   # their kernels and data decide the bits too
 

@@ -1,5 +1,5 @@
-"""The shape of the code: no import cycles in cases/ and diagnostics/, and diagnostics never
-imports cases (cases uses diagnostics, never back).
+"""The shape of the code: no import cycles in cases/ and diagnostics/, diagnostics never imports
+cases (cases uses diagnostics, never back), and cases/backends/ never imports the rest of cases.
 
 The import graph is read from the source with ``ast``: every ``import`` and ``from ... import``
 statement counts, inside functions too (a function-level import hides a cycle from Python's
@@ -101,12 +101,22 @@ def test_diagnostics_never_imports_cases():
         "; ".join(edges)
 
 
+def test_the_backends_never_import_the_rest_of_cases():
+    """cases/backends/ is the training math: the cases, the runner and the report build on it,
+    so no package-level cycle runs through it (cases -> cases.backends -> cases)."""
+    graph = import_graph(ROOT)
+    edges = [e for e in edges_into(graph, "cases.backends", "cases")
+             if not e.split(" -> ")[1].startswith("cases.backends")]
+    assert not edges, "cases.backends imports the rest of cases: " + "; ".join(edges)
+
+
 def test_the_graph_sees_the_project_imports_it_must():
     """A builder that found no edges would pass the two tests above on any code."""
     graph = import_graph(ROOT)
     assert "cases.config" in graph["cases.runner"]
     assert "cases.backends.numpy_train" in graph["cases.runner"]   # a function-level import
     assert "cases.backends.schedule" in graph["cases.backends.numpy_train"]
+    assert "cases.runner" in graph["cases.batched"]        # the edge the backends once held
 
 
 # ----------------------------------------------------------------- the builder itself

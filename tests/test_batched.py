@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from cases import digits_course, sin_activations, sin_deep_collapse, spiral_capacity
-from cases.backends import batched
-from cases.backends.batched import batch_groups, run_batched, run_many
+from cases import batched
+from cases.batched import batch_groups, run_batched, run_many
 from cases.backends.numpy_ops import activate, activation_backward
 from cases.config import RunConfig
 from cases.runner import run

@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from cases.backends import numpy_train, reference, torch_train
-from cases.backends.batched import run_batched
+from cases.batched import run_batched
 from cases.backends.schedule import batch_schedule, initial_model
 from cases.config import RunConfig
 from cases.runner import load_data, run

@@ -15,7 +15,7 @@ import textwrap
 
 import numpy as np
 
-from cases.backends.batched import batch_groups
+from cases.batched import batch_groups
 from cases.config import RunConfig
 from cases.runner import load_data
 from cases.report import figures

@@ -6,7 +6,7 @@ codes on the failing run; no error on a fix). The ``run`` command prints
 outcomes as a table; the report draws them.
 
 The runs of a case that share an architecture and setup train at once
-(``cases.backends.batched.run_group``, each bit for bit its own run), and the
+(``cases.batched.run_group``, each bit for bit its own run), and the
 groups of a case that is worth it spread over two worker processes.
 """
 
@@ -19,7 +19,7 @@ import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from cases.backends.batched import batch_groups, run_group, run_many
+from cases.batched import batch_groups, run_group, run_many
 from cases.case import Case, diagnose_result
 from cases.backends.schedule import batch_schedule
 from cases.config import RunConfig, RunResult
@@ -201,7 +201,7 @@ class CasePlan:
     case: Case
     keys: list                      # (backend, seed, run_name) per run, in the outcomes' order
     configs: list                   # the RunConfig of each key
-    groups: list                    # indices into keys: cases.backends.batched.batch_groups
+    groups: list                    # indices into keys: cases.batched.batch_groups
 
     @property
     def jobs(self) -> list:
