@@ -190,7 +190,7 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: LossSpec, 
         "unit_grad_bounds": bounds, "baseline_loss": baseline(spec, targets[1], objective, out),
         "untrained_loss": losses.untrained_output_loss(spec.name, targets[1], out2.shape[1],
                                                        spec.options),
-        "broadcast_loss": broadcast_loss(spec, out, y_raw),
+        "broadcast_loss": broadcast_loss(spec, out, y_raw), "dropout": dropout_rates(model),
         "layers": linear_layers(calls, out2, grads, numbered),
         "params": {n: to_np(p) for n, p in net.named_parameters()}, "grads": grads,
         "sharpness": memo(lambda: top_eigenvalue(net, Xt, objective)),
@@ -270,6 +270,15 @@ def row_bounds(net: nn.Module, Xt: torch.Tensor, objective) -> tuple:
         _, dzs = gradients(objective(out), named, [z for _, _, _, z in lins]) if lins \
             else (None, None)
     return row_gradient_norms(lins, dzs, len(Xt)) if dzs else (None, {})
+
+
+DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+            nn.FeatureAlphaDropout)
+
+
+def dropout_rates(model: nn.Module) -> dict:
+    """{module name: p} of the model's dropout modules: what training drops, which eval hides."""
+    return {name: float(m.p) for name, m in model.named_modules() if isinstance(m, DROPOUTS)}
 
 
 def stored_grads(model: nn.Module) -> dict | None:

@@ -86,6 +86,7 @@ class Probe:
                                            # reach (diagnostics.reference); None: custom loss
     broadcast_loss: float | None = None    # a value loss of the outputs against y when one is (n,)
                                            # and the other (n, 1), broadcast (n, n) as a loop does
+    dropout: dict = field(default_factory=dict)   # module -> p, each Dropout module's (torch)
     val_loss: float | None = None          # the model's loss on X_val, y_val when given
     val_baseline_loss: float | None = None # a constant predictor's loss on them
     notes: list = field(default_factory=list)

@@ -15,15 +15,19 @@ from diagnostics.checks.weights import by_an_init_of_its_own
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
+HEAVY_DROPOUT = 0.8     # dropout that keeps under 1 unit in 5 each training step: 0.1-0.5 is the
+                        # usual range; digits under p = 0.95 stayed at 0.41-0.44 of a constant's
+                        # loss (its linear fit: ~0.1), at p = 0.2 it fits
 NARROW_WIDTH = 8        # a hidden layer of <= 8 units can bend the function only a few times
 LINEAR_KINDS = ("identity",)
 STUCK_WITHOUT_HISTORY = 0.5   # without a history: no better than half a constant's
 
 
 def stuck(probe: Probe) -> bool:
-    """Far behind a simple fit of the same rows and no longer improving (a bottleneck: whether
-    or not it improves), or far above zero and not improving."""
-    if behind_reference(probe) and (strict_bottleneck(probe) or plateaued(probe)):
+    """Far behind a simple fit of the same rows and no longer improving (a bottleneck or heavy
+    dropout: whether or not it improves), or far above zero and not improving."""
+    if behind_reference(probe) and (strict_bottleneck(probe) or heavy_dropout(probe)
+                                    or plateaued(probe)):
         return True
     if reached_reference(probe):
         return False    # as good as a simple fit of these rows: no sign that more units help
@@ -85,11 +89,34 @@ def structure_with(probe: Probe, squeeze: str | None) -> str | None:
         return "no hidden layer (a linear model)"
     if all(layer.activation in LINEAR_KINDS for layer in hidden):
         return "no nonlinearity between the layers (a linear model)"
+    heavy = heavy_dropout(probe)
+    if heavy:
+        return heavy
     narrow = min(hidden, key=lambda layer: layer.width)
     if narrow.width <= NARROW_WIDTH:
         return squeeze or \
             f"a hidden layer of {narrow.width} units ({narrow.name}; widths {widths_of(probe)})"
     return None
+
+
+def heavy_dropout(probe: Probe) -> str | None:
+    """The heaviest dropout, when it drops HEAVY_DROPOUT of the units or more: each training step
+    sees a network that much narrower."""
+    if not probe.dropout:
+        return None
+    name, p = max(probe.dropout.items(), key=lambda item: item[1])
+    if p < HEAVY_DROPOUT:
+        return None
+    return (f"Dropout(p={p:g}) at {name}: each training step keeps 1 unit in {1 / (1 - p):.3g} "
+            f"of the layer before it (widths {widths_of(probe)})")
+
+
+def capacity_fix(probe: Probe) -> str:
+    if heavy_dropout(probe):
+        return ("Lower the dropout rate (p = 0.1 to 0.5 is usual), or widen the layer it drops "
+                "so that enough units stay each step.")
+    return ("Make the hidden layers wider or add layers (e.g. 64 units each), with a "
+            "nonlinearity between them.")
 
 
 def check_low_capacity(probe: Probe) -> Finding | None:
@@ -106,10 +133,9 @@ def check_low_capacity(probe: Probe) -> Finding | None:
         f"loss at {probe.loss_ratio:.0%} of a constant predictor's{against_reference(probe)}.",
         dict(widths=[layer.width for layer in probe.layers],
              activations=[layer.activation for layer in probe.layers],
-             bottleneck=squeeze is not None, strict_bottleneck=strict is not None),
-        "Make the hidden layers wider or add layers (e.g. 64 units each), with a nonlinearity "
-        "between them.",
-        None)
+             bottleneck=squeeze is not None, strict_bottleneck=strict is not None,
+             dropout=dict(probe.dropout)),
+        capacity_fix(probe), None)
 
 
 def is_bottleneck(cause: Finding, symptom: Finding = None) -> bool:
@@ -134,8 +160,8 @@ LOW_CAPACITY_CHECK = Check(
         RuledOut(("output-range-mismatch", "loss-target-mismatch", "single-class-output",
                   "exploding-gradient", "accumulated-gradient", "optimizer-mismatch",
                   "no-gradient-path", "frozen-parameters", "shrunk-gradient",
-                  "decayed-learning-rate", "unscaled-data", "excessive-weight-decay", "unstable-learning-rate",
-                  "non-finite", "unpredictable-targets")),
+                  "decayed-learning-rate", "unscaled-data", "excessive-weight-decay",
+                  "unstable-learning-rate", "non-finite", "unpredictable-targets")),
         # ... a tiny lr or a weight scale read after training, unless the architecture itself
         # cannot carry the output (a 1-unit layer does not fit at any lr; its weights are few
         # and odd)

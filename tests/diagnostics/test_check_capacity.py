@@ -1,12 +1,19 @@
 """diagnostics/checks/capacity.py: low-capacity (with the plateau it explains).
 """
 
+import functools
+
 import numpy as np
 import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
 
 from diagnostics import diagnose
+from diagnostics.checks.capacity import HEAVY_DROPOUT
 
-from diagnose_helpers import KINDS, RTOL, as_kind, finding, net, xor_data
+from diagnose_helpers import (KINDS, RTOL, SEEDS, as_kind, digits_tensors, finding, net, train,
+                              xor_data)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -60,3 +67,35 @@ def test_two_tanh_units_on_a_surface_lead_with_capacity_their_saturation_beneath
 def test_thirty_two_tanh_units_on_the_same_surface_stay_quiet(reference_run, seed):
     report = reference_report(reference_run, "tanh-32-units", seed)
     assert report.ok and not report.findings, str(report)
+
+
+# ----------------------------------------------------------------- dropout
+DROPOUT_STEPS = 600     # Adam batches of 64 on digits: at p = 0.2 the loss on X falls under 0.1 of
+                        # a constant's; at p = 0.95 it stays at 0.41-0.44 (the linear fit: ~0.1)
+
+
+@functools.lru_cache(maxsize=None)
+def dropout_run(p: float, seed: int):
+    """A 64-64-64-10 ReLU net with Dropout(p) after its first layer, trained on digits."""
+    X, y = digits_tensors()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Dropout(p), nn.Linear(64, 64),
+                          nn.ReLU(), nn.Linear(64, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    history = train(model, X, y, F.cross_entropy, opt, DROPOUT_STEPS, batch=64, seed=seed)
+    return diagnose(model.eval(), X, y, loss="cross_entropy", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_dropout_that_keeps_1_unit_in_20_is_the_cause_and_its_fix_lowers_it(seed):
+    report = dropout_run(0.95, seed)
+    first = report.findings[0]
+    assert first.code == "low-capacity" and first.evidence["dropout"] == {"2": 0.95}, str(report)
+    assert first.fix.startswith("Lower the dropout rate")
+    assert HEAVY_DROPOUT <= 0.95
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_dropout_of_a_fifth_trains_and_stays_quiet(seed):
+    report = dropout_run(0.2, seed)
+    assert report.ok and "low-capacity" not in report.codes, str(report)
