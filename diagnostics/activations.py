@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -22,6 +23,7 @@ class Activation:
     saturation_band: tuple | None = None  # outputs at or beyond (lo, hi) sit where the slope is ~0
     dead_below: float | None = None       # z at or under which the slope is exactly 0 (a dead unit)
     colour: str | None = None             # the report's line colour where activations are compared
+    slope_of_output: object = None        # act'(z) written in h = act(z), numpy; where it can be
 
 
 # dead_below: only where the slope is exactly 0, so a unit there can never recover: relu's kink.
@@ -29,12 +31,14 @@ class Activation:
 # saturation bands 0.01/0.99: the sigmoid's slope there is < 0.01, 1/25 of its maximum 0.25.
 # colours: the report's fix palette (tab:*), in the order the sin-activations figure names them.
 ACTIVATIONS = {
-    "identity": Activation(nn.Identity),
+    "identity": Activation(nn.Identity, slope_of_output=lambda h: np.ones_like(h)),
     "relu": Activation(nn.ReLU, (0.0, INF), dead_below=0.0, colour="tab:blue"),
     "leaky_relu": Activation(nn.LeakyReLU, colour="tab:green"),
     "elu": Activation(nn.ELU, (-1.0, INF), colour="tab:purple"),
-    "sigmoid": Activation(nn.Sigmoid, (0.0, 1.0), (0.01, 0.99), colour="tab:orange"),
-    "tanh": Activation(nn.Tanh, (-1.0, 1.0), (-0.99, 0.99), colour="tab:brown"),
+    "sigmoid": Activation(nn.Sigmoid, (0.0, 1.0), (0.01, 0.99), colour="tab:orange",
+                          slope_of_output=lambda h: h * (1 - h)),
+    "tanh": Activation(nn.Tanh, (-1.0, 1.0), (-0.99, 0.99), colour="tab:brown",
+                       slope_of_output=lambda h: 1 - h * h),
     "gelu": Activation(nn.GELU, colour="tab:cyan"),
     "softmax": Activation(nn.Softmax, (0.0, 1.0)),
     "log_softmax": Activation(nn.LogSoftmax, (-INF, 0.0)),

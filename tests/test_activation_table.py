@@ -62,3 +62,12 @@ def test_a_gelu_layer_far_below_zero_counts_no_dead_units_in_check_or_figure():
     pre = np.full((10, 4), -5.0)   # silent_units reads a layer's activation and pre only
     assert units.silent_units(SimpleNamespace(activation="gelu", pre=pre)) is None
     assert units.silent_units(SimpleNamespace(activation="relu", pre=pre)) == 4
+
+
+@pytest.mark.parametrize("name", sorted(n for n in TABLE if TABLE[n].slope_of_output))
+def test_each_slope_read_off_the_output_is_the_modules_derivative(name):
+    z = torch.linspace(-4, 4, 81, dtype=torch.float64, requires_grad=True)
+    h = TABLE[name].module()(z)
+    h.sum().backward()
+    slope = TABLE[name].slope_of_output(h.detach().numpy())
+    np.testing.assert_allclose(slope, z.grad.numpy(), atol=1e-12)
