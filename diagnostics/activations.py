@@ -4,15 +4,58 @@ F.relu or torch.sigmoid inside a custom forward are found."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-MODULE_KINDS = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.GELU: "gelu",
-                nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softmax: "softmax",
-                nn.LogSoftmax: "log_softmax", nn.Identity: "identity", nn.SiLU: "silu",
-                nn.Softplus: "softplus", nn.ReLU6: "relu6", nn.Hardtanh: "hardtanh",
-                nn.Softsign: "softsign", nn.SELU: "selu", nn.CELU: "celu", nn.Mish: "mish"}
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What every consumer needs to know of one activation (issue 23: one table, read by both
+    backends, the fault programs, diagnose() and the report)."""
+    module: type                          # the torch module class that computes it
+    output_range: tuple = (-INF, INF)     # what it can output: a head whose targets lie outside fails
+    saturation_band: tuple | None = None  # outputs at or beyond (lo, hi) sit where the slope is ~0
+    dead_below: float | None = None       # z at or under which the slope is exactly 0 (a dead unit)
+    colour: str | None = None             # the report's line colour where activations are compared
+    slope_of_output: object = None        # act'(z) written in h = act(z), numpy; where it can be
+
+
+# dead_below: only where the slope is exactly 0, so a unit there can never recover: relu's kink.
+# GELU is not dead below -3 (slope -0.012 at -3, nonzero everywhere), so it has no dead zone.
+# saturation bands 0.01/0.99: the sigmoid's slope there is < 0.01, 1/25 of its maximum 0.25.
+# colours: the report's fix palette (tab:*), in the order the sin-activations figure names them.
+ACTIVATIONS = {
+    "identity": Activation(nn.Identity, slope_of_output=lambda h: np.ones_like(h)),
+    "relu": Activation(nn.ReLU, (0.0, INF), dead_below=0.0, colour="tab:blue"),
+    "leaky_relu": Activation(nn.LeakyReLU, colour="tab:green"),
+    "elu": Activation(nn.ELU, (-1.0, INF), colour="tab:purple"),
+    "sigmoid": Activation(nn.Sigmoid, (0.0, 1.0), (0.01, 0.99), colour="tab:orange",
+                          slope_of_output=lambda h: h * (1 - h)),
+    "tanh": Activation(nn.Tanh, (-1.0, 1.0), (-0.99, 0.99), colour="tab:brown",
+                       slope_of_output=lambda h: 1 - h * h),
+    "gelu": Activation(nn.GELU, colour="tab:cyan"),
+    "softmax": Activation(nn.Softmax, (0.0, 1.0)),
+    "log_softmax": Activation(nn.LogSoftmax, (-INF, 0.0)),
+    "silu": Activation(nn.SiLU),
+    "softplus": Activation(nn.Softplus, (0.0, INF)),
+    "relu6": Activation(nn.ReLU6, (0.0, 6.0), dead_below=0.0),
+    "hardtanh": Activation(nn.Hardtanh, (-1.0, 1.0)),
+    "softsign": Activation(nn.Softsign, (-1.0, 1.0)),
+    "selu": Activation(nn.SELU),
+    "celu": Activation(nn.CELU),
+    "mish": Activation(nn.Mish),
+}
+MODULE_KINDS = {a.module: name for name, a in ACTIVATIONS.items()}
+DEAD_KINDS = tuple(n for n, a in ACTIVATIONS.items() if a.dead_below is not None)
+SATURATION_BANDS = {n: a.saturation_band for n, a in ACTIVATIONS.items() if a.saturation_band}
+HEAD_RANGES = {n: a.output_range for n, a in ACTIVATIONS.items() if a.output_range != (-INF, INF)}
+COLOURS = {n: a.colour for n, a in ACTIVATIONS.items() if a.colour}
 
 # Tried in this order; nonlinear names first so that a relu whose inputs are all positive on the
 # probe rows is still called relu, and "identity" (which low-capacity reads as "no nonlinearity")

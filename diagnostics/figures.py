@@ -164,7 +164,7 @@ def mark_exact_zero(ax, healths, zero: float) -> None:
 
 
 GRADIENT_TITLE = "gradient norm per layer"
-UNITS_TITLE = "dead (ReLU/GELU) or saturated (sigmoid/tanh) units"
+UNITS_TITLE = "dead (ReLU) or saturated (sigmoid/tanh) units"
 
 
 def label_gradient_axis(ax, ticks) -> None:

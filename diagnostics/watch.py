@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from diagnostics.activations import module_kind
-from diagnostics.checks.units import PINNED_ROWS, RELU_KINDS, SATURATION_BANDS
+from diagnostics.activations import DEAD_KINDS, SATURATION_BANDS
+from diagnostics.checks.units import PINNED_ROWS
 from diagnostics.timeline import ACCUMULATED, RESET, UNKNOWN, Timeline
 from diagnostics.watch_report import judge
 from diagnostics.watch_store import Entries, Samples, as_floats
@@ -92,7 +93,7 @@ def unit_shares(kind: str, out: torch.Tensor) -> tuple:
     """(share of units dead, share saturated, outputs all finite) on this batch, as tensors."""
     h = out.detach().reshape(-1, out.shape[-1]) if out.dim() > 1 else out.detach()[None]
     zero = torch.zeros((), device=h.device)
-    dead = (h <= 0).all(0).float().mean() if kind in RELU_KINDS else zero
+    dead = (h <= 0).all(0).float().mean() if kind in DEAD_KINDS else zero
     if kind in SATURATION_BANDS:
         lo, hi = SATURATION_BANDS[kind]
         pinned = ((h <= lo) | (h >= hi)).float().mean(0) >= PINNED_ROWS
@@ -102,7 +103,7 @@ def unit_shares(kind: str, out: torch.Tensor) -> tuple:
 
 def activation_modules(model: nn.Module) -> dict:
     """module path -> (module, kind) for the activation modules whose units can die or saturate."""
-    kinds = RELU_KINDS + tuple(SATURATION_BANDS)
+    kinds = DEAD_KINDS + tuple(SATURATION_BANDS)
     return {name or type(m).__name__: (m, module_kind(m)) for name, m in model.named_modules()
             if module_kind(m) in kinds}
 

@@ -17,10 +17,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from cases.faults.programs import TEST_SHARE, Program, dataset
+from diagnostics.activations import ACTIVATIONS as TABLE
 
 HUGE_INIT_STD = 10.0   # "torch.randn * 10": RMS x sqrt(fan_in) of 20-250 here, torch's is ~0.6
 NORMAL_INIT_STD = 1.0  # "nn.init.normal_(w)": std 1 where He's is sqrt(2 / fan_in) ~ 0.2 at 32
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid}
+ACTIVATIONS = {n: TABLE[n].module for n in ("relu", "tanh", "gelu", "sigmoid")}  # the programs' four
 HEADS = {"none": [], "sigmoid": [nn.Sigmoid()], "softmax": [nn.Softmax(dim=1)]}
 
 

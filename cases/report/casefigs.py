@@ -19,11 +19,11 @@ from cases.batched import batch_groups
 from cases.config import RunConfig
 from cases.runner import load_data
 from cases.report import figures
+from diagnostics.activations import COLOURS
 from cases.report.blocks import Table
 from cases.report.runs import train_sweep
 
-ACTIVATION_COLORS = dict(zip(("relu", "leaky_relu", "elu", "sigmoid", "tanh", "gelu"),
-                             figures.FIX_COLORS))
+ACTIVATION_COLORS = COLOURS   # diagnostics.activations: one colour per activation
 BIFURCATION_TAIL = 64      # last losses drawn per lr: a period up to 64 shows as distinct points
 
 def sweep(configs, ctx, what: str, *, record_curve: bool = True) -> list:

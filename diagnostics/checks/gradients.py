@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from diagnostics.activations import ACTIVATIONS, SATURATION_BANDS
 from diagnostics.checks.evidence import learned_little, norm_over, training_failing
 from diagnostics.checks.record import (FAILING, FAILING_RUN, FINITE, STUCK, UNITS, Check,
                                        Explains, RuledOut, by_a_finding_at_a_step,
@@ -22,7 +23,7 @@ PER_LAYER_SHRINK = 0.3  # or under 30% kept per layer back, over >= 2 layers, in
                         # nothing: fresh relu/tanh/elu MLPs keep 0.36-1.1 per layer, sigmoid stacks
                         # 0.09-0.3 (measured over torch/Xavier/He inits, 3 widths, 3 seeds)
 MIN_HOPS = 2            # one layer's drop is normal (a sigmoid's slope is at most 1/4)
-SATURATING = ("sigmoid", "tanh")  # slopes <= 1 everywhere: a stack of them can only fade a signal
+SATURATING = tuple(SATURATION_BANDS)  # sigmoid, tanh: slopes <= 1 everywhere: a stack of them can only fade a signal
 SHRINKING_KINDS = ("sigmoid",)  # the per-layer rule needs >= 2 such layers, whose slope <= 1/4 is
                         # the mechanism; wide He-init ReLU nets on noise labels also read 0.14 per
                         # layer (row statistics, not the chain rule) and train fine
@@ -32,8 +33,8 @@ STATIONARY = 1e-3      # |grad| |w| / loss over every parameter: the loss's rela
                         # 0.33-1.2 (fresh and trained, 2 seeds): under 1e-3 the model sits at a
                         # minimum it can reach, and small gradients there did not vanish
 SIGNAL_SEED = 0         # the fixed random signal sent back through the layers: the same answer twice
-SLOPES = {"sigmoid": lambda h: h * (1 - h), "tanh": lambda h: 1 - h * h,   # act'(z), read off h
-          "identity": lambda h: np.ones_like(h)}
+SLOPES = {n: a.slope_of_output for n, a in ACTIVATIONS.items()   # act'(z), read off h
+          if a.slope_of_output is not None}
 EXPLODE_RATIO = 1e2     # first layer's RMS gradient 100x the last's: it grows layer by layer
 MAX_RELATIVE_STEP = 1.0  # lr * |grad| > |weights|: one step would move a layer by more than its size
 DECAY_DOMINATES = 0.5   # decay pull at least half the data gradient's...

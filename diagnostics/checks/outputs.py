@@ -8,13 +8,10 @@ from scipy.special import logsumexp
 from diagnostics.checks.evidence import LEARNED_NOTHING, finite_losses
 from diagnostics.checks.record import (FINITE, STUCK, UNITS, Check, Explains,
                                        where_steps_tiny)
+from diagnostics.activations import HEAD_RANGES
 from diagnostics.probe import Probe, REGRESSION_LOSSES, one_column_against_flat
 from diagnostics.report import Finding
 
-HEAD_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, np.inf),
-               "softmax": (0.0, 1.0), "elu": (-1.0, np.inf), "softplus": (0.0, np.inf),
-               "relu6": (0.0, 6.0), "hardtanh": (-1.0, 1.0), "softsign": (-1.0, 1.0),
-               "log_softmax": (-np.inf, 0.0)}
 CLIPPED_HEADS = ("relu", "relu6")   # heads that floor logits at 0
 RANGE_TOL = 1e-6          # a target on the boundary (0 or 1 for a sigmoid) is reachable in the limit
 MISMATCH_SHARE = 0.01     # 1% of targets out of reach is an error; fewer, a warning

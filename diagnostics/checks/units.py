@@ -7,15 +7,13 @@ import numpy as np
 from diagnostics.checks.evidence import training_failing
 from diagnostics.checks.record import (FAILING, FAILING_RUN, FINITE, STUCK, Check, Explains,
                                        where_steps_tiny)
+from diagnostics.activations import ACTIVATIONS, DEAD_KINDS, SATURATION_BANDS
 from diagnostics.probe import Probe, REGRESSION_LOSSES
 from diagnostics.report import Finding
 
-RELU_KINDS = ("relu", "relu6")
 MIN_ROWS = 5            # "never active" needs a few inputs to mean anything
 DEAD_SHARE = 0.5        # half a layer dead: the layer has lost half its width
 DEAD_SHARE_FAILING = 0.25  # when training fails, a quarter dead is worth naming
-SATURATION_BANDS = {"sigmoid": (0.01, 0.99), "tanh": (-0.99, 0.99)}
-# 0.01/0.99: the sigmoid's slope there is < 0.01, 1/25 of its maximum 0.25: gradients are gone
 PINNED_ROWS = 0.9       # a unit pinned for 90% of inputs is saturated (reported as evidence)
 PASS_THROUGH = 0.4      # mean slope under 40% of its peak: typical |z| > 2.5 for a sigmoid, 1.3 for
                         # tanh; unit-scale inputs through a fan-in scaled layer give 0.8-0.9
@@ -25,9 +23,9 @@ FULLY_SATURATED = 0.1   # under 10% of the peak slope the layer is as good as fr
 
 
 def dead_units(probe: Probe) -> dict:
-    """layer name -> (dead units, width) for every relu layer."""
-    return {layer.name: (int(np.sum(np.all(layer.pre <= 0, axis=0))), layer.width)
-            for layer in probe.layers if layer.activation in RELU_KINDS}
+    """layer name -> (dead units, width) for every layer with a dead zone (relu, relu6)."""
+    return {layer.name: (silent_units(layer), layer.width)
+            for layer in probe.layers if layer.activation in DEAD_KINDS}
 
 
 def check_dead_relu(probe: Probe) -> Finding | None:
@@ -93,10 +91,6 @@ def check_saturated_activation(probe: Probe) -> Finding | None:
         worst)
 
 
-SILENT_BELOW = {"relu": 0.0, "relu6": 0.0, "gelu": -3.0}   # z at or under which the unit passes
-                        # no gradient: relu's kink; GELU's slope is ~0 below -3 (|slope| < 0.012)
-
-
 def layer_measurements(probe: Probe) -> list:
     """Every layer's health, finding or not: what the casebook's layer figure draws."""
     return [{"layer": la.name, "activation": la.activation, "width": la.width,
@@ -107,9 +101,11 @@ def layer_measurements(probe: Probe) -> list:
 
 
 def silent_units(layer) -> int | None:
-    """Units whose pre-activation is at or under the activation's dead zone on every row (relu,
-    gelu); None for activations that always pass a gradient."""
-    cut = SILENT_BELOW.get(layer.activation)
+    """Units whose pre-activation is at or under the activation's dead zone on every row (the
+    table's dead_below: relu, relu6); None for activations that always pass a gradient. The one
+    definition of "dead": check_dead_relu, the layer figure and watch all count with it."""
+    kind = ACTIVATIONS.get(layer.activation)
+    cut = None if kind is None else kind.dead_below
     return None if cut is None else int(np.sum(np.all(layer.pre <= cut, axis=0)))
 
 
