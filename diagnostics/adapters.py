@@ -162,9 +162,9 @@ def target_tensor(y: np.ndarray, name: str, width: int, dev, dtype, notes) -> tu
 
 
 def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: LossSpec, notes: list,
-                y_raw=None, numbered: bool = False, step_back: tuple | None = None) -> dict:
-    """``step_back``: (lr, weight decay) of a plain SGD step, to read the rows' gradient bounds at
-    the weights the caller's .grad was computed at, before the last step moved them."""
+                y_raw=None, numbered: bool = False, step_back: float | None = None) -> dict:
+    """``step_back``: the lr of a plain SGD step, to read the rows' gradient bounds at the
+    weights the caller's .grad was computed at, before the last step moved them."""
     net = copy.deepcopy(model).eval()   # eval: dropout off and batch-norm statistics frozen
     dev, dtype = next(net.parameters()).device, float_dtype(net)
     Xt = torch.as_tensor(X, device=dev).to(dtype)
@@ -178,9 +178,8 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: LossSpec, 
         lins = separable_linears(calls, len(X)) if held and spec.name != "custom" \
             and not trains_differently(model, Xt) else None   # row bounds serve only .grad
         if lins and step_back:
-            lins = None
             grads, _ = gradients(L, named, [])
-            norms, bounds = row_bounds(stepped_back(net, held, *step_back), Xt, objective)
+            norms, bounds = row_bounds(stepped_back(net, held, step_back), Xt, objective)
         else:
             grads, dzs = gradients(L, named, [z for _, _, _, z in lins or ()])
             norms, bounds = row_gradient_norms(lins, dzs, len(X)) if dzs else (None, {})
@@ -249,15 +248,14 @@ def gradients(L: torch.Tensor, named, zs: list) -> tuple:
     return grads, list(gs[len(named):]) or None
 
 
-def stepped_back(net: nn.Module, held: dict, lr: float, wd: float) -> nn.Module:
-    """A copy of net at the weights before the last step of torch.optim.SGD without momentum:
-    w_T = (1 - lr wd) w_{T-1} - lr .grad, whatever .grad held (a sum over steps included)."""
+def stepped_back(net: nn.Module, held: dict, lr: float) -> nn.Module:
+    """A copy of net at the weights before the last step of torch.optim.SGD without momentum or
+    weight decay: w_T = w_{T-1} - lr .grad, whatever .grad held (a sum over steps included)."""
     back = copy.deepcopy(net)
     with torch.no_grad():
         for n, p in back.named_parameters():
             if n in held:
-                g = torch.as_tensor(held[n], device=p.device, dtype=p.dtype)
-                p.add_(g, alpha=lr).div_(1 - lr * wd)
+                p.add_(torch.as_tensor(held[n], device=p.device, dtype=p.dtype), alpha=lr)
     return back
 
 

@@ -133,13 +133,13 @@ def build_probe(model, call: dict, notes: list, reference: bool = True) -> Probe
                  notes=notes, **data)
 
 
-def plain_sgd_step(call: dict) -> tuple | None:
-    """(lr, 0) when the last step is known to be plain SGD's (torch.optim.SGD, or an lr given
+def plain_sgd_step(call: dict) -> float | None:
+    """The lr when the last step is known to be plain SGD's (torch.optim.SGD, or an lr given
     without an optimizer; no momentum, no weight decay, no scheduler moving the lr after it),
     else None. Weight decay is left out: at lr x wd = 1 the step erases the weights it came from."""
     plain = call["optimizer"] in (None, "SGD") and not call["momentum"] \
         and not call["weight_decay"] and call["initial_lr"] is None and call["lr"]
-    return (float(call["lr"]), 0.0) if plain else None
+    return float(call["lr"]) if plain else None
 
 
 def probe_rows(call: dict, n_params: int, notes: list) -> tuple:
