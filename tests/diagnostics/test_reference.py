@@ -90,3 +90,13 @@ def test_the_report_sets_the_run_beside_a_constant_a_linear_and_a_neighbour_fit(
     expected = (s["loss_value"] - ref.linear_cv) / (ref.constant - ref.linear_cv)
     assert s["reference_shortfall"] == pytest.approx(expected, abs=2e-3)
     assert "a linear model" in str(report) and "nearest neighbours" in str(report)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_class_of_one_row_leaves_a_fold_without_it_and_still_gets_a_reference(seed):
+    """The fold that holds the class's only row trains without it: its fit starts afresh."""
+    X, y = digits_data()
+    y = y.copy()
+    y[np.random.default_rng(seed).integers(len(y))] = 10     # an eleventh class, of one row
+    ref = reference(X, y, "cross_entropy", 11)
+    assert np.isfinite(ref.linear_cv) and ref.linear_cv < 0.1 * ref.constant, ref
