@@ -52,9 +52,9 @@ MANY_ROWS = 20          # training rows per coefficient from which only the weak
                         # fitted (3 fits, not up to 9), at TOL_MANY: there it scored within 0.6%
                         # of the path's best on every fault-matrix set, labels shuffled included
                         # (circles, 133 a coefficient: 0.6974 vs 0.6964, shuffled 0.7029 vs
-                        # 0.6991; blobs 33 and a 2-input teacher 30: equal); below it (digits 1.8, wine 2.8, iris 6.7,
-                        # breast_cancer 12) the path runs, as shuffled digits need: C=1 2.59, the
-                        # path 2.33 (the constant's 2.30)
+                        # 0.6991; blobs 33 and a 2-input teacher 30: equal); below it (digits
+                        # 1.8, wine 2.8, iris 6.7, breast_cancer 12) the path runs, as shuffled
+                        # digits need: C=1 2.59, the path 2.33 (the constant's 2.30)
 MAX_ITER = 300          # lbfgs iterations: digits converges in ~100; 300 leaves margin, since a
                         # fit stopped short makes the reference weaker (unpredictable-targets
                         # reads a weak reference as y not depending on X)
