@@ -222,7 +222,7 @@ def diagnose(model, X, y=None, *, loss="mse", history=None, optimizer=None, lr=N
     history, optimizer, notes = from_run(run, history, optimizer)
     call = read_call(model, X, y, loss, history, optimizer, lr, weight_decay, X_val, y_val)
     with module_of(model, call["kind"]) as module, recording_paused(run):
-        probe = build_probe(module, call, notes)
+        probe = with_recorded_batches(build_probe(module, call, notes), run)
         findings = explain(with_timeline(run_checks(probe), probe, run))
         layers = layer_measurements(probe)
     notes.extend(filter(None, [reshape_note(probe)]))
@@ -275,6 +275,15 @@ def recording_paused(run):
     finally:
         if run is not None:
             run.paused = was
+
+
+def with_recorded_batches(probe: Probe, run) -> Probe:
+    """The watched run's batches (how far their mean inputs scatter) beside the rows."""
+    if run is None:
+        return probe
+    tl = run.timeline()
+    return replace(probe, batch_mean_scatter=tl.batch_mean_scatter,
+                   batches_measured=tl.batches_measured)
 
 
 def with_timeline(findings: list, probe: Probe, run) -> list:

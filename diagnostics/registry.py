@@ -5,6 +5,7 @@ its module (its measuring function and its record, diagnostics.checks.record) an
 line here says where it stands."""
 
 from diagnostics.checks import timeline
+from diagnostics.checks.batches import UNSHUFFLED_BATCHES_CHECK
 from diagnostics.checks.capacity import LOW_CAPACITY_CHECK
 from diagnostics.checks.classes import SINGLE_CLASS_OUTPUT_CHECK
 from diagnostics.checks.data import UNPREDICTABLE_TARGETS_CHECK, UNSCALED_DATA_CHECK
@@ -34,7 +35,8 @@ CHECKS = (
     # the training program given the wrong thing to learn, or not learning at all
     LOSS_TARGET_MISMATCH_CHECK, OUTPUT_RANGE_MISMATCH_CHECK, OPTIMIZER_MISMATCH_CHECK,
     STEP_NEVER_CALLED_CHECK, NO_GRADIENT_PATH_CHECK, ACCUMULATED_GRADIENT_CHECK,
-    SHRUNK_GRADIENT_CHECK, FROZEN_PARAMETERS_CHECK, UNPREDICTABLE_TARGETS_CHECK, SINGLE_CLASS_OUTPUT_CHECK,
+    SHRUNK_GRADIENT_CHECK, FROZEN_PARAMETERS_CHECK, UNPREDICTABLE_TARGETS_CHECK,
+    UNSHUFFLED_BATCHES_CHECK, SINGLE_CLASS_OUTPUT_CHECK,
     # the data and the hyper-parameters
     UNSCALED_DATA_CHECK, EXCESSIVE_WEIGHT_DECAY_CHECK, DECAYED_LEARNING_RATE_CHECK,
     UNSTABLE_LEARNING_RATE_CHECK, LOW_CAPACITY_CHECK, LEARNING_RATE_TOO_SMALL_CHECK,

@@ -4,7 +4,9 @@ may look at (the checks never see torch objects, so they stay small pure functio
 Every logged step (``run.log(loss)``) keeps its loss, the lr of each parameter group, whether
 ``optimizer.step()`` ran and whether the ``.grad`` it used had been reset since the step before.
 Sampled steps (the first ones densely, then every N) keep per-parameter gradient and weight norms,
-the update ratio |dw| / |w|, and per activation module the share of dead and saturated units.
+the update ratio |dw| / |w|, per activation module the share of dead and saturated units, and
+the model's input batch, whose mean beside the other sampled batches' tells whether the batches
+were random draws of the rows.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class Timeline:
     update_ratio: dict = field(default_factory=dict)   # parameter -> (m,) |dw| / |w|
     dead: dict = field(default_factory=dict)           # activation module -> (m,) share dead
     saturated: dict = field(default_factory=dict)      # activation module -> (m,) share saturated
+    batch_mean_scatter: float | None = None  # sampled batches: rows x squared distance of each
+                                    # batch's mean input from theirs, per batch (BatchMeans)
+    batches_measured: int = 0       # the sampled batches it was read from
     first_nonfinite_step: int | None = None
     first_nonfinite_tensor: str | None = None
     constant_loss: float | None = None  # a constant predictor's loss on X: diagnose() fills it in

@@ -9,8 +9,9 @@
 Every step costs a few Python calls (the optimizer's step pre- and post-hooks, one gradient-
 accumulation hook per parameter): the loss, the lr of each group, whether step() ran and whether
 each .grad was reset. Sampled steps (the first ``dense``, then every ``every``-th) also copy the
-weights before the step and read the norms, and forward hooks on the activation modules read the
-batch's dead and saturated units; only they wait for a GPU. Nothing the training computes changes.
+weights before the step and read the norms, forward hooks on the activation modules read the
+batch's dead and saturated units, and one on the model the batch's mean input; only they wait
+for a GPU. Nothing the training computes changes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from diagnostics.activations import DEAD_KINDS, SATURATION_BANDS
 from diagnostics.checks.units import PINNED_ROWS
 from diagnostics.timeline import ACCUMULATED, RESET, UNKNOWN, Timeline
 from diagnostics.watch_report import judge
-from diagnostics.watch_store import Entries, Samples, as_floats
+from diagnostics.watch_store import BatchMeans, Entries, Samples, as_floats
 
 DENSE_STEPS = 50    # sampled densely first: most faults show in the first 10-50 steps
 EVERY = 50          # then every 50th step: 2% of steps copy the weights and wait for the device
@@ -129,6 +130,7 @@ class Run:
         self.params, self.names = parameter_names(model, optimizer)
         self.grads = GradWatch(self.params)
         self.entries, self.samples = Entries(dense), Samples(dense, every)
+        self.batches = BatchMeans()
         self.acts = activation_modules(model)
         self.t, self.closed, self.paused = 0, False, False
         self.new_step()
@@ -142,6 +144,7 @@ class Run:
         """What the hooks gather until the next log: steps taken, .grad reset (the least fresh
         of them), each group's lr, the activation modules' shares (sampled steps)."""
         self.count, self.reset, self.lr, self.act = 0, UNKNOWN, None, {}
+        self.batch_seen = False
         self.sampled = self.samples.sampled(self.t)
 
     # the optimizer's hooks
@@ -209,6 +212,7 @@ class Run:
         if on and not self.forward_handles and not self.closed:
             self.forward_handles = [m.register_forward_hook(self.unit_hook(name, kind))
                                     for name, (m, kind) in self.acts.items()]
+            self.forward_handles.append(self.model.register_forward_pre_hook(self.batch_hook))
         elif not on:
             self.disarm()
 
@@ -224,6 +228,16 @@ class Run:
                     self.act[name] = unit_shares(kind, out)
         return hook
 
+    def batch_hook(self, module, args) -> None:
+        """The step's first training batch (grad enabled: not an evaluation in the loop), when
+        the model's first argument is a float tensor of rows."""
+        x = args[0] if args else None
+        if self.paused or self.batch_seen or not torch.is_grad_enabled() or not rows_of(x):
+            return
+        self.batch_seen = True
+        with torch.no_grad():
+            self.batches.add(x)
+
     def unit_floats(self) -> dict:
         """module -> (dead share, saturated share, finite) as floats, this step's first batch."""
         acts = self.act
@@ -235,7 +249,8 @@ class Run:
         """The recording so far as plain arrays (diagnostics.timeline)."""
         self.find_non_finite(self.entries.resolve())
         return Timeline(**self.entries.arrays(len(self.optimizer.param_groups)),
-                        **self.samples.arrays(), first_nonfinite_step=self.first_bad[0],
+                        **self.samples.arrays(), **self.batches.arrays(),
+                        first_nonfinite_step=self.first_bad[0],
                         first_nonfinite_tensor=self.first_bad[1])
 
     def history(self):
@@ -272,6 +287,11 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(steps={self.t}, closed={self.closed})"
+
+
+def rows_of(x) -> bool:
+    """x is a batch of rows: a floating-point tensor of at least 2 dimensions."""
+    return torch.is_tensor(x) and x.is_floating_point() and x.dim() >= 2 and len(x) > 0
 
 
 def lr_of(group: dict) -> float:

@@ -1,5 +1,6 @@
-"""What a watched run keeps, in bounded memory: every logged step (thinned past MAX_KEPT entries)
-and the sampled steps' per-layer numbers (thinned past MAX_SAMPLES, the period doubling)."""
+"""What a watched run keeps, in bounded memory: every logged step (thinned past MAX_KEPT entries),
+the sampled steps' per-layer numbers (thinned past MAX_SAMPLES, the period doubling) and how
+their batches' mean inputs scatter (a running sum)."""
 
 from __future__ import annotations
 
@@ -153,6 +154,37 @@ class Samples:
             out[key] = {n: np.array([r[key].get(n, math.nan) for r in self.records])
                         for n in names}
         return out
+
+
+class BatchMeans:
+    """The sampled steps' batches beside each other: each batch's mean input, and how far the
+    means scatter (rows x squared distance from the mean of them all, a weighted Welford sum, in
+    float64 on the batches' device: no wait for it). Batches drawn at random from rows of total
+    variance v scatter by v on average; batches that come class by class (or sorted by any
+    column) scatter by the distances between the classes, many times more."""
+
+    def __init__(self):
+        self.batches, self.rows, self.mean, self.scatter = 0, 0, None, None
+
+    def add(self, x: torch.Tensor) -> None:
+        rows = len(x)
+        m = x.detach().reshape(rows, -1).mean(0, dtype=wide(x.device))
+        self.batches, self.rows = self.batches + 1, self.rows + rows
+        if self.mean is None:
+            self.mean, self.scatter = m, torch.zeros((), dtype=m.dtype, device=m.device)
+            return
+        delta = m - self.mean
+        self.mean = self.mean + delta * (rows / self.rows)
+        self.scatter = self.scatter + rows * torch.dot(delta, m - self.mean)
+
+    def arrays(self) -> dict:
+        """The mean scatter per batch (None under 2 batches), and the batches measured."""
+        scatter = float(self.scatter) / (self.batches - 1) if self.batches > 1 else None
+        return {"batch_mean_scatter": scatter, "batches_measured": self.batches}
+
+
+def wide(device: torch.device) -> torch.dtype:
+    return torch.float32 if device.type == "mps" else torch.float64   # MPS has no float64
 
 
 def ratio(change: float, size: float) -> float:

@@ -162,7 +162,8 @@ OPERATORS = {op.name: op for op in (
     # Batches in label order: the net predicts the last batch's class. single-class-output's
     # fix is the one that names batches sorted by label.
     Operator("label-sorted-batches", "DeepCrime shuffle-training-data (removed); forum classic",
-             lambda p: replace(p, label_sorted=True), frozenset({"single-class-output"}),
+             lambda p: replace(p, label_sorted=True),
+             frozenset({"unshuffled-batches", "single-class-output"}),
              lambda p: is_classifier(p) and has_minibatches(p)),
     Operator("lr-schedule-collapse", "forum classic: StepLR stepped every batch, not every epoch",
              lambda p: replace(p, lr_decay=(SCHEDULE_STEPS, 0.1), scheduler_per_batch=True),
