@@ -11,7 +11,7 @@ import numpy as np
 from diagnostics.activations import ACTIVATIONS, SATURATION_BANDS
 from diagnostics.checks.evidence import learned_little, norm_over, training_failing
 from diagnostics.checks.record import (FAILING, FAILING_RUN, FINITE, STUCK, UNITS, Check,
-                                       Explains, RuledOut, by_a_finding_at_a_step,
+                                       Explains, RuledOut, by_steps_seen_overshooting,
                                        where_steps_tiny)
 from diagnostics.checks.units import saturated_at_the_input, starts_inside
 from diagnostics.checks.weights import first_loss_far, layer_scales, trained, trained_steps
@@ -274,9 +274,10 @@ EXCESSIVE_WEIGHT_DECAY_CHECK = Check(
     explains=(Explains(STUCK + UNITS + ("unstable-learning-rate", "learning-rate-too-small",
                                         "exploding-gradient")),
               Explains(("bad-initialization",), trained)),
-    # decay that outweighs the data only because steps past the edge (seen at their step) grew
-    # the weights it pulls on: AdamW's default 0.01 under a lr x500, the lr's consequence
-    ruled_out_by=(RuledOut(("unstable-learning-rate",), by_a_finding_at_a_step,
+    # decay that outweighs the data only because steps past the edge (seen at their step, or
+    # in a history that rose far above its start) grew the weights it pulls on: AdamW's
+    # default 0.01 under a lr x500, the lr's consequence
+    ruled_out_by=(RuledOut(("unstable-learning-rate",), by_steps_seen_overshooting,
                            unless=forgets_alone),))
 EXPLODING_GRADIENT_CHECK = Check(
     "exploding-gradient", check_exploding_gradient, needs=(FINITE, FAILING),

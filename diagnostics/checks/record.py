@@ -74,9 +74,10 @@ def by_an_error(ruled: Finding, by: Finding) -> bool:
     return by.severity == "error"
 
 
-def by_a_finding_at_a_step(ruled: Finding, by: Finding) -> bool:
-    """A finding of the watched run's timeline: it names the step it happened at."""
-    return "at_step" in by.evidence
+def by_steps_seen_overshooting(ruled: Finding, by: Finding) -> bool:
+    """A finding that saw the steps overshoot at a step: the watched run's timeline, or a
+    history whose loss rose far above its start (its peak_step)."""
+    return "at_step" in by.evidence or "peak_step" in by.evidence
 
 
 @dataclass(frozen=True)

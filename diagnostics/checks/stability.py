@@ -8,7 +8,7 @@ from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, against_reference, lea
                                          lr_against_curvature_applies, norm_over,
                                          training_failing)
 from diagnostics.checks.history import ANTICORRELATED, oscillation
-from diagnostics.checks.record import (BLOWUP, FAILING, FAILING_RUN, FINITE, HISTORY, PLAIN_STEPS,
+from diagnostics.checks.record import (BLOWUP, FAILING, FAILING_RUN, FINITE, HISTORY,
                                        STUCK, UNITS, Check, Explains, RuledOut)
 from diagnostics.checks.weights import by_an_init_of_its_own, grown_in_training, layer_scales
 from diagnostics.probe import Probe
@@ -26,6 +26,31 @@ OVERSHOOT = 0.5         # one plain step's first-order decrease lr |g|^2 against
                         # at half the loss or more, a step at the last weights removes that much if
                         # the landscape were linear, so it lands far past any curvature measured
                         # there. Seed 002's summed-gradient net, saturated at its end: 0.97
+
+
+BLEW_UP = 5.0           # a failing run's loss, averaged over WINDOW steps, peaked at 5x where it
+                        # started (its first loss, or a constant predictor's if higher): healthy
+                        # fault-matrix runs' single steps peaked at 1.0-1.64x (10 programs x 3
+                        # seeds; diabetes' batches of 32 the highest), lr x 10-30 under SGD 2.3x
+                        # to 1e34x, Adam at lr 0.5 68x to 3e7x
+WINDOW = 10             # steps averaged: one row's loss can be many times the mean (a one-row
+                        # batch's squared error passes 5x its mean with chance 2.5%), the mean of
+                        # ten rows' with chance ~1e-7
+
+
+def blow_up(probe: Probe) -> tuple | None:
+    """(step, peak, start) where a failing run's history, up to its first non-finite loss and
+    averaged over WINDOW steps, rose to BLEW_UP x its start: steps that overshot, though the run
+    may have settled since (units dead, the curvature read at its end flat). None otherwise."""
+    h = probe.history
+    if h is None or not np.isfinite(h[0]) or not training_failing(probe):
+        return None
+    h = h[:np.argmin(np.isfinite(h))] if not np.all(np.isfinite(h)) else h
+    if len(h) < WINDOW:
+        return None
+    means = np.convolve(h, np.ones(WINDOW) / WINDOW, mode="valid")
+    k, start = int(np.argmax(means)), max(float(h[0]), probe.baseline_loss)
+    return (k, float(means[k]), start) if start > 0 and means[k] >= BLEW_UP * start else None
 
 
 def step_against_loss(probe: Probe) -> float | None:
@@ -50,14 +75,18 @@ def unsettled(probe: Probe) -> bool:
 
 
 def check_unstable_learning_rate(probe: Probe) -> Finding | None:
-    if not unsettled(probe):
+    rose = blow_up(probe)
+    if not lr_against_curvature_applies(probe):      # adaptive steps: the history alone
+        return overshot(probe, rose) if rose else None
+    if not unsettled(probe) and rose is None:
         return None
     lam = probe.sharpness()
     edge = EDGE * (1 + probe.momentum)  # heavy-ball momentum widens the stable range to 2(1+mu)
     if not np.isfinite(lam):
-        return None
+        return overshot(probe, rose) if rose else None
     if probe.lr * lam <= edge:
-        return jumping_past_the_curvature(probe, lam, edge)
+        return jumping_past_the_curvature(probe, lam, edge) or (
+            overshot(probe, rose, probe.lr * lam) if rose else None)
     scale = max(layer_scales(probe).values(), default=0.0)
     found = (f"Found lr {probe.lr:.4g} x lambda_max {lam:.4g} = {probe.lr * lam:.3g} at the "
              "run's last weights")
@@ -95,6 +124,25 @@ def jumping_past_the_curvature(probe: Probe, lam: float, edge: float) -> Finding
         "batch size).", edge,
         "The learning rate is too large for the path the steps take, so they overshoot, though "
         "the curvature at the last weights is under the stability edge.")
+
+
+def overshot(probe: Probe, rose: tuple, lr_lambda: float | None = None) -> Finding:
+    """The history rose to BLEW_UP x its start: the steps overshot, whatever the curvature where
+    the run ended says (there units may be dead and the landscape flat)."""
+    k, peak, start = rose
+    lr = f" (it was {probe.lr:.3g})" if probe.lr else ""
+    where = ("" if lr_lambda is None else f"; lr x lambda_max at the run's last weights is "
+             f"{lr_lambda:.3g}, read where the steps ended, not along the path they jumped")
+    return Finding(
+        "unstable-learning-rate", "error",
+        f"The learning rate is too large: the loss rose far above where it started, so the steps "
+        f"overshoot. Found the history's loss at {peak:.4g} over steps {k}-{k + WINDOW - 1} (their "
+        f"mean), {peak / start:.3g}x its start {start:.4g}{where}.",
+        dict(loss_peak=peak, peak_step=k, peak_over_start=peak / start, lr=probe.lr,
+             lr_times_lambda=lr_lambda),
+        f"Lower the learning rate{lr} 10x at a time until the loss no longer rises above its "
+        "start: Adam's usual range is 1e-4 to 1e-2, plain SGD's 1e-3 to 1e-1 (or, if the loss "
+        "is summed over the batch, use its mean, reduction='mean').", None)
 
 
 def unstable(found: str, evidence: dict, fix: str, edge: float, lead: str | None = None) -> Finding:
@@ -177,7 +225,7 @@ DECAYED_LEARNING_RATE_CHECK = Check("decayed-learning-rate", check_decayed_learn
                                     needs=(FAILING,), evidence=(FAILING_RUN,),
                                     explains=(Explains(STUCK),))
 UNSTABLE_LEARNING_RATE_CHECK = Check(
-    "unstable-learning-rate", check_unstable_learning_rate, needs=(PLAIN_STEPS,),
+    "unstable-learning-rate", check_unstable_learning_rate, needs=(FINITE,),
     evidence=(FAILING_RUN,),
     explains=(Explains(STUCK + UNITS + BLOWUP),
               Explains(("bad-initialization",), grown_in_training)))

@@ -2,6 +2,9 @@
 decayed-learning-rate; and sharpness() against the full Hessian.
 """
 
+from types import SimpleNamespace
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +17,7 @@ from cases.config import RunConfig
 from cases.registry import CASES
 from cases.runner import run
 from diagnostics import diagnose, sharpness
-from diagnostics.checks.stability import DECAYED
+from diagnostics.checks.stability import BLEW_UP, DECAYED, blow_up
 
 from diagnose_helpers import (FUNCTIONS, KINDS, SEEDS, adam_digits, as_kind, diagnosed, finding,
                               net, sin2x_tensors, sin_data)
@@ -172,3 +175,30 @@ def test_an_alternating_loss_whose_last_step_would_remove_it_all_is_an_unstable_
     assert f.evidence["lr_times_lambda"] < 2 and f.evidence["step_over_loss"] >= 0.5
     assert "above the stability edge" not in f.message     # the numbers beside it say under
     assert report.causes[0].code == "unstable-learning-rate", str(report)
+
+
+# ----------------------------------------------------------------- a history that blew up
+@pytest.mark.parametrize("seed", SEEDS)
+def test_adam_at_lr_half_whose_loss_rose_far_above_its_start_is_named_post_hoc(adam_digits_run,
+                                                                               seed):
+    """Adam at 0.5 (a typo for 5e-4), no recording: the loss jumps to 20x its start for 4-6
+    steps, its 10-step mean peaking at 5.8-8.1x (3 seeds); the healthy twin at Adam's default lr
+    never rises."""
+    report = diagnosed(adam_digits(seed, lr=0.5))
+    f = report.findings[0]
+    assert f.code == "unstable-learning-rate", str(report)
+    assert f.evidence["peak_over_start"] >= BLEW_UP and "0.5" in f.fix
+    assert "unstable-learning-rate" not in diagnosed(adam_digits_run(seed)).codes
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_one_row_batches_whose_losses_swing_many_times_their_mean_did_not_blow_up(seed):
+    """A failing run on one-row batches: each step's squared error is chi-square(1) times the
+    constant's loss, single steps far above 5x it, ten steps' means never."""
+    h = np.random.default_rng(seed).chisquare(1, 2000)
+    probe = SimpleNamespace(history=h, baseline_loss=1.0, loss=1.0)
+    assert h.max() > BLEW_UP
+    with mock.patch("diagnostics.checks.stability.training_failing", return_value=True):
+        assert blow_up(probe) is None
+        assert blow_up(SimpleNamespace(history=np.r_[h[:50], np.full(20, 40.0), h[50:]],
+                                       baseline_loss=1.0, loss=1.0))[0] in range(41, 61)
