@@ -9,6 +9,7 @@ import torch
 
 from cases.backends import numpy_ops, torch_modules
 from cases.config import RunConfig
+from cases.faults import train
 from diagnostics import activations, losses, probe, reference
 
 RNG = np.random.default_rng(0)
@@ -82,3 +83,7 @@ def test_a_name_the_table_lacks_is_refused_with_what_is_accepted():
             call()
     with pytest.raises(ValueError, match="accepted"):
         RunConfig(data="sin_points", sizes=(1, 3, 1), activation="swish")
+
+
+def test_the_fault_programs_take_their_losses_from_the_diagnostics_table():
+    assert all(train.LOSSES[n] is losses.plain_losses()[n] for n in train.LOSSES)
