@@ -24,6 +24,7 @@ class Activation:
     dead_below: float | None = None       # z at or under which the slope is exactly 0 (a dead unit)
     colour: str | None = None             # the report's line colour where activations are compared
     slope_of_output: object = None        # act'(z) written in h = act(z), numpy; where it can be
+    peak_slope: float | None = None       # max of act'(z) beside slope_of_output: 100% pass-through
 
 
 # dead_below: only where the slope is exactly 0, so a unit there can never recover: relu's kink.
@@ -31,14 +32,14 @@ class Activation:
 # saturation bands 0.01/0.99: the sigmoid's slope there is < 0.01, 1/25 of its maximum 0.25.
 # colours: the report's fix palette (tab:*), in the order the sin-activations figure names them.
 ACTIVATIONS = {
-    "identity": Activation(nn.Identity, slope_of_output=lambda h: np.ones_like(h)),
+    "identity": Activation(nn.Identity, slope_of_output=lambda h: np.ones_like(h), peak_slope=1.0),
     "relu": Activation(nn.ReLU, (0.0, INF), dead_below=0.0, colour="tab:blue"),
     "leaky_relu": Activation(nn.LeakyReLU, colour="tab:green"),
     "elu": Activation(nn.ELU, (-1.0, INF), colour="tab:purple"),
     "sigmoid": Activation(nn.Sigmoid, (0.0, 1.0), (0.01, 0.99), colour="tab:orange",
-                          slope_of_output=lambda h: h * (1 - h)),
+                          slope_of_output=lambda h: h * (1 - h), peak_slope=0.25),
     "tanh": Activation(nn.Tanh, (-1.0, 1.0), (-0.99, 0.99), colour="tab:brown",
-                       slope_of_output=lambda h: 1 - h * h),
+                       slope_of_output=lambda h: 1 - h * h, peak_slope=1.0),
     "gelu": Activation(nn.GELU, colour="tab:cyan"),
     "softmax": Activation(nn.Softmax, (0.0, 1.0)),
     "log_softmax": Activation(nn.LogSoftmax, (-INF, 0.0)),

@@ -20,8 +20,14 @@ import numpy as np
 PROB_EPS = 1e-12      # clip the constant predictor's probabilities (float64 numpy) off 0 and 1
 CONSTANT_STEPS = 200  # L-BFGS iterations for a constant under options without a closed form: the
                       # problem is convex in k numbers and converges in ~20
-NAMED = ("mse", "half_mse", "cross_entropy", "nll", "bce", "bce_with_logits", "hinge", "l1",
-         "smooth_l1", "huber")
+KINDS = {"mse": "regression", "half_mse": "regression", "cross_entropy": "class_index",
+         "nll": "class_index", "bce": "binary", "bce_with_logits": "binary",
+         "hinge": "class_index", "l1": "regression", "smooth_l1": "regression",
+         "huber": "regression"}   # what y holds: values, class indices, 0/1 per output column
+NAMED = tuple(KINDS)
+REGRESSION_LOSSES = tuple(n for n, kind in KINDS.items() if kind == "regression")
+CLASS_INDEX_LOSSES = tuple(n for n, kind in KINDS.items() if kind == "class_index")
+BINARY_LOSSES = tuple(n for n, kind in KINDS.items() if kind == "binary")
 OPTIONS = {"weight": None, "pos_weight": None, "label_smoothing": 0.0, "beta": 1.0, "delta": 1.0}
 # each option's default: an option at its default changes nothing and is not carried
 ALIASES = {"ce": "cross_entropy", "categoricalcrossentropy": "cross_entropy",
@@ -195,7 +201,7 @@ def constant_loss(name: str, y: np.ndarray, width: int, options: dict | None = N
     if name in ("cross_entropy", "nll"):   # nll: the best constant log-probabilities
         p = np.bincount(y, minlength=width) / len(y) if y.ndim == 1 else y.mean(axis=0)
         return float(-np.sum(p[p > 0] * np.log(p[p > 0])))   # soft targets: their mean row
-    if name in ("bce", "bce_with_logits"):
+    if name in BINARY_LOSSES:
         p = np.clip(y.mean(axis=0), PROB_EPS, 1 - PROB_EPS)
         return float(np.mean(-(p * np.log(p) + (1 - p) * np.log1p(-p))))
     if name == "hinge":

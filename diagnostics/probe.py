@@ -10,11 +10,9 @@ from typing import Callable
 
 import numpy as np
 
-from diagnostics.losses import NAMED
+from diagnostics.losses import CLASS_INDEX_LOSSES, NAMED, REGRESSION_LOSSES  # noqa: F401
 from diagnostics.reference import Reference
 
-REGRESSION_LOSSES = ("mse", "half_mse", "l1", "smooth_l1", "huber")
-CLASS_INDEX_LOSSES = ("cross_entropy", "nll", "hinge")   # targets are class indices
 LOSSES = NAMED
 # nll: F.nll_loss, on log-probabilities (a log_softmax head); cross_entropy = log_softmax + nll
 

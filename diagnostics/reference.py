@@ -29,6 +29,8 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
+from diagnostics.losses import CLASS_INDEX_LOSSES, KINDS, REGRESSION_LOSSES
+
 REFERENCE_ROWS = 2000   # rows the references fit at most; more rows change no verdict
 REFERENCE_CELLS = 800_000   # ...and rows x columns at most: the logistic fits' cost grows with
                         # both. With it (1020 rows of 784), the path stopping early and no
@@ -67,9 +69,6 @@ SEED = 0                # the fold split and the row subsample: the same every c
 QUICK = dict(assume_finite=True,            # X and y were checked finite on the way in, and the
              skip_parameter_validation=True)  # estimators' parameters are this module's: ~10%
 PROB_EPS = 1e-7         # probabilities clipped off 0 and 1 before the log
-REGRESSION = ("mse", "half_mse", "l1", "smooth_l1", "huber")
-CLASS_INDEX = ("cross_entropy", "nll", "hinge")
-BINARY = ("bce", "bce_with_logits")
 
 
 @dataclass(frozen=True)
@@ -93,9 +92,9 @@ def reference_of(X: np.ndarray, y: np.ndarray, loss_name: str, width: int,
     """The references for these rows, or None for a custom loss or too few rows. ``score(pred,
     y_score)`` scores the predictions when the loss is not the plain numpy one of ``scorer``
     (options such as label_smoothing, soft targets ``y_score`` beside their classes ``y``)."""
-    if loss_name not in REGRESSION + CLASS_INDEX + BINARY or len(X) < MIN_ROWS:
+    if loss_name not in KINDS or len(X) < MIN_ROWS:   # a custom loss: no kind, no reference
         return None
-    if loss_name in CLASS_INDEX and np.ndim(y) != 1:   # soft targets with no classes: none to fit
+    if loss_name in CLASS_INDEX_LOSSES and np.ndim(y) != 1:   # soft targets: no classes to fit
         return None
     X, y, y_score = rows_for_reference(X, y, y if y_score is None else y_score)
     with warnings.catch_warnings(), np.errstate(all="ignore"), sklearn.config_context(**QUICK):
@@ -117,9 +116,9 @@ def rows_for_reference(X: np.ndarray, y: np.ndarray, y_score: np.ndarray) -> tup
 def predictions(X, y, loss_name: str, width: int) -> tuple:
     """(held-out linear, held-out neighbours) predictions on standardised X: values for
     regression, class probabilities (n, width) for class indices, P(1) per column for 0/1."""
-    if loss_name in REGRESSION:
+    if loss_name in REGRESSION_LOSSES:
         return regression_predictions(X, y)
-    if loss_name in CLASS_INDEX:
+    if loss_name in CLASS_INDEX_LOSSES:
         return class_predictions(X, y, width)
     cols = [class_predictions(X, (y[:, j] > 0.5).astype(np.int64), 2) for j in range(y.shape[1])]
     return tuple(np.stack([c[i][:, 1] for c in cols], axis=1) for i in range(2))

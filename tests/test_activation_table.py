@@ -71,3 +71,22 @@ def test_each_slope_read_off_the_output_is_the_modules_derivative(name):
     h.sum().backward()
     slope = TABLE[name].slope_of_output(h.detach().numpy())
     np.testing.assert_allclose(slope, z.grad.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in TABLE if TABLE[n].slope_of_output))
+def test_each_peak_slope_is_the_largest_slope_the_module_has(name):
+    z = torch.linspace(-6, 6, 1201, dtype=torch.float64, requires_grad=True)
+    TABLE[name].module()(z).sum().backward()
+    assert TABLE[name].peak_slope == pytest.approx(float(z.grad.max()), abs=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(activations.SATURATION_BANDS))
+def test_pass_through_is_the_tables_slope_as_a_share_of_its_peak(name):
+    """units.pass_through reads the table: a layer at z = 0 passes all, one at |z| = 8 ~none."""
+    at = lambda z: SimpleNamespace(activation=name, post=TABLE[name].module()(  # noqa: E731
+        torch.full((6, 3), z, dtype=torch.float64)).numpy())
+    assert units.pass_through(at(0.0)) == pytest.approx(1.0)
+    assert units.pass_through(at(8.0)) < units.FULLY_SATURATED
+    layer = at(1.5)
+    expected = np.mean(TABLE[name].slope_of_output(layer.post)) / TABLE[name].peak_slope
+    assert units.pass_through(layer) == pytest.approx(expected, rel=1e-12)

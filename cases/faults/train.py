@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from cases.faults.programs import TEST_SHARE, Program, dataset
 from diagnostics.activations import ACTIVATIONS as TABLE
+from diagnostics.losses import plain_losses
 
 HUGE_INIT_STD = 10.0   # "torch.randn * 10": RMS x sqrt(fan_in) of 20-250 here, torch's is ~0.6
 NORMAL_INIT_STD = 1.0  # "nn.init.normal_(w)": std 1 where He's is sqrt(2 / fan_in) ~ 0.2 at 32
@@ -143,8 +143,8 @@ def make_optimizer(program: Program, params) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {program.optimizer!r}; known: sgd, momentum, adam, adamw")
 
 
-LOSSES = {"cross_entropy": F.cross_entropy, "nll": F.nll_loss,
-          "bce_with_logits": F.binary_cross_entropy_with_logits, "mse": F.mse_loss}
+LOSSES = {name: plain_losses()[name] for name in ("cross_entropy", "nll", "bce_with_logits",
+                                                  "mse")}   # diagnostics' torch functions
 
 
 def loss_value(program: Program, out, y, reduction: str = "mean"):

@@ -9,6 +9,7 @@ from diagnostics.checks.evidence import LEARNED_NOTHING, finite_losses
 from diagnostics.checks.record import (FINITE, STUCK, UNITS, Check, Explains,
                                        where_steps_tiny)
 from diagnostics.activations import HEAD_RANGES
+from diagnostics.losses import BINARY_LOSSES
 from diagnostics.probe import Probe, REGRESSION_LOSSES, one_column_against_flat
 from diagnostics.report import Finding
 
@@ -127,7 +128,7 @@ def one_unit_softmax(probe: Probe):
 
 
 def bce_mismatch(probe: Probe):
-    if probe.loss_name not in ("bce", "bce_with_logits"):
+    if probe.loss_name not in BINARY_LOSSES:
         return None
     y = probe.y
     if y.min() < 0 or y.max() > 1:

@@ -59,10 +59,10 @@ def saturated_units(layer) -> int:
 
 
 def pass_through(layer) -> float:
-    """Mean of act'(z) / max act' over rows and units: the share of gradient the layer lets by."""
-    h = layer.post
-    slope = 4 * h * (1 - h) if layer.activation == "sigmoid" else 1 - h * h
-    return float(np.mean(slope))
+    """Mean of act'(z) / max act' over rows and units: the share of gradient the layer lets by
+    (the activation table's slope_of_output and peak_slope)."""
+    kind = ACTIVATIONS[layer.activation]
+    return float(np.mean(kind.slope_of_output(layer.post) / kind.peak_slope))
 
 
 def saturable(probe: Probe) -> list:

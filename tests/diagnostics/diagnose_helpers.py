@@ -21,6 +21,8 @@ TORCH_KINDS = ("sequential", "functional")
 SEEDS = (0, 1, 2)
 RTOL = 1e-6            # float64 everywhere: the evidence and the recomputation differ by rounding
 
+# Deliberately not read from a table: the activations as a user's forward calls them (F.relu,
+# torch.sigmoid), independent of the modules and of activations.CANDIDATES that recognise them.
 FUNCTIONS = {"identity": lambda z: z, "relu": F.relu, "leaky_relu": lambda z: F.leaky_relu(z, 0.01),
              "elu": F.elu, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
              "gelu": lambda z: F.gelu(z, approximate="tanh"),
