@@ -43,7 +43,7 @@ def blow_up(probe: Probe) -> tuple | None:
     averaged over WINDOW steps, rose to BLEW_UP x its start: steps that overshot, though the run
     may have settled since (units dead, the curvature read at its end flat). None otherwise."""
     h = probe.history
-    if h is None or not np.isfinite(h[0]) or not training_failing(probe):
+    if h is None or len(h) < WINDOW or not np.isfinite(h[0]) or not training_failing(probe):
         return None
     h = h[:np.argmin(np.isfinite(h))] if not np.all(np.isfinite(h)) else h
     if len(h) < WINDOW:
