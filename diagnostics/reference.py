@@ -28,6 +28,7 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from diagnostics.losses import CLASS_INDEX_LOSSES, KINDS, REGRESSION_LOSSES
 
@@ -66,6 +67,10 @@ TOL_MANY = 1e-3         # ...and where rows are many per coefficient, a well-det
                         # circles, blobs <= 0.02%) and saved ~1.5 of ~7 ms (on digits, 1.8 rows a
                         # coefficient, it would cost 2.3%: the path keeps TOL)
 SEED = 0                # the fold split and the row subsample: the same every call
+BLAS_THREADS = 1        # the fits' matrix products are small (<= 800 000 cells): a second BLAS
+                        # thread gains nothing, and on a busy machine (a test run's workers) it
+                        # waits for a core: digits' reference took 1055 ms with numpy's threads
+                        # beside another process, 172 ms with one
 QUICK = dict(assume_finite=True,            # X and y were checked finite on the way in, and the
              skip_parameter_validation=True)  # estimators' parameters are this module's: ~10%
 PROB_EPS = 1e-7         # probabilities clipped off 0 and 1 before the log
@@ -97,7 +102,8 @@ def reference_of(X: np.ndarray, y: np.ndarray, loss_name: str, width: int,
     if loss_name in CLASS_INDEX_LOSSES and np.ndim(y) != 1:   # soft targets: no classes to fit
         return None
     X, y, y_score = rows_for_reference(X, y, y if y_score is None else y_score)
-    with warnings.catch_warnings(), np.errstate(all="ignore"), sklearn.config_context(**QUICK):
+    with warnings.catch_warnings(), np.errstate(all="ignore"), sklearn.config_context(**QUICK), \
+            threadpool_limits(limits=BLAS_THREADS):
         warnings.simplefilter("ignore")   # convergence and one-class-fold notes change nothing
         cv, near = predictions(StandardScaler().fit_transform(X), y, loss_name, width)
     score = score or scorer(loss_name)
