@@ -41,7 +41,9 @@ def layer_scales(probe: Probe) -> dict:
 
 def scale_off(probe: Probe) -> dict:
     """layer -> RMS * sqrt(fan_in), for layers far from the fan-in scale."""
-    return {n: s for n, s in layer_scales(probe).items() if not SCALE_LOW <= s <= SCALE_HIGH}
+    free = {la.name for la in probe.layers if not la.feeds_norm}   # a norm divides the scale out
+    return {n: s for n, s in layer_scales(probe).items()
+            if n in free and not SCALE_LOW <= s <= SCALE_HIGH}
 
 
 def history_start(probe: Probe) -> tuple | None:
