@@ -110,6 +110,44 @@ def test_a_model_gone_non_finite_is_judged_by_its_history_s_start():
     assert "bad-initialization" not in diagnose(mlp, X, y, history=sane).codes
 
 
+# ----------------------------------------------------------------- units that are copies
+@lru_cache(maxsize=None)
+def xor_relu_run(seed: int, symmetric: bool):
+    """XOR (400 rows) through a 2-32-32-2 relu net, Adam at 3e-3, 400 batches of 32; with
+    ``symmetric``, every hidden unit starts as a copy of its layer's first (weights and bias)."""
+    X, y = xor_data(400, seed)
+    X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+    torch.manual_seed(seed)
+    model = relu_net(2, 2)
+    if symmetric:
+        with torch.no_grad():
+            for lin in (model[0], model[2]):
+                lin.weight.copy_(lin.weight[:1].expand_as(lin.weight))
+                lin.bias.fill_(float(lin.bias[0]))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    history = train(model, X, y, F.cross_entropy, opt, 400, 32, seed=seed)
+    return model, diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+
+
+def mean_cos(lin: nn.Linear) -> float:
+    rows = torch.cat([lin.weight, lin.bias[:, None]], 1).detach().double()
+    unit = rows / rows.norm(dim=1, keepdim=True)
+    n = len(rows)
+    return float(((unit @ unit.T).sum() - n) / (n * (n - 1)))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_hidden_units_copied_from_one_are_a_bad_initialization_named_first(seed):
+    model, report = xor_relu_run(seed, True)
+    assert report.causes[0].code == "bad-initialization", str(report)
+    f = report.causes[0]
+    first = f.evidence["parallel_units"]["0 Linear(2->32)"]
+    assert f.severity == "error" and first["mean_cos"] == pytest.approx(mean_cos(model[0]))
+    assert first["mean_cos"] >= 0.9 and "symmetry" in f.fix and "mean cos" in f.message
+    _, kept = xor_relu_run(seed, False)                # torch's init, the same loop
+    assert "bad-initialization" not in kept.codes and kept.ok, str(kept)
+
+
 # ----------------------------------------------------------------- layers a norm follows
 def digits_net(seed: int, norm: bool, scale: float) -> nn.Sequential:
     """64-32-10 relu, the first layer's weights and bias x ``scale``; with ``norm``, a
