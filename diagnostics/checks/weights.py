@@ -14,23 +14,18 @@ ONE_SIGN_MIN = 8        # fewer weights than this can share a sign by chance (1 
 MOSTLY_ONE_SIGN = 0.9   # or 90% of >= 100 weights: zero-mean inits give 50% +- 5% at 100 weights
 MOSTLY_MIN = 100        # and training keeps that balance; uniform [0, 1) stays mostly positive
 SCALE_LOW, SCALE_HIGH = 0.1, 10.0   # RMS * sqrt(fan_in): LeCun/He/torch give 0.6-1.4; 10x off is far
-PARALLEL_ROWS = 0.9     # a layer's units (rows [w, b]) whose mean cos reaches this compute one
-                        # function. Trained healthy nets measured -0.05-0.12 (the 10 fault-matrix
-                        # programs, 3 seeds; 8 other programs' |cos| <= 0.66, top singular share
-                        # <= 0.73); rows copied from the first measured 0.39-1.0 after training,
-                        # 0.91-1.0 in the runs the copy hurt. Signed: w and -w differ under relu
+PARALLEL_ROWS = 0.9     # a layer's units whose weight rows reach this mean cos compute one
+                        # function. Trained healthy nets' layers of fan-in >= 2 measured -0.05-0.12
+                        # (the 10 fault-matrix programs, 3 seeds; 8 other programs' |cos| with the
+                        # bias <= 0.66, top singular share <= 0.73); rows copied from the first
+                        # 0.15-1.0 after training, 0.93-1.0 in the runs the copy hurt. Signed: w
+                        # and -w differ under relu. Without the bias: a bias of -50 in every unit
+                        # (a dead layer) lines up [w, b] with any w
 PARALLEL_MIN_UNITS = 4  # mean of >= 6 pairs: units pointing one way by chance do not reach 0.9
 
 
 def constant_layers(probe: Probe) -> list:
     return [la.name for la in probe.layers if la.weight.size >= 2 and np.ptp(la.weight) == 0]
-
-
-def augmented_rows(layer) -> np.ndarray:
-    """Each unit's weights and bias, [w, b]: two units compute the same function (up to scale)
-    when these rows are parallel."""
-    bias = np.zeros((layer.width, 0)) if layer.bias is None else layer.bias.reshape(-1, 1)
-    return np.hstack([layer.weight, bias]).astype(np.float64)
 
 
 def row_alignment(rows: np.ndarray) -> tuple:
@@ -44,13 +39,12 @@ def row_alignment(rows: np.ndarray) -> tuple:
 
 def parallel_layers(probe: Probe) -> dict:
     """layer -> (mean cos, top share), for layers of >= PARALLEL_MIN_UNITS non-zero units whose
-    rows all point one way: a symmetric init (every unit a copy of one) that never broke."""
+    weight rows all point one way: a symmetric init (every unit a copy of one) that never broke."""
     found = {}
     for la in probe.layers:
-        rows = augmented_rows(la)
-        rows = rows[np.linalg.norm(rows, axis=1) > 0]
-        if len(rows) < PARALLEL_MIN_UNITS or rows.shape[1] < 2 or np.ptp(la.weight) == 0:
-            continue
+        rows = la.weight[np.linalg.norm(la.weight, axis=1) > 0].astype(np.float64)
+        if len(rows) < PARALLEL_MIN_UNITS or la.fan_in < 2 or np.ptp(la.weight) == 0:
+            continue    # one input: every row is parallel, the units differ by their bias
         cos, share = row_alignment(rows)
         if cos >= PARALLEL_ROWS:
             found[la.name] = (cos, share)
@@ -122,7 +116,7 @@ def pattern_broken(seen: dict) -> list:
         found.append(f"constant weights in {', '.join(seen['const'])}: every unit computes the "
                      "same thing")
     if seen["parallel"]:
-        found.append("units whose weights [w, b] all point one way, so the layer computes one "
+        found.append("units whose weight rows all point one way, so the layer computes one "
                      "function: " + ", ".join(f"{n}: mean cos {c:.3f} between its units, "
                                               f"{t:.1%} of |W|^2 in the top singular value"
                                               for n, (c, t) in seen["parallel"].items()))

@@ -130,7 +130,7 @@ def xor_relu_run(seed: int, symmetric: bool):
 
 
 def mean_cos(lin: nn.Linear) -> float:
-    rows = torch.cat([lin.weight, lin.bias[:, None]], 1).detach().double()
+    rows = lin.weight.detach().double()
     unit = rows / rows.norm(dim=1, keepdim=True)
     n = len(rows)
     return float(((unit @ unit.T).sum() - n) / (n * (n - 1)))
