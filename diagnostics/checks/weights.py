@@ -153,7 +153,8 @@ def init_finding(probe: Probe, seen: dict, failing: bool) -> Finding:
         "bad-initialization", "error" if const or seen["early"] or (parallel and failing)
         else "warning",
         "The weights (judged as they are now, which for a fresh model is its initialisation) break "
-        f"the fan-in scaled, zero-mean pattern training needs. Found {'; '.join(pattern_broken(seen))}."
+        "the fan-in scaled, zero-mean pattern training needs. Found "
+        f"{'; '.join(pattern_broken(seen))}."
         + (f" After {grown} training steps that scale may come from the training (a large "
            "learning rate, or weight decay) rather than the initialisation." if grown else ""),
         dict(constant_layers=const, one_sign=sign and sign[0], one_sign_share=sign and sign[2],
