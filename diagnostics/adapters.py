@@ -112,8 +112,19 @@ def linear_layers(calls, out2: torch.Tensor, grads: dict, numbered: bool = False
         layers.append(Layer(layer_label(name, lin, len(layers), kind, last, numbered),
                             to_np(lin.weight), None if lin.bias is None else to_np(lin.bias),
                             grads.get(f"{name}.weight"), to_np(pre), to_np(post), kind,
-                            is_output=last, path=name))
+                            is_output=last, path=name, feeds_norm=feeds_norm(calls[i + 1:end], z)))
     return layers
+
+
+NORMS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
+         nn.modules.instancenorm._InstanceNorm)
+
+
+def feeds_norm(between, z: torch.Tensor) -> bool:
+    """The first module called on the linear's own output is a normalisation layer: it divides
+    out any scale of the weights (and the bias) before the next layer sees them."""
+    first = next(((m, i) for _, m, i, _ in between if i.shape == z.shape), None)
+    return first is not None and isinstance(first[0], NORMS) and same_memory(z, first[1])
 
 
 def following_activation(between, z, nxt):

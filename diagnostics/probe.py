@@ -35,6 +35,8 @@ class Layer:
     activation: str                 # relu, leaky_relu, elu, gelu, sigmoid, tanh, softmax, ...
     is_output: bool = False
     path: str = ""                  # the module path ("net.2"): its parameters are "net.2.weight"
+    feeds_norm: bool = False        # a BatchNorm/LayerNorm/GroupNorm module normalises its output
+                                    # next: its weights' scale has no effect on the function
 
     @property
     def width(self) -> int:

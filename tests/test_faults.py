@@ -85,6 +85,21 @@ def test_init_operators_set_the_weights():
     assert (linears(dead)[0].bias == DEAD_BIAS).all()
 
 
+def test_symmetric_init_copies_each_hidden_layer_s_first_unit_and_leaves_the_head():
+    model = build_model(OPERATORS["symmetric-init"](PROGRAMS["wine-momentum-gelu"]), 13, 3)
+    *hidden, head = linears(model)
+    assert all((m.weight == m.weight[0]).all() and (m.bias == m.bias[0]).all() for m in hidden)
+    assert not (head.weight == head.weight[0]).all()
+
+
+def test_softmax_over_batch_normalises_each_class_over_the_rows_under_nll():
+    run = quick("softmax-over-batch")
+    assert run.program.loss == "nll" and run.model[-1].dim == 0
+    columns = run.model(run.data.X[:16]).exp().sum(0)
+    assert torch.allclose(columns, torch.ones_like(columns))
+    assert not OPERATORS["softmax-over-batch"].applies(PROGRAMS["iris-sgd-tanh"])   # full batch
+
+
 def test_architecture_operators_change_the_net():
     model = quick("no-activation").model
     assert all(isinstance(m, nn.Linear) for m in model)

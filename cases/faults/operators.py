@@ -213,6 +213,17 @@ OPERATORS = {op.name: op for op in (
     Operator("scheduler-per-batch", "docs/watch.md: StepLR stepped per batch; forum classic",
              lambda p: replace(p, lr_decay=EPOCH_DECAY, scheduler_per_batch=True),
              frozenset({"decayed-learning-rate"}), has_minibatches),
+    # Every hidden unit a copy of its layer's first (weights and bias): the units get the same
+    # gradient up to a scale where one output reads them, and the layer stays one function.
+    # bad-initialization names the init; the plateau or constant output are its consequences.
+    Operator("symmetric-init", "forum classic: rows initialised alike (w.data[:] = w.data[0])",
+             lambda p: replace(p, init="symmetric"), frozenset({"bad-initialization"})),
+    # nn.LogSoftmax(dim=0) before nll_loss: each class normalised over the batch's rows, so a
+    # row's log-probabilities depend on its batch. loss-target-mismatch's rule names the dim.
+    Operator("softmax-over-batch", "forum classic: LogSoftmax(dim=0) / F.log_softmax(x, dim=0)",
+             lambda p: replace(p, head="log_softmax_over_batch", loss="nll"),
+             frozenset({"loss-target-mismatch"}),
+             lambda p: p.loss == "cross_entropy" and has_minibatches(p)),
 )}
 
 

@@ -38,9 +38,11 @@ class Program:
     labels_permuted: bool = False   # training targets shuffled apart from their rows
     class_values: bool = False      # class indices fed to the loss as regression values
     init: str = "default"           # "default" (torch's), "zeros", "huge" (std 10), "positive",
-                                    # "normal" (N(0, 1) weights, torch's biases)
+                                    # "normal" (N(0, 1) weights, torch's biases), "symmetric"
+                                    # (every hidden unit a copy of its layer's first)
     hidden_bias: float | None = None    # a constant bias in every hidden layer
-    head: str = "none"              # an output activation: "none", "sigmoid", "softmax"
+    head: str = "none"              # an output activation: "none", "sigmoid", "softmax",
+                                    # "log_softmax_over_batch" (nn.LogSoftmax(dim=0))
     detach_hidden: bool = False     # forward detaches the last hidden layer's output
     frozen_hidden: bool = False     # hidden layers' requires_grad=False
     zero_grad: bool = True          # the loop calls optimizer.zero_grad() before backward

@@ -22,7 +22,8 @@ from diagnostics.losses import plain_losses
 HUGE_INIT_STD = 10.0   # "torch.randn * 10": RMS x sqrt(fan_in) of 20-250 here, torch's is ~0.6
 NORMAL_INIT_STD = 1.0  # "nn.init.normal_(w)": std 1 where He's is sqrt(2 / fan_in) ~ 0.2 at 32
 ACTIVATIONS = {n: TABLE[n].module for n in ("relu", "tanh", "gelu", "sigmoid")}  # the programs' four
-HEADS = {"none": [], "sigmoid": [nn.Sigmoid()], "softmax": [nn.Softmax(dim=1)]}
+HEADS = {"none": [], "sigmoid": [nn.Sigmoid()], "softmax": [nn.Softmax(dim=1)],
+         "log_softmax_over_batch": [nn.LogSoftmax(dim=0)]}   # normalises each class over the rows
 
 
 @dataclass
@@ -118,6 +119,9 @@ def initialise(model: nn.Sequential, program: Program) -> None:
                 layer.weight.uniform_(0, 1)
                 layer.bias.uniform_(0, 1)
         for layer in linears[:-1]:
+            if program.init == "symmetric":     # every hidden unit a copy of the first
+                layer.weight.copy_(layer.weight[:1].expand_as(layer.weight))
+                layer.bias.fill_(float(layer.bias[0]))
             if program.hidden_bias is not None:
                 layer.bias.fill_(program.hidden_bias)
             layer.requires_grad_(not program.frozen_hidden)

@@ -29,6 +29,9 @@ BELOW_BOUND = 1e-6        # a recorded loss under -1e-6 x its scale is below the
                           # is bounded by, whatever the float rounding
 SMALLER_LR = ", use a smaller learning rate,"   # constant-output's fix, dropped where the steps
                                                 # are already tiny (record.where_steps_tiny)
+OVER_ROWS_TOL = 1e-3      # every column of a softmax over the rows sums to the number of forward
+                          # calls that produced the rows (1 for diagnose()'s one call on X); float32
+                          # sums over 2000 rows stay within ~1e-5 of it
 MEAN_ONLY_GAP = 0.05      # outputs' mean within 5% of a target std of the targets' mean, and...
 MEAN_ONLY_SPREAD = 0.2    # ...their spread under 20% of the targets': the model predicts mean(y).
                           # Trained with out (n, 1) against y (n,) (100-2000 Adam steps, 3 seeds):
@@ -83,6 +86,9 @@ def looks_like_class_labels(y: np.ndarray) -> bool:
 
 
 def check_loss_target_mismatch(probe: Probe) -> list:
+    over_rows = softmax_over_rows(probe)
+    if over_rows:       # the deeper fault: every other reading of the head takes rows as rows
+        return [over_rows]
     found = [f for f in (softmax_twice(probe), one_unit_softmax(probe), bce_mismatch(probe),
                          logits_mismatch(probe), labels_as_values(probe), broadcast_targets(probe),
                          clipped_logits(probe), log_likelihood_of_probabilities(probe),
@@ -184,6 +190,52 @@ def log_likelihood_of_probabilities(probe: Probe):
                     {"loss_value": probe.loss},
                     "Replace the final Softmax with nn.LogSoftmax(dim=1) (log_softmax) and keep "
                     "nll_loss, or remove the Softmax and use cross_entropy on the logits.", probe)
+
+
+MODULES = {"softmax": "Softmax", "log_softmax": "LogSoftmax"}
+
+
+def probabilities_read(probe: Probe) -> tuple | None:
+    """(what the head's outputs say as probabilities, "softmax" or "log_softmax"): the outputs
+    themselves when they lie in [0, 1], their exponentials when they are all <= 0 (log-probs)."""
+    out = probe.out.astype(np.float64)
+    if out.min() >= 0 and out.max() <= 1:
+        return out, "softmax"
+    if out.max() <= 0:
+        return np.exp(out), "log_softmax"
+    return None
+
+
+def columns_sum_to_calls(p: np.ndarray) -> int | None:
+    """m when every column of p sums to the same whole number m of forward calls (1 <= m < rows):
+    a softmax normalised over the rows of each call, not over the classes of each row."""
+    sums = p.sum(axis=0)
+    calls = int(round(float(sums.mean())))
+    binary = np.all((p < OVER_ROWS_TOL) | (p > 1 - OVER_ROWS_TOL))   # saturated sigmoids count
+    if binary or not 1 <= calls < len(p) or np.any(np.abs(sums - calls) > OVER_ROWS_TOL):
+        return None                                                   # whole rows, not calls
+    return calls
+
+
+def softmax_over_rows(probe: Probe):
+    """A softmax or log_softmax taken over dim 0: each class's column sums to 1 over the batch,
+    so a row's output depends on which rows share its batch and its own row is no distribution."""
+    n, k = probe.out.shape
+    read = probabilities_read(probe) if probe.finite and n >= 2 and k >= 2 else None
+    calls = None if read is None else columns_sum_to_calls(read[0])
+    rows = None if calls is None else read[0].sum(axis=1)
+    if rows is None or np.all(np.abs(rows - 1) < PROB_TOL):
+        return None
+    return mismatch("error", f"A {read[1]} head must normalise each row over its {k} classes, but "
+                    f"this one normalises each class over the rows of the batch (dim 0). Found "
+                    f"every column of {'exp(outputs)' if read[1] == 'log_softmax' else 'outputs'} "
+                    f"summing to {calls} over {n} rows ({calls} forward call(s)), while the rows "
+                    f"sum to {rows.min():.3g}-{rows.max():.3g} instead of 1.",
+                    {"normalised_over": "rows", "column_sum": calls, "rows": n,
+                     "row_sum_min": float(rows.min()), "row_sum_max": float(rows.max())},
+                    f"Take the softmax over the classes: dim=1 (or -1), e.g. "
+                    f"nn.{MODULES[read[1]]}(dim=1) or F.{read[1]}(out, dim=1); a row's prediction "
+                    "must not depend on the other rows in its batch.", probe)
 
 
 def log_likelihood_of_scores(probe: Probe):

@@ -14,10 +14,41 @@ ONE_SIGN_MIN = 8        # fewer weights than this can share a sign by chance (1 
 MOSTLY_ONE_SIGN = 0.9   # or 90% of >= 100 weights: zero-mean inits give 50% +- 5% at 100 weights
 MOSTLY_MIN = 100        # and training keeps that balance; uniform [0, 1) stays mostly positive
 SCALE_LOW, SCALE_HIGH = 0.1, 10.0   # RMS * sqrt(fan_in): LeCun/He/torch give 0.6-1.4; 10x off is far
+PARALLEL_ROWS = 0.9     # a layer's units whose weight rows reach this mean cos compute one
+                        # function. Trained healthy nets' layers of fan-in >= 2 measured -0.05-0.12
+                        # (the 10 fault-matrix programs, 3 seeds; 8 other programs' |cos| with the
+                        # bias <= 0.66, top singular share <= 0.73); rows copied from the first
+                        # 0.15-1.0 after training, 0.93-1.0 in the runs the copy hurt. Signed: w
+                        # and -w differ under relu. Without the bias: a bias of -50 in every unit
+                        # (a dead layer) lines up [w, b] with any w
+PARALLEL_MIN_UNITS = 4  # mean of >= 6 pairs: units pointing one way by chance do not reach 0.9
 
 
 def constant_layers(probe: Probe) -> list:
     return [la.name for la in probe.layers if la.weight.size >= 2 and np.ptp(la.weight) == 0]
+
+
+def row_alignment(rows: np.ndarray) -> tuple:
+    """(mean cos between distinct rows, the top singular value's share of the squared norm)."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    unit = rows / np.where(norms > 0, norms, 1.0)
+    cos, n = unit @ unit.T, len(rows)
+    s = np.linalg.svd(rows, compute_uv=False)
+    return float((cos.sum() - np.trace(cos)) / (n * (n - 1))), float(s[0] ** 2 / np.sum(s ** 2))
+
+
+def parallel_layers(probe: Probe) -> dict:
+    """layer -> (mean cos, top share), for layers of >= PARALLEL_MIN_UNITS non-zero units whose
+    weight rows all point one way: a symmetric init (every unit a copy of one) that never broke."""
+    found = {}
+    for la in probe.layers:
+        rows = la.weight[np.linalg.norm(la.weight, axis=1) > 0].astype(np.float64)
+        if len(rows) < PARALLEL_MIN_UNITS or la.fan_in < 2 or np.ptp(la.weight) == 0:
+            continue    # one input: every row is parallel, the units differ by their bias
+        cos, share = row_alignment(rows)
+        if cos >= PARALLEL_ROWS:
+            found[la.name] = (cos, share)
+    return found
 
 
 def one_sign(probe: Probe):
@@ -41,7 +72,9 @@ def layer_scales(probe: Probe) -> dict:
 
 def scale_off(probe: Probe) -> dict:
     """layer -> RMS * sqrt(fan_in), for layers far from the fan-in scale."""
-    return {n: s for n, s in layer_scales(probe).items() if not SCALE_LOW <= s <= SCALE_HIGH}
+    free = {la.name for la in probe.layers if not la.feeds_norm}   # a norm divides the scale out
+    return {n: s for n, s in layer_scales(probe).items()
+            if n in free and not SCALE_LOW <= s <= SCALE_HIGH}
 
 
 def history_start(probe: Probe) -> tuple | None:
@@ -72,20 +105,27 @@ def first_loss_far(probe: Probe) -> tuple | None:
     return begun[1], begun[2]
 
 
-def pattern_broken(const: list, sign, off: dict, early) -> list:
+def pattern_broken(seen: dict) -> list:
     """What each piece of evidence found, in words."""
+    early, sign = seen["early"], seen["sign"]
     found = [] if early is None else [
         f"the history's first loss {early[0]:.4g}, before any update, is {early[0] / early[1]:.3g}x "
         f"what a fresh zero-mean model's outputs score ({early[1]:.4g}), and the run never rose far "
         "above its first steps"]
-    if const:
-        found.append(f"constant weights in {', '.join(const)}: every unit computes the same thing")
+    if seen["const"]:
+        found.append(f"constant weights in {', '.join(seen['const'])}: every unit computes the "
+                     "same thing")
+    if seen["parallel"]:
+        found.append("units whose weight rows all point one way, so the layer computes one "
+                     "function: " + ", ".join(f"{n}: mean cos {c:.3f} between its units, "
+                                              f"{t:.1%} of |W|^2 in the top singular value"
+                                              for n, (c, t) in seen["parallel"].items()))
     if sign:
         found.append(f"all {sign[1]} weights {sign[0]}" if sign[2] == 1.0 else
                      f"{sign[2]:.0%} of {sign[1]} weights {sign[0]}")
-    if off:
+    if seen["off"]:
         found.append("weight scale RMS*sqrt(fan_in) " + ", ".join(f"{n}: {s:.3g}"
-                                                                  for n, s in off.items()))
+                                                                  for n, s in seen["off"].items()))
     return found
 
 
@@ -95,35 +135,46 @@ def check_bad_initialization(probe: Probe) -> Finding | None:
     if not probe.layers:
         return None
     failing = training_failing(probe)
-    early = first_loss_far(probe) if failing else None
-    if not probe.finite:
-        return None if early is None else init_finding(probe, [], None, {}, early)
-    const, sign = constant_layers(probe), one_sign(probe)
-    off = scale_off(probe) if failing else {}
-    if not (const or sign or off or early):
+    seen = dict(const=[], sign=None, off={}, parallel={},
+                early=first_loss_far(probe) if failing else None)
+    if probe.finite:
+        seen.update(const=constant_layers(probe), sign=one_sign(probe),
+                    off=scale_off(probe) if failing else {}, parallel=parallel_layers(probe))
+    if not any(seen.values()):
         return None
-    return init_finding(probe, const, sign, off, early)
+    return init_finding(probe, seen, failing)
 
 
-def init_finding(probe: Probe, const: list, sign, off: dict, early) -> Finding:
-    found = pattern_broken(const, sign, off, early)
-    grown = trained_steps(probe) if off and not (const or sign or early) else 0
+def init_finding(probe: Probe, seen: dict, failing: bool) -> Finding:
+    const, off, sign, parallel = seen["const"], seen["off"], seen["sign"], seen["parallel"]
+    own = const or parallel or seen["early"]
+    grown = trained_steps(probe) if off and not (own or sign) else 0
     return Finding(
-        "bad-initialization", "error" if const or early else "warning",
+        "bad-initialization", "error" if const or seen["early"] or (parallel and failing)
+        else "warning",
         "The weights (judged as they are now, which for a fresh model is its initialisation) break "
-        f"the fan-in scaled, zero-mean pattern training needs. Found {'; '.join(found)}."
+        "the fan-in scaled, zero-mean pattern training needs. Found "
+        f"{'; '.join(pattern_broken(seen))}."
         + (f" After {grown} training steps that scale may come from the training (a large "
            "learning rate, or weight decay) rather than the initialisation." if grown else ""),
-        dict(constant_layers=const, one_sign=sign and sign[0],
-             one_sign_share=sign and sign[2],
+        dict(constant_layers=const, one_sign=sign and sign[0], one_sign_share=sign and sign[2],
+             parallel_units={n: {"mean_cos": c, "top_singular_share": t}
+                             for n, (c, t) in parallel.items()},
              scale=off, expected_scale=[SCALE_LOW, SCALE_HIGH],
-             trained_steps=trained_steps(probe), wrong_at_step_0=early is not None,
-             first_loss=early and early[0], untrained_loss=probe.untrained_loss,
+             trained_steps=trained_steps(probe), wrong_at_step_0=seen["early"] is not None,
+             first_loss=seen["early"] and seen["early"][0], untrained_loss=probe.untrained_loss,
              started_sane=first_loss_sane(probe)),
-        "Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for ReLU), "
-        "not zeros, constants or uniform [0, 1)" + ("; if the weights grew in training, lower the "
-                                                    "learning rate." if grown else "."),
-        const[0] if const else (next(iter(off)) if off else None))
+        init_fix(parallel and not sign, grown), (const or list(parallel) or list(off) or [None])[0])
+
+
+def init_fix(symmetric: bool, grown: int) -> str:
+    if symmetric:
+        return ("Break the symmetry: initialise each unit's weights independently at random, "
+                "zero-mean and fan-in scaled (torch's default nn.Linear init, Xavier, or He for "
+                "ReLU), never copied from one unit or set to one value.")
+    return ("Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for "
+            "ReLU), not zeros, constants or uniform [0, 1)"
+            + ("; if the weights grew in training, lower the learning rate." if grown else "."))
 
 
 def trained_steps(probe: Probe) -> int:
@@ -137,7 +188,8 @@ def grown_in_training(cause: Finding, symptom: Finding) -> bool:
     constant or one-sign init is a cause of its own, whatever the learning rate did."""
     ev = symptom.evidence
     return bool(ev.get("trained_steps")) and not ev.get("constant_layers") \
-        and not ev.get("one_sign") and not ev.get("wrong_at_step_0")
+        and not ev.get("parallel_units") and not ev.get("one_sign") \
+        and not ev.get("wrong_at_step_0")
 
 
 def scale_of_outputs(cause: Finding, symptom: Finding) -> bool:
@@ -145,7 +197,7 @@ def scale_of_outputs(cause: Finding, symptom: Finding) -> bool:
     unscaled inputs blow up what a sane init outputs. A constant or one-sign init is still a
     cause of its own."""
     ev = symptom.evidence
-    return not ev.get("constant_layers") and not ev.get("one_sign")
+    return not (ev.get("constant_layers") or ev.get("parallel_units") or ev.get("one_sign"))
 
 
 def trained(cause: Finding, symptom: Finding) -> bool:
@@ -160,7 +212,8 @@ def init_of_its_own(f: Finding) -> bool:
     """bad-initialization that no training explains: constant or one-sign weights, or a loss
     far too high before the first update (not a weight scale read after training)."""
     ev = f.evidence
-    return bool(ev.get("constant_layers") or ev.get("one_sign") or ev.get("wrong_at_step_0"))
+    return bool(ev.get("constant_layers") or ev.get("parallel_units") or ev.get("one_sign")
+                or ev.get("wrong_at_step_0"))
 
 
 def by_an_init_of_its_own(ruled: Finding, by: Finding) -> bool:
@@ -174,7 +227,8 @@ def init_explains(cause: Finding, symptom: Finding = None) -> bool:
     explain what follows."""
     ev = cause.evidence
     only_sign = bool(ev.get("one_sign")) and not (
-        ev.get("constant_layers") or ev.get("scale") or ev.get("wrong_at_step_0"))
+        ev.get("constant_layers") or ev.get("parallel_units") or ev.get("scale")
+        or ev.get("wrong_at_step_0"))
     return not (only_sign and ev.get("started_sane"))
 
 

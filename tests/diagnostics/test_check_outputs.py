@@ -190,6 +190,49 @@ def test_a_relu_on_the_logits_is_named(seed):
     assert "loss-target-mismatch" not in fixed.codes, str(fixed)
 
 
+class LogSoftmaxInChunks(nn.Module):
+    """F.log_softmax(x, dim) inside forward, on ``chunks`` pieces of the rows it is given: a
+    functional head (no module to read its kind from) that a chunked forward also shows."""
+
+    def __init__(self, dim: int, chunks: int = 1):
+        super().__init__()
+        self.dim, self.chunks = dim, chunks
+
+    def forward(self, x):
+        return torch.cat([F.log_softmax(c, dim=self.dim) for c in x.chunk(self.chunks)])
+
+
+OVER_THE_BATCH = {   # id: (the head normalising over dim 0, its twin over dim 1, forward calls)
+    "LogSoftmax(dim=0)": (nn.LogSoftmax(dim=0), nn.LogSoftmax(dim=1), 1),
+    "F.log_softmax(x, dim=0)": (LogSoftmaxInChunks(0), LogSoftmaxInChunks(1), 1),
+    "in 3 chunks": (LogSoftmaxInChunks(0, 3), LogSoftmaxInChunks(1, 3), 3),
+}
+
+
+@pytest.mark.parametrize("head", list(OVER_THE_BATCH))
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_log_softmax_over_the_batch_is_a_loss_target_mismatch(seed, head):
+    over_rows, over_classes, calls = OVER_THE_BATCH[head]
+    report = digits_classifier(seed, over_rows, F.nll_loss, "nll", lr=1e-2)
+    f = report.causes[0]
+    assert f.code == "loss-target-mismatch" and f.severity == "error", str(report)
+    assert f.evidence["normalised_over"] == "rows" and f.evidence["column_sum"] == calls
+    assert f.evidence["row_sum_max"] < 0.5 and "dim=1" in f.fix
+    fixed = digits_classifier(seed, over_classes, F.nll_loss, "nll", lr=1e-2)
+    assert "loss-target-mismatch" not in fixed.codes and fixed.ok, str(fixed)
+
+
+def test_saturated_sigmoid_outputs_whose_columns_sum_to_whole_numbers_are_no_softmax():
+    """Outputs all 0 or 1 (a sure multi-label net) sum to counts over the rows: not a softmax
+    over the batch, which spreads each column's 1 over its rows."""
+    X = np.eye(4)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sigmoid())
+    with torch.no_grad():
+        model[0].weight.copy_(torch.eye(4) * 60 - 30), model[0].bias.zero_()
+    report = diagnose(model, X, np.eye(4), loss="mse")
+    assert not any(f.evidence.get("normalised_over") for f in report.findings), str(report)
+
+
 # ----------------------------------------------------------------- constant-output
 @pytest.mark.parametrize("kind", KINDS)
 def test_zero_init_gives_a_constant_output(kind):

@@ -1,13 +1,19 @@
 """diagnostics/checks/weights.py: bad-initialization.
 """
 
+from functools import lru_cache
+
 import numpy as np
 import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
 
 from diagnostics import diagnose
 
 from diagnose_helpers import (KINDS, RTOL, SEEDS, adam_digits, as_kind, diagnosed, digits_data,
-                              finding, layer_name, net, rms, sin_data)
+                              digits_tensors, finding, layer_name, net, relu_net, rms, sin_data,
+                              train, xor_data)
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_all_positive_uniform_init_is_bad(kind):
@@ -102,3 +108,85 @@ def test_a_model_gone_non_finite_is_judged_by_its_history_s_start():
     assert "non-finite" in report.causes[0].explains
     sane = np.concatenate([falling_from(float(np.mean(y ** 2)), 50), [np.nan] * 5])
     assert "bad-initialization" not in diagnose(mlp, X, y, history=sane).codes
+
+
+# ----------------------------------------------------------------- units that are copies
+@lru_cache(maxsize=None)
+def xor_relu_run(seed: int, symmetric: bool):
+    """XOR (400 rows) through a 2-32-32-2 relu net, Adam at 3e-3, 400 batches of 32; with
+    ``symmetric``, every hidden unit starts as a copy of its layer's first (weights and bias)."""
+    X, y = xor_data(400, seed)
+    X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+    torch.manual_seed(seed)
+    model = relu_net(2, 2)
+    if symmetric:
+        with torch.no_grad():
+            for lin in (model[0], model[2]):
+                lin.weight.copy_(lin.weight[:1].expand_as(lin.weight))
+                lin.bias.fill_(float(lin.bias[0]))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    history = train(model, X, y, F.cross_entropy, opt, 400, 32, seed=seed)
+    return model, diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+
+
+def mean_cos(lin: nn.Linear) -> float:
+    rows = lin.weight.detach().double()
+    unit = rows / rows.norm(dim=1, keepdim=True)
+    n = len(rows)
+    return float(((unit @ unit.T).sum() - n) / (n * (n - 1)))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_hidden_units_copied_from_one_are_a_bad_initialization_named_first(seed):
+    model, report = xor_relu_run(seed, True)
+    assert report.causes[0].code == "bad-initialization", str(report)
+    f = report.causes[0]
+    first = f.evidence["parallel_units"]["0 Linear(2->32)"]
+    assert f.severity == "error" and first["mean_cos"] == pytest.approx(mean_cos(model[0]))
+    assert first["mean_cos"] >= 0.9 and "symmetry" in f.fix and "mean cos" in f.message
+    _, kept = xor_relu_run(seed, False)                # torch's init, the same loop
+    assert "bad-initialization" not in kept.codes and kept.ok, str(kept)
+
+
+# ----------------------------------------------------------------- layers a norm follows
+def digits_net(seed: int, norm: bool, scale: float) -> nn.Sequential:
+    """64-32-10 relu, the first layer's weights and bias x ``scale``; with ``norm``, a
+    BatchNorm1d between it and its relu."""
+    torch.manual_seed(seed)
+    first = nn.Linear(64, 32)
+    with torch.no_grad():
+        first.weight.mul_(scale), first.bias.mul_(scale)
+    return nn.Sequential(first, *([nn.BatchNorm1d(32)] if norm else []), nn.ReLU(),
+                         nn.Linear(32, 10))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_scale_of_a_layer_a_batch_norm_follows_is_not_judged(seed):
+    """A fresh net (no history: it fails) with its first layer 100x the fan-in scale: named
+    without the norm, which divides that scale out, and not with it."""
+    X, y = digits_data()
+    bare = finding(diagnose(digits_net(seed, False, 100.0), X, y, loss="cross_entropy"),
+                   "bad-initialization")
+    assert bare.evidence["scale"]["0 Linear(64->32)"] > 10
+    normed = diagnose(digits_net(seed, True, 100.0).eval(), X, y, loss="cross_entropy")
+    assert not any("0 Linear(64->32)" in f.evidence.get("scale", {}) for f in normed.findings), \
+        str(normed)
+
+
+@lru_cache(maxsize=None)
+def batch_norm_run(seed: int, scale: float):
+    X, y = digits_tensors()
+    model = digits_net(seed, True, scale)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    history = train(model, X, y, F.cross_entropy, opt, 300, 32, seed=seed)
+    return model, diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_batch_norm_net_whose_weights_grew_is_quiet_on_their_scale(seed):
+    model, report = batch_norm_run(seed, 30.0)
+    w = model[0].weight.detach()
+    assert float(w.pow(2).mean().sqrt()) * 8 > 10          # RMS x sqrt(64): past SCALE_HIGH
+    assert "bad-initialization" not in report.codes and report.ok, str(report)
+    _, default = batch_norm_run(seed, 1.0)
+    assert default.ok, str(default)
