@@ -10,7 +10,7 @@ from diagnostics.checks.evidence import (against_reference, norm_over, reference
                                          training_failing)
 from diagnostics.checks.record import (BLOWUP, FAILING_RUN, FINITE, STUCK, UNITS, Check, Explains,
                                        RuledOut)
-from diagnostics.checks.timeline import MIN_LOGGED, NEVER_STEPPED_FIX
+from diagnostics.checks.timeline import GRADLESS_FIX, MIN_LOGGED, NEVER_STEPPED_FIX
 from diagnostics.checks.weights import grown_in_training
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
@@ -113,7 +113,12 @@ def listed(names) -> str:
     return ", ".join(names[:NAMES_SHOWN]) + (", ..." if len(names) > NAMES_SHOWN else "")
 
 
-def check_no_gradient_path(probe: Probe) -> Finding | None:
+def check_no_gradient_path(probe: Probe) -> list:
+    """Parameters the loss does not reach, in the model or in the loop."""
+    return [f for f in (check_cut_in_forward(probe), check_no_grad_at_step(probe)) if f]
+
+
+def check_cut_in_forward(probe: Probe) -> Finding | None:
     """Parameters that require grad but get none: the loss does not reach them."""
     unreached = [n for n, g in probe.grads.items() if g is None]
     if not unreached:
@@ -135,6 +140,34 @@ def check_no_gradient_path(probe: Probe) -> Finding | None:
         ".data, .item() or numpy conversion of activations, no torch.no_grad() in forward; "
         "remove modules forward does not use, or call them.",
         called[cut[0].rpartition(".")[0]] if cut else None)
+
+
+def stepped_without_grad(probe: Probe) -> bool:
+    """A history of losses, no trainable parameter holding a .grad, and an optimizer whose state
+    shows no step: step() found no .grad to step with (it skips a parameter whose .grad is None
+    and writes no state for it). A loop that never calls step() leaves backward's .grad filled."""
+    logged = 0 if probe.history is None else len(probe.history)
+    return probe.steps_taken == 0 and logged >= MIN_LOGGED and bool(probe.grads) \
+        and probe.stored_grads is None
+
+
+def check_no_grad_at_step(probe: Probe) -> Finding | None:
+    """The loop's loss never reached the parameters, or its .grad was gone when step() ran."""
+    if not stepped_without_grad(probe):
+        return None
+    reached = sum(g is not None for g in probe.grads.values())
+    return Finding(
+        "no-gradient-path", "error",
+        f"No parameter holds a .grad after the loop, and torch's optimizers skip a parameter "
+        f"whose .grad is None: step() left the weights as they were. Found .grad None on all "
+        f"{len(probe.grads)} trainable parameter tensors after a history of "
+        f"{len(probe.history)} losses, a {probe.optimizer} whose state holds no update, and "
+        f"diagnose()'s own backward of the loss reaching {reached} of them: the loop's "
+        f"backward() never reached the parameters (its loss cut from the model), or "
+        f"zero_grad() ran between backward() and step().",
+        {"steps_logged": len(probe.history), "grads_none": len(probe.grads),
+         "reached_by_loss": reached, "optimizer": probe.optimizer, "steps_taken": 0},
+        GRADLESS_FIX)
 
 
 def frozen_features_limit(probe: Probe, share: float) -> bool:
@@ -166,7 +199,7 @@ def check_step_never_called(probe: Probe) -> Finding | None:
     """A history of losses, and an optimizer whose state shows no step: the weights are the
     initial ones (a watched run tells it for every optimizer, diagnostics.checks.timeline)."""
     logged = 0 if probe.history is None else len(probe.history)
-    if probe.steps_taken != 0 or logged < MIN_LOGGED:
+    if probe.steps_taken != 0 or logged < MIN_LOGGED or stepped_without_grad(probe):
         return None
     return Finding(
         "step-never-called", "error",
@@ -183,16 +216,21 @@ def of_parameters_it_lacks(ruled: Finding, by: Finding) -> bool:
     return bool(set(by.evidence.get("missing", ())) & set(ruled.evidence.get("parameters", ())))
 
 
+def at_the_step(cause: Finding, symptom: Finding) -> bool:
+    """no-gradient-path of the loop (no .grad when step() ran): the weights are the initial ones."""
+    return "grads_none" in cause.evidence or "steps_without_grad" in cause.evidence
+
+
 # nothing updated the weights: whatever the initial model does, it keeps doing
-STEP_NEVER_CALLED_CHECK = Check(
-    "step-never-called", check_step_never_called,
-    explains=(Explains(STUCK + UNITS + ("learning-rate-too-small", "single-class-output",
-                                        "bad-initialization", "low-capacity",
-                                        "unstable-learning-rate")),))
+NEVER_UPDATED = ("learning-rate-too-small", "low-capacity",  # (no-gradient-path rules these out)
+                 "single-class-output", "bad-initialization", "unstable-learning-rate")
+STEP_NEVER_CALLED_CHECK = Check("step-never-called", check_step_never_called,
+                                explains=(Explains(STUCK + UNITS + NEVER_UPDATED),))
 OPTIMIZER_MISMATCH_CHECK = Check("optimizer-mismatch", check_optimizer_mismatch,
                                  evidence=(FAILING_RUN,), explains=(Explains(STUCK + UNITS),))
 NO_GRADIENT_PATH_CHECK = Check("no-gradient-path", check_no_gradient_path,
-                               explains=(Explains(STUCK + UNITS),))
+                               explains=(Explains(STUCK + UNITS),
+                                         Explains(NEVER_UPDATED[2:], at_the_step)))
 ACCUMULATED_GRADIENT_CHECK = Check(
     "accumulated-gradient", check_accumulated_gradient, needs=(FINITE,), evidence=(FAILING_RUN,),
     explains=(Explains(STUCK + UNITS + BLOWUP + ("unstable-learning-rate",)),
