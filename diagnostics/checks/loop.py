@@ -143,30 +143,43 @@ def check_cut_in_forward(probe: Probe) -> Finding | None:
 
 
 def stepped_without_grad(probe: Probe) -> bool:
-    """A history of losses, no trainable parameter holding a .grad, and an optimizer whose state
-    shows no step: step() found no .grad to step with (it skips a parameter whose .grad is None
-    and writes no state for it). A loop that never calls step() leaves backward's .grad filled."""
+    """A history of losses, no trainable parameter holding a .grad, and steps that moved nothing:
+    an optimizer whose state shows no update, or (plain SGD keeps none) the optimizer given and
+    every loss the first to the bit (a model without torch's .grad, the numpy one, holds none).
+    step() found no .grad to step with: it skips a parameter whose .grad is None. A loop that
+    never calls step() leaves backward's .grad filled."""
     logged = 0 if probe.history is None else len(probe.history)
-    return probe.steps_taken == 0 and logged >= MIN_LOGGED and bool(probe.grads) \
-        and probe.stored_grads is None
+    return logged >= MIN_LOGGED and bool(probe.grads) and probe.stored_grads is None and (
+        probe.steps_taken == 0 or (probe.optimizer is not None and probe.lr != 0
+                                   and history_unchanged(probe)))
+
+
+def history_unchanged(probe: Probe) -> bool:
+    """Every logged loss finite and equal to the first: weights a step moves change the loss of
+    the batch they are scored on (a full batch's at every step)."""
+    h = np.asarray(probe.history, dtype=np.float64)
+    return bool(np.all(np.isfinite(h)) and np.all(h == h[0]))
 
 
 def check_no_grad_at_step(probe: Probe) -> Finding | None:
     """The loop's loss never reached the parameters, or its .grad was gone when step() ran."""
     if not stepped_without_grad(probe):
         return None
-    reached = sum(g is not None for g in probe.grads.values())
+    reached, n = sum(g is not None for g in probe.grads.values()), len(probe.history)
+    moved = f"a {probe.optimizer} whose state holds no update" if probe.steps_taken == 0 else \
+        f"all {n} losses equal to the first, to the bit (a step that moves the weights changes " \
+        f"them)"
     return Finding(
         "no-gradient-path", "error",
         f"No parameter holds a .grad after the loop, and torch's optimizers skip a parameter "
         f"whose .grad is None: step() left the weights as they were. Found .grad None on all "
-        f"{len(probe.grads)} trainable parameter tensors after a history of "
-        f"{len(probe.history)} losses, a {probe.optimizer} whose state holds no update, and "
-        f"diagnose()'s own backward of the loss reaching {reached} of them: the loop's "
-        f"backward() never reached the parameters (its loss cut from the model), or "
+        f"{len(probe.grads)} trainable parameter tensors after a history of {n} losses, "
+        f"{moved}, and diagnose()'s own backward of the loss reaching {reached} of them: the "
+        f"loop's backward() never reached the parameters (its loss cut from the model), or "
         f"zero_grad() ran between backward() and step().",
-        {"steps_logged": len(probe.history), "grads_none": len(probe.grads),
-         "reached_by_loss": reached, "optimizer": probe.optimizer, "steps_taken": 0},
+        {"steps_logged": n, "grads_none": len(probe.grads), "reached_by_loss": reached,
+         "optimizer": probe.optimizer, "steps_taken": probe.steps_taken,
+         "history_unchanged": probe.steps_taken != 0},
         GRADLESS_FIX)
 
 

@@ -309,20 +309,23 @@ def test_plain_sgd_keeps_no_state_so_nothing_is_claimed_about_its_steps():
 # ----------------------------------------------------------------- no .grad when step() ran
 GRADLESS_LOOPS = ("detached", "rebuilt", "zero-grad-late")   # each beside the healthy loop
 OPTIMIZERS = {"adam": lambda p: torch.optim.Adam(p, lr=1e-2),
-              "momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)}
+              "momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+              "sgd-full-batch": lambda p: torch.optim.SGD(p, lr=0.1)}   # no state: the history
 
 
 @functools.lru_cache(maxsize=None)
 def gradless_run(fault: str, optimizer: str, seed: int):
-    """Digits in batches of 64 for 60 steps; ``fault``: the loss detached (requires_grad set
-    again), rebuilt from loss.item(), zero_grad() between backward() and step(), or "healthy"."""
+    """Digits in batches of 64 (plain SGD: the full batch) for 60 steps; ``fault``: the loss
+    detached (requires_grad set again), rebuilt from loss.item(), zero_grad() between backward()
+    and step(), or "healthy"."""
     X, y = digits_data()
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).double()
     opt = OPTIMIZERS[optimizer](model.parameters())
     Xt, yt, history = torch.from_numpy(X), torch.from_numpy(y), []
     for t in range(60):
-        rows = slice(64 * (t % 20), 64 * (t % 20 + 1))
+        full = optimizer == "sgd-full-batch"
+        rows = slice(None) if full else slice(64 * (t % 20), 64 * (t % 20 + 1))
         if fault != "zero-grad-late":
             opt.zero_grad()
         loss = F.cross_entropy(model(Xt[rows]), yt[rows])
@@ -348,6 +351,7 @@ def test_a_step_with_no_grad_is_named_not_a_step_never_called(fault, optimizer, 
     assert "step-never-called" not in report.codes, str(report)
     ev = report.causes[0].evidence
     assert ev["grads_none"] == 4 and ev["reached_by_loss"] == 4 and ev["steps_logged"] == 60
+    assert ev["history_unchanged"] == (optimizer == "sgd-full-batch")
     assert "zero_grad() before loss.backward()" in report.causes[0].fix
     _, healthy = gradless_run("healthy", optimizer, seed)
     assert "no-gradient-path" not in healthy.codes and not healthy.errors, str(healthy)
