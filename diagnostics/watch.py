@@ -8,10 +8,10 @@
 
 Every step costs a few Python calls (the optimizer's step pre- and post-hooks, one gradient-
 accumulation hook per parameter): the loss, the lr of each group, whether step() ran, whether
-each .grad was reset and whether any .grad was there at all. Sampled steps (the first ``dense``, then every ``every``-th) also copy the
-weights before the step and read the norms, forward hooks on the activation modules read the
-batch's dead and saturated units, and one on the model the batch's mean input; only they wait
-for a GPU. Nothing the training computes changes.
+each .grad was reset and whether any .grad was there at all. Sampled steps (the first ``dense``,
+then every ``every``-th) also copy the weights before the step and read the norms, forward
+hooks on the activation modules read the batch's dead and saturated units, and one on the model
+the batch's mean input; only they wait for a GPU. Nothing the training computes changes.
 """
 
 from __future__ import annotations
@@ -80,8 +80,10 @@ class GradWatch:
                 fresh = True
             else:
                 stale = True
-        if stale or fresh:
-            return ACCUMULATED if stale else RESET
+        if stale:
+            return ACCUMULATED
+        if fresh:
+            return RESET
         return UNKNOWN if any(p.grad is not None for p in self.params) else GRADLESS
 
     def mark(self) -> None:

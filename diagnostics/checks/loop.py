@@ -235,15 +235,16 @@ def at_the_step(cause: Finding, symptom: Finding) -> bool:
 
 
 # nothing updated the weights: whatever the initial model does, it keeps doing
-NEVER_UPDATED = ("learning-rate-too-small", "low-capacity",  # (no-gradient-path rules these out)
-                 "single-class-output", "bad-initialization", "unstable-learning-rate")
-STEP_NEVER_CALLED_CHECK = Check("step-never-called", check_step_never_called,
-                                explains=(Explains(STUCK + UNITS + NEVER_UPDATED),))
+INITIAL_MODEL = ("single-class-output", "bad-initialization", "unstable-learning-rate")
+STEP_NEVER_CALLED_CHECK = Check(
+    "step-never-called", check_step_never_called,
+    explains=(Explains(STUCK + UNITS + INITIAL_MODEL + ("learning-rate-too-small",
+                                                        "low-capacity")),))
 OPTIMIZER_MISMATCH_CHECK = Check("optimizer-mismatch", check_optimizer_mismatch,
                                  evidence=(FAILING_RUN,), explains=(Explains(STUCK + UNITS),))
 NO_GRADIENT_PATH_CHECK = Check("no-gradient-path", check_no_gradient_path,
                                explains=(Explains(STUCK + UNITS),
-                                         Explains(NEVER_UPDATED[2:], at_the_step)))
+                                         Explains(INITIAL_MODEL, at_the_step)))
 ACCUMULATED_GRADIENT_CHECK = Check(
     "accumulated-gradient", check_accumulated_gradient, needs=(FINITE,), evidence=(FAILING_RUN,),
     explains=(Explains(STUCK + UNITS + BLOWUP + ("unstable-learning-rate",)),

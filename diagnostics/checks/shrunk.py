@@ -141,9 +141,12 @@ def scaled_down(probe: Probe) -> Finding | None:
         f"factor before backward() does the same: drop the factor.")
 
 
+def failing_or_pinned(probe: Probe) -> bool:
+    return training_failing(probe) or pinned_by_value(probe) is not None
+
+
 FAILING_OR_PINNED = Need("a failing run (evidence.training_failing), or most .grad entries at one "
-                         "magnitude under plain steps (PINNED)",
-                         lambda probe: training_failing(probe) or pinned_by_value(probe) is not None)
+                         "magnitude under plain steps (PINNED)", failing_or_pinned)
 # every step a crawl, whatever the lr: the model keeps what it started as
 SHRUNK_GRADIENT_CHECK = Check("shrunk-gradient", check_shrunk_gradient,
                               needs=(FINITE, FAILING_OR_PINNED), evidence=(FAILING_RUN,),
