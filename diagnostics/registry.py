@@ -53,6 +53,7 @@ CHECKS = (
 # the cause it names; where one reports, it replaces the post-hoc finding of that code.
 TIMELINE_CHECKS = (
     (timeline.check_step_never_called, "step-never-called"),
+    (timeline.check_steps_without_gradient, "no-gradient-path"),
     (check_gradients_never_reset, "accumulated-gradient"),
     (check_loss_far_above_constant_at_step_0, "bad-initialization"),
     (check_updates_larger_than_weights, "unstable-learning-rate"),

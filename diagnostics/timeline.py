@@ -2,7 +2,8 @@
 may look at (the checks never see torch objects, so they stay small pure functions).
 
 Every logged step (``run.log(loss)``) keeps its loss, the lr of each parameter group, whether
-``optimizer.step()`` ran and whether the ``.grad`` it used had been reset since the step before.
+``optimizer.step()`` ran, whether the ``.grad`` it used had been reset since the step before, and
+whether there was any ``.grad`` at all.
 Sampled steps (the first ones densely, then every N) keep per-parameter gradient and weight norms,
 the update ratio |dw| / |w|, per activation module the share of dead and saturated units, and
 the model's input batch, whose mean beside the other sampled batches' tells whether the batches
@@ -18,7 +19,8 @@ import numpy as np
 UPDATE_HUGE = 1.0       # |dw| / |w| in one step: the step as large as the weights themselves.
                         # Healthy runs measured 1e-4-0.1 (SGD) and up to 0.3 (Adam's first, sign-
                         # like steps on small weights at lr 1e-2); Adam at lr 0.5 2-30
-RESET, ACCUMULATED, UNKNOWN = 1, 0, -1   # reset[t]: .grad fresh / summed onto the last step's / not known
+RESET, ACCUMULATED, UNKNOWN, GRADLESS = 1, 0, -1, -2   # reset[t]: .grad fresh / summed onto the
+                        # last step's / not known / no parameter held a .grad when step() ran
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,14 @@ class Timeline:
     loss: np.ndarray                # (n,) the loss logged at that step
     lr: np.ndarray                  # (n, groups) lr each group stepped with (nan: no step)
     stepped: np.ndarray             # (n,) bool: optimizer.step() ran since the previous log
-    reset: np.ndarray               # (n,) int8: RESET, ACCUMULATED or UNKNOWN
+    reset: np.ndarray               # (n,) int8: RESET, ACCUMULATED, UNKNOWN or GRADLESS
     n_logged: int = 0               # steps logged in all (exact, whatever was thinned)
     n_stepped: int = 0              # of them, steps at which optimizer.step() ran
     n_accumulated: int = 0          # steps whose .grad summed onto the previous step's
     n_reset: int = 0                # steps whose .grad was fresh
     first_accumulated: int | None = None
+    n_gradless: int = 0             # steps at which step() ran with no parameter holding a .grad
+    first_gradless: int | None = None
     sample_steps: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     grad_norm: dict = field(default_factory=dict)      # parameter -> (m,) at each sampled step
     weight_norm: dict = field(default_factory=dict)    # parameter -> (m,) before the step

@@ -7,11 +7,11 @@
 >>> run.close(); diagnose(model, X, y, loss="cross_entropy", run=run)   # doctest: +SKIP
 
 Every step costs a few Python calls (the optimizer's step pre- and post-hooks, one gradient-
-accumulation hook per parameter): the loss, the lr of each group, whether step() ran and whether
-each .grad was reset. Sampled steps (the first ``dense``, then every ``every``-th) also copy the
-weights before the step and read the norms, forward hooks on the activation modules read the
-batch's dead and saturated units, and one on the model the batch's mean input; only they wait
-for a GPU. Nothing the training computes changes.
+accumulation hook per parameter): the loss, the lr of each group, whether step() ran, whether
+each .grad was reset and whether any .grad was there at all. Sampled steps (the first ``dense``,
+then every ``every``-th) also copy the weights before the step and read the norms, forward
+hooks on the activation modules read the batch's dead and saturated units, and one on the model
+the batch's mean input; only they wait for a GPU. Nothing the training computes changes.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch import nn
 from diagnostics.activations import module_kind
 from diagnostics.activations import DEAD_KINDS, SATURATION_BANDS
 from diagnostics.checks.units import PINNED_ROWS
-from diagnostics.timeline import ACCUMULATED, RESET, UNKNOWN, Timeline
+from diagnostics.timeline import ACCUMULATED, GRADLESS, RESET, UNKNOWN, Timeline
 from diagnostics.watch_report import judge
 from diagnostics.watch_store import BatchMeans, Entries, Samples, as_floats
 
@@ -67,7 +67,9 @@ class GradWatch:
         return count
 
     def state(self) -> int:
-        """RESET, ACCUMULATED or UNKNOWN (first step, or no backward since the last step)."""
+        """RESET, ACCUMULATED, UNKNOWN (first step, or no backward since the last step) or
+        GRADLESS: no parameter holds a .grad, so step() skips them all. Only a step that found
+        neither a fresh nor a stale .grad looks again (a healthy run: its first step alone)."""
         fresh = stale = False
         for p, ref, version, accums, first in zip(self.params, self.refs, self.versions,
                                                   self.accums, self.first):
@@ -78,7 +80,11 @@ class GradWatch:
                 fresh = True
             else:
                 stale = True
-        return ACCUMULATED if stale else RESET if fresh else UNKNOWN
+        if stale:
+            return ACCUMULATED
+        if fresh:
+            return RESET
+        return UNKNOWN if any(p.grad is not None for p in self.params) else GRADLESS
 
     def mark(self) -> None:
         """After the step: remember each .grad (weakly: a freed one was reset) and its version.

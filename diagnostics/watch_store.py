@@ -9,11 +9,12 @@ import math
 import numpy as np
 import torch
 
-from diagnostics.timeline import ACCUMULATED, RESET
+from diagnostics.timeline import ACCUMULATED, GRADLESS, RESET
 
 MAX_KEPT = 2 ** 16      # logged steps kept (~3 MB); a longer run keeps every 2nd, 4th, ... step
                         # past the dense head, so a million steps stays within it
 MAX_SAMPLES = 1024      # sampled steps kept; past it every other one goes and the period doubles
+UNRESET_KINDS = {ACCUMULATED: "accumulated", GRADLESS: "gradless"}   # the counts they go to
 
 
 def as_floats(tensors: list) -> list:
@@ -38,7 +39,7 @@ class Entries:
     def __init__(self, dense: int):
         self.dense, self.stride, self.rows, self.unchecked = dense, 1, [], []
         self.counts = {"n_logged": 0, "n_stepped": 0, "n_accumulated": 0, "n_reset": 0,
-                       "first_accumulated": None}
+                       "first_accumulated": None, "n_gradless": 0, "first_gradless": None}
         self.on_device = False
 
     def keeps(self, t: int) -> bool:
@@ -61,10 +62,16 @@ class Entries:
         c["n_logged"] += 1
         c["n_stepped"] += bool(row[3])
         c["n_reset"] += row[4] == RESET
-        if row[4] == ACCUMULATED:
-            c["n_accumulated"] += 1
-            c["first_accumulated"] = row[0] if c["first_accumulated"] is None \
-                else c["first_accumulated"]
+        if row[4] < RESET:                  # a healthy step is RESET: one comparison, as before
+            self.count_unreset(row[0], row[4])
+
+    def count_unreset(self, t: int, reset: int) -> None:
+        """A step on a stale .grad, or with none: counted, and the first one kept."""
+        kind = UNRESET_KINDS.get(reset)
+        if kind is not None:
+            self.counts[f"n_{kind}"] += 1
+            if self.counts[f"first_{kind}"] is None:
+                self.counts[f"first_{kind}"] = t
 
     def resolve(self) -> list:
         """[(step, loss)] of the device losses logged since the last call, as floats now."""
@@ -74,10 +81,10 @@ class Entries:
         return [(r[0], r[1]) for r in rows]
 
     def alarming(self) -> bool:
-        """The last step shows what a stopping run must judge now: a summed .grad, no step, or a
-        non-finite loss."""
+        """The last step shows what a stopping run must judge now: a summed .grad or none, no
+        step, or a non-finite loss."""
         last = self.rows[-1] if self.rows else None
-        return last is not None and (last[4] == ACCUMULATED or not last[3] or
+        return last is not None and (last[4] in (ACCUMULATED, GRADLESS) or not last[3] or
                                      (isinstance(last[1], float) and not math.isfinite(last[1])))
 
     def arrays(self, groups: int) -> dict:

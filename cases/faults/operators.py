@@ -36,6 +36,8 @@ TINY_CLIP_NORM = 1e-3    # a max_norm 1/240-1/2200 of the SGD programs' gradient
 ADAM_LR = 1e-3           # torch's default Adam lr: what a user switching to Adam keeps
 DEEP_RELU_LAYERS = 6     # N(0, 1) weights multiply the signal by ~sqrt(fan_in / 2) = 4-6 a layer:
                          # 6 layers start the loss 1e5x a constant's (docs/watch.md measured)
+TINY_CLIP_VALUE = 1e-4  # 1/14-1/1400 of the SGD programs' largest .grad entries at their healthy
+                        # end (0.0014-0.14 over 3 seeds), more at the start
 EPOCH_DECAY = (5, 0.5)   # StepLR "halve every 5 epochs", meant per epoch (2-3 halvings here);
                          # stepped per batch it halves every 5 steps: under 1e-3 by step 50
 
@@ -224,6 +226,22 @@ OPERATORS = {op.name: op for op in (
              lambda p: replace(p, head="log_softmax_over_batch", loss="nll"),
              frozenset({"loss-target-mismatch"}),
              lambda p: p.loss == "cross_entropy" and has_minibatches(p)),
+    # ---- the probe's loop faults: step() ran and found no .grad to step with
+    # loss.detach().requires_grad_() "fixes" backward's error: the .grad never reaches the
+    # parameters, each step skips them all. no-gradient-path names the cut; step-never-called
+    # reads the same empty optimizer state, and its fix (call step()) is not the one.
+    Operator("detached-loss", "forum classic: loss.detach() / torch.tensor(loss.item()) before "
+             "backward()", lambda p: replace(p, detached_loss=True),
+             frozenset({"no-gradient-path"})),
+    # zero_grad() moved between backward() and step(): every step finds .grad None.
+    Operator("zero-grad-before-step", "forum classic: optimizer.zero_grad() just before step()",
+             lambda p: replace(p, zero_grad=False, zero_grad_late=True),
+             frozenset({"no-gradient-path"})),
+    # clip_grad_value_ far below the gradient's entries: each plain or momentum step moves most
+    # weights by lr x clip_value. Adam divides the scale out, so its programs are left out.
+    Operator("clip-value-tiny", "forum: clip_grad_value_(clip_value) far below the gradient",
+             lambda p: replace(p, clip_value=TINY_CLIP_VALUE), frozenset({"shrunk-gradient"}),
+             lambda p: not uses_adam(p)),
 )}
 
 

@@ -53,6 +53,9 @@ class Program:
     lr_decay: tuple | None = None   # (step_size, gamma) of a torch StepLR scheduler
     scheduler_per_batch: bool = False   # scheduler.step() after every batch, not every epoch
     clip_norm: float | None = None  # clip_grad_norm_(model.parameters(), clip_norm) after backward
+    clip_value: float | None = None     # clip_grad_value_(model.parameters(), clip_value) after it
+    detached_loss: bool = False     # the loss detached and made to require grad before backward
+    zero_grad_late: bool = False    # optimizer.zero_grad() between backward and step
 
     @property
     def takes_class_indices(self) -> bool:

@@ -209,9 +209,15 @@ def loop(program: Program, model, opt, scheduler, data: Split, seed: int, run=No
         # forward
         loss = loss_value(program, model(data.X[batch]), data.y[batch], reduction)
         # backward
+        if program.detached_loss:   # "fixes" backward's "does not require grad" error
+            loss = loss.detach().requires_grad_()
         loss.backward()
         if program.clip_norm is not None:
             nn.utils.clip_grad_norm_(model.parameters(), program.clip_norm)
+        if program.clip_value is not None:
+            nn.utils.clip_grad_value_(model.parameters(), program.clip_value)
+        if program.zero_grad_late:  # the .grad just computed gone before the step reads it
+            opt.zero_grad()
         # update
         if program.optimizer_step:
             opt.step()

@@ -10,7 +10,7 @@ from diagnostics.checks.evidence import (against_reference, norm_over, reference
                                          training_failing)
 from diagnostics.checks.record import (BLOWUP, FAILING_RUN, FINITE, STUCK, UNITS, Check, Explains,
                                        RuledOut)
-from diagnostics.checks.timeline import MIN_LOGGED, NEVER_STEPPED_FIX
+from diagnostics.checks.timeline import GRADLESS_FIX, MIN_LOGGED, NEVER_STEPPED_FIX
 from diagnostics.checks.weights import grown_in_training
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
@@ -113,7 +113,12 @@ def listed(names) -> str:
     return ", ".join(names[:NAMES_SHOWN]) + (", ..." if len(names) > NAMES_SHOWN else "")
 
 
-def check_no_gradient_path(probe: Probe) -> Finding | None:
+def check_no_gradient_path(probe: Probe) -> list:
+    """Parameters the loss does not reach, in the model or in the loop."""
+    return [f for f in (check_cut_in_forward(probe), check_no_grad_at_step(probe)) if f]
+
+
+def check_cut_in_forward(probe: Probe) -> Finding | None:
     """Parameters that require grad but get none: the loss does not reach them."""
     unreached = [n for n, g in probe.grads.items() if g is None]
     if not unreached:
@@ -135,6 +140,47 @@ def check_no_gradient_path(probe: Probe) -> Finding | None:
         ".data, .item() or numpy conversion of activations, no torch.no_grad() in forward; "
         "remove modules forward does not use, or call them.",
         called[cut[0].rpartition(".")[0]] if cut else None)
+
+
+def stepped_without_grad(probe: Probe) -> bool:
+    """A history of losses, no trainable parameter holding a .grad, and steps that moved nothing:
+    an optimizer whose state shows no update, or (plain SGD keeps none) the optimizer given and
+    every loss the first to the bit (a model without torch's .grad, the numpy one, holds none).
+    step() found no .grad to step with: it skips a parameter whose .grad is None. A loop that
+    never calls step() leaves backward's .grad filled."""
+    logged = 0 if probe.history is None else len(probe.history)
+    return logged >= MIN_LOGGED and bool(probe.grads) and probe.stored_grads is None and (
+        probe.steps_taken == 0 or (probe.optimizer is not None and probe.lr != 0
+                                   and history_unchanged(probe)))
+
+
+def history_unchanged(probe: Probe) -> bool:
+    """Every logged loss finite and equal to the first: weights a step moves change the loss of
+    the batch they are scored on (a full batch's at every step)."""
+    h = np.asarray(probe.history, dtype=np.float64)
+    return bool(np.all(np.isfinite(h)) and np.all(h == h[0]))
+
+
+def check_no_grad_at_step(probe: Probe) -> Finding | None:
+    """The loop's loss never reached the parameters, or its .grad was gone when step() ran."""
+    if not stepped_without_grad(probe):
+        return None
+    reached, n = sum(g is not None for g in probe.grads.values()), len(probe.history)
+    moved = f"a {probe.optimizer} whose state holds no update" if probe.steps_taken == 0 else \
+        f"all {n} losses equal to the first, to the bit (a step that moves the weights changes " \
+        f"them)"
+    return Finding(
+        "no-gradient-path", "error",
+        f"No parameter holds a .grad after the loop, and torch's optimizers skip a parameter "
+        f"whose .grad is None: step() left the weights as they were. Found .grad None on all "
+        f"{len(probe.grads)} trainable parameter tensors after a history of {n} losses, "
+        f"{moved}, and diagnose()'s own backward of the loss reaching {reached} of them: the "
+        f"loop's backward() never reached the parameters (its loss cut from the model), or "
+        f"zero_grad() ran between backward() and step().",
+        {"steps_logged": n, "grads_none": len(probe.grads), "reached_by_loss": reached,
+         "optimizer": probe.optimizer, "steps_taken": probe.steps_taken,
+         "history_unchanged": probe.steps_taken != 0},
+        GRADLESS_FIX)
 
 
 def frozen_features_limit(probe: Probe, share: float) -> bool:
@@ -166,7 +212,7 @@ def check_step_never_called(probe: Probe) -> Finding | None:
     """A history of losses, and an optimizer whose state shows no step: the weights are the
     initial ones (a watched run tells it for every optimizer, diagnostics.checks.timeline)."""
     logged = 0 if probe.history is None else len(probe.history)
-    if probe.steps_taken != 0 or logged < MIN_LOGGED:
+    if probe.steps_taken != 0 or logged < MIN_LOGGED or stepped_without_grad(probe):
         return None
     return Finding(
         "step-never-called", "error",
@@ -183,16 +229,22 @@ def of_parameters_it_lacks(ruled: Finding, by: Finding) -> bool:
     return bool(set(by.evidence.get("missing", ())) & set(ruled.evidence.get("parameters", ())))
 
 
+def at_the_step(cause: Finding, symptom: Finding) -> bool:
+    """no-gradient-path of the loop (no .grad when step() ran): the weights are the initial ones."""
+    return "grads_none" in cause.evidence or "steps_without_grad" in cause.evidence
+
+
 # nothing updated the weights: whatever the initial model does, it keeps doing
+INITIAL_MODEL = ("single-class-output", "bad-initialization", "unstable-learning-rate")
 STEP_NEVER_CALLED_CHECK = Check(
     "step-never-called", check_step_never_called,
-    explains=(Explains(STUCK + UNITS + ("learning-rate-too-small", "single-class-output",
-                                        "bad-initialization", "low-capacity",
-                                        "unstable-learning-rate")),))
+    explains=(Explains(STUCK + UNITS + INITIAL_MODEL + ("learning-rate-too-small",
+                                                        "low-capacity")),))
 OPTIMIZER_MISMATCH_CHECK = Check("optimizer-mismatch", check_optimizer_mismatch,
                                  evidence=(FAILING_RUN,), explains=(Explains(STUCK + UNITS),))
 NO_GRADIENT_PATH_CHECK = Check("no-gradient-path", check_no_gradient_path,
-                               explains=(Explains(STUCK + UNITS),))
+                               explains=(Explains(STUCK + UNITS),
+                                         Explains(INITIAL_MODEL, at_the_step)))
 ACCUMULATED_GRADIENT_CHECK = Check(
     "accumulated-gradient", check_accumulated_gradient, needs=(FINITE,), evidence=(FAILING_RUN,),
     explains=(Explains(STUCK + UNITS + BLOWUP + ("unstable-learning-rate",)),

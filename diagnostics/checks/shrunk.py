@@ -8,14 +8,19 @@ gradient of a mean loss is about as large as the whole set's, larger by its nois
 it was scaled down. Adaptive optimizers (Adam, RMSprop, ...) divide the scale out of every step,
 so only plain and momentum gradient descent are judged, and only a run that did not learn on its
 own batches: a loop that fitted its batches (one batch repeated) leaves a small .grad of its own.
+
+clip_grad_value_ far below the gradient leaves a signature of its own, failing run or not: most
+of the .grad entries sit at exactly +-clip_value, where a gradient left alone has one entry at
+its largest magnitude. Each step then moves most weights by lr x clip_value, whatever the
+gradient says, and a weak linear fit of the rows can make such a run look on par.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import ADAPTIVE, finite_history, norm_over
-from diagnostics.checks.record import FAILING, FAILING_RUN, FINITE, STUCK, UNITS, Check, Explains
+from diagnostics.checks.evidence import ADAPTIVE, finite_history, norm_over, training_failing
+from diagnostics.checks.record import FAILING_RUN, FINITE, STUCK, UNITS, Check, Explains, Need
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -23,6 +28,13 @@ SHRUNK = 0.01       # the stepped .grad at most 1/100 of the loss's gradient on 
                     # fault-matrix programs left 0.13-14x over 3 seeds (exactly 1 in full batch: a
                     # batch's gradient is the set's plus its noise); clip_grad_norm_(max_norm=1e-3)
                     # on the SGD programs left 0.00045-0.0042
+PINNED = 0.5        # most of the .grad entries at its largest magnitude. A gradient left alone has
+                    # one entry there: the 10 fault-matrix programs and the 8 programs of an
+                    # outside probe measured 1/n (0.0001-0.0076) over 3 seeds, unclipped and
+                    # under a harmless clip_grad_value_(1.0) alike; clip_grad_value_(1e-4) on
+                    # the plain and momentum SGD ones 0.76-1.0 (Adam's: 0.0004-0.85, not judged)
+PIN_ROUNDING = 1e-6 # relative: a clamped entry is +-clip_value exactly; float32 keeps ~7 digits
+MIN_ENTRIES = 10    # entries in all: with n, a gradient left alone pins 1/n, 0.1 at most here
 STILL_HIGH = 0.5    # the history's last quarter still at half its first steps' level or above:
                     # the loop learned little on its own batches (one batch repeated falls 1e4x)
 
@@ -53,7 +65,59 @@ def plain_steps(probe: Probe) -> bool:
     return probe.optimizer is not None and probe.optimizer not in ADAPTIVE
 
 
+def pinned_entries(probe: Probe) -> tuple | None:
+    """(share of the stored .grad entries within rounding of the largest magnitude, entries,
+    that magnitude); None without MIN_ENTRIES finite entries, not all 0."""
+    held = [np.ravel(g) for g in (probe.stored_grads or {}).values() if g is not None]
+    g = np.abs(np.concatenate(held)).astype(np.float64) if held else np.zeros(0)
+    top = float(g.max()) if g.size >= MIN_ENTRIES else 0.0
+    if not (np.isfinite(top) and top > 0):
+        return None
+    return float(np.mean(g >= top * (1 - PIN_ROUNDING))), int(g.size), top
+
+
+def pinned_by_value(probe: Probe) -> tuple | None:
+    """pinned_entries where PINNED of them or more sit at the largest, under plain steps."""
+    pinned = pinned_entries(probe) if plain_steps(probe) else None
+    return pinned if pinned is not None and pinned[0] >= PINNED else None
+
+
 def check_shrunk_gradient(probe: Probe) -> Finding | None:
+    """A .grad pinned at one magnitude by clip_grad_value_, or a failing run's .grad far smaller
+    than the loss's gradient on X."""
+    pinned = pinned_by_value(probe)
+    if pinned is not None:
+        return clipped_by_value(probe, pinned)
+    return scaled_down(probe) if training_failing(probe) else None
+
+
+def clipped_by_value(probe: Probe, pinned: tuple) -> Finding:
+    share, entries, top = pinned
+    norms, largest = stepped_and_full(probe), largest_entry(probe.grads)
+    ratio = f"; the stepped .grad is {norms[0] / norms[1]:.2g} of the loss's gradient on these " \
+            f"rows" if norms else ""
+    return Finding(
+        "shrunk-gradient", "error" if training_failing(probe) else "warning",
+        f"The .grad the optimizer stepped with is clipped by value far below the gradient: "
+        f"most of its entries sit at one magnitude, so each {probe.optimizer} step moves them "
+        f"by lr x that value whatever the gradient says. Found {share:.0%} of its {entries} "
+        f"entries at +-{top:.3g} within float rounding (a gradient left alone has one entry at "
+        f"its largest, 1/{entries} of them), where the loss's gradient on {len(probe.X)} rows "
+        f"has entries up to {largest:.3g}{ratio}.",
+        {"pinned_share": share, "pinned_at": top, "grad_entries": entries,
+         "loss_grad_largest_entry": largest, "optimizer": probe.optimizer,
+         "shrink": norms[0] / norms[1] if norms else None},
+        f"Raise clip_grad_value_'s clip_value far above the gradient's entries (up to "
+        f"{largest:.2g} here), or clip by norm instead: clip_grad_norm_(model.parameters(), "
+        f"max_norm) with max_norm at the gradient's norm or above.")
+
+
+def largest_entry(grads: dict) -> float:
+    held = [np.max(np.abs(g)) for g in grads.values() if g is not None and np.size(g)]
+    return float(max(held)) if held else 0.0
+
+
+def scaled_down(probe: Probe) -> Finding | None:
     """The optimizer stepped with a .grad far smaller than the loss's gradient on X."""
     norms = stepped_and_full(probe) if plain_steps(probe) else None
     kept = history_kept_high(probe) if norms is not None else None
@@ -77,6 +141,13 @@ def check_shrunk_gradient(probe: Probe) -> Finding | None:
         f"factor before backward() does the same: drop the factor.")
 
 
+def failing_or_pinned(probe: Probe) -> bool:
+    return training_failing(probe) or pinned_by_value(probe) is not None
+
+
+FAILING_OR_PINNED = Need("a failing run (evidence.training_failing), or most .grad entries at one "
+                         "magnitude under plain steps (PINNED)", failing_or_pinned)
 # every step a crawl, whatever the lr: the model keeps what it started as
-SHRUNK_GRADIENT_CHECK = Check("shrunk-gradient", check_shrunk_gradient, needs=(FINITE, FAILING),
-                              evidence=(FAILING_RUN,), explains=(Explains(STUCK + UNITS),))
+SHRUNK_GRADIENT_CHECK = Check("shrunk-gradient", check_shrunk_gradient,
+                              needs=(FINITE, FAILING_OR_PINNED), evidence=(FAILING_RUN,),
+                              explains=(Explains(STUCK + UNITS),))

@@ -23,6 +23,11 @@ LOSS_ROSE = 2.0         # a loss at twice the first one has risen: the steps ove
 MIN_ACCUMULATED = 3     # steps on a stale .grad: one can be a deliberate odd step, three are a loop
 ACCUMULATED_SHARE = 0.5 # ... and at least half the steps whose reset is known
 MIN_LOGGED = 10         # steps logged with no optimizer.step() at all: the loop never updates
+GRADLESS_SHARE = 0.5    # steps at which step() found no .grad at all, of the steps it ran (and
+                        # >= MIN_LOGGED of them): a loss cut from the model or zero_grad() between
+                        # backward() and step() leaves none at every step (420 of 420); a healthy
+                        # loop at none (its first step holds backward's .grad too), and an
+                        # LBFGS-style step(closure) at most its first
 DECAYED = 1e-3          # the lr under 0.1% of where it started (diagnostics.checks.stability's)
 PER_BATCH = 5           # decays: more than a few milestones, as a per-epoch schedule stepped per batch
 DIED = 0.5              # a module whose batch has half its units dead, alive at the first sample
@@ -163,6 +168,30 @@ def check_step_never_called(tl: Timeline) -> Finding | None:
         f"of them.",
         {"at_step": 0, "steps_logged": tl.n_logged, "steps_stepped": tl.n_stepped},
         NEVER_STEPPED_FIX)
+
+
+GRADLESS_FIX = ("Call optimizer.zero_grad() before loss.backward(), never between it and "
+                "optimizer.step(); and call backward() on the loss the model's outputs computed, "
+                "not on a copy cut from them (loss.detach(), torch.tensor(loss.item())): where "
+                "backward() then raises 'does not require grad', find where the graph is cut "
+                "instead of setting requires_grad on the loss.")
+
+
+def check_steps_without_gradient(tl: Timeline) -> Finding | None:
+    """optimizer.step() ran while no parameter held a .grad: torch's optimizers skip such a
+    parameter, so every step left the weights as they were."""
+    if tl.n_gradless < MIN_LOGGED or tl.n_gradless < GRADLESS_SHARE * tl.n_stepped:
+        return None
+    return Finding(
+        "no-gradient-path", "error",
+        f"optimizer.step() ran with no .grad on any parameter, and torch's optimizers skip a "
+        f"parameter whose .grad is None: the weights never changed. Found {tl.n_gradless} of "
+        f"the {tl.n_stepped} steps taken with no .grad at all, first at step "
+        f"{tl.first_gradless}: backward() never reached the parameters (the loss was cut from "
+        f"the model), or zero_grad() ran between backward() and step().",
+        {"at_step": tl.first_gradless, "steps_without_grad": tl.n_gradless,
+         "steps_stepped": tl.n_stepped},
+        GRADLESS_FIX)
 
 
 def lr_decays(tl: Timeline) -> tuple | None:

@@ -7,6 +7,7 @@ torch.func, not by the probe's formula.
 """
 
 import copy
+import functools
 
 import pytest
 import torch
@@ -303,6 +304,74 @@ def test_an_optimizer_whose_state_holds_no_step_never_stepped(optimizer_of):
 def test_plain_sgd_keeps_no_state_so_nothing_is_claimed_about_its_steps():
     report = loop_without_step(lambda p: torch.optim.SGD(p, lr=0.1))
     assert "step-never-called" not in report.codes, str(report)
+
+
+# ----------------------------------------------------------------- no .grad when step() ran
+GRADLESS_LOOPS = ("detached", "rebuilt", "zero-grad-late")   # each beside the healthy loop
+OPTIMIZERS = {"adam": lambda p: torch.optim.Adam(p, lr=1e-2),
+              "momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+              "sgd-full-batch": lambda p: torch.optim.SGD(p, lr=0.1)}   # no state: the history
+
+
+@functools.lru_cache(maxsize=None)
+def gradless_run(fault: str, optimizer: str, seed: int):
+    """Digits in batches of 64 (plain SGD: the full batch) for 60 steps; ``fault``: the loss
+    detached (requires_grad set again), rebuilt from loss.item(), zero_grad() between backward()
+    and step(), or "healthy"."""
+    X, y = digits_data()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).double()
+    opt = OPTIMIZERS[optimizer](model.parameters())
+    Xt, yt, history = torch.from_numpy(X), torch.from_numpy(y), []
+    for t in range(60):
+        full = optimizer == "sgd-full-batch"
+        rows = slice(None) if full else slice(64 * (t % 20), 64 * (t % 20 + 1))
+        if fault != "zero-grad-late":
+            opt.zero_grad()
+        loss = F.cross_entropy(model(Xt[rows]), yt[rows])
+        if fault == "detached":
+            loss = loss.detach().requires_grad_()
+        elif fault == "rebuilt":
+            loss = torch.tensor(loss.item(), requires_grad=True)
+        loss.backward()
+        if fault == "zero-grad-late":
+            opt.zero_grad()
+        opt.step()
+        history.append(loss.item())
+    return model, diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("fault", GRADLESS_LOOPS)
+def test_a_step_with_no_grad_is_named_not_a_step_never_called(fault, optimizer, seed):
+    model, report = gradless_run(fault, optimizer, seed)
+    assert all(p.grad is None for p in model.parameters())     # what the rule reads
+    assert report.causes[0].code == "no-gradient-path", str(report)
+    assert "step-never-called" not in report.codes, str(report)
+    ev = report.causes[0].evidence
+    assert ev["grads_none"] == 4 and ev["reached_by_loss"] == 4 and ev["steps_logged"] == 60
+    assert ev["history_unchanged"] == (optimizer == "sgd-full-batch")
+    assert "zero_grad() before loss.backward()" in report.causes[0].fix
+    _, healthy = gradless_run("healthy", optimizer, seed)
+    assert "no-gradient-path" not in healthy.codes and not healthy.errors, str(healthy)
+
+
+def test_a_loop_that_zeroes_after_its_step_leaves_no_grad_and_no_finding():
+    """zero_grad() after step() (set_to_none) is healthy: the state shows the steps taken."""
+    X, y = digits_data()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).double()
+    opt, history = torch.optim.Adam(model.parameters(), lr=1e-2), []
+    for _ in range(30):
+        loss = F.cross_entropy(model(torch.from_numpy(X)), torch.from_numpy(y))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        history.append(loss.item())
+    report = diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+    assert all(p.grad is None for p in model.parameters())
+    assert not report.codes & {"no-gradient-path", "step-never-called"}, str(report)
 
 
 # ----------------------------------------------------------------- the one step since the .grad

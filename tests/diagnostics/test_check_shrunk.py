@@ -2,9 +2,11 @@
 
 Digits in batches of 32 through a 64-32-32-10 ReLU net under SGD, as people write the loop,
 over three seeds: clip_grad_norm_ with max_norm 1e-3, and a loss multiplied by 1e-4 before
-backward(), must be named first. The negatives: the same loop unclipped and with a max_norm of 1
-(clipping at the gradient's scale), max_norm 1e-3 under Adam (which divides the scale out), and
-one batch repeated (a .grad small because the loop fitted its batch, not because it was scaled).
+backward(), must be named first, and so must clip_grad_value_(1e-4) under SGD and momentum,
+failing or not, from the share of .grad entries pinned at +-1e-4. The negatives: the same loop
+unclipped and with a max_norm of 1 (clipping at the gradient's scale), clip_grad_value_(1), max_norm
+1e-3 and clip_value 1e-4 under Adam (which divides the scale out), and one batch repeated (a .grad
+small because the loop fitted its batch, not because it was scaled).
 """
 
 import pytest
@@ -12,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from diagnostics import diagnose
-from diagnostics.checks.shrunk import SHRUNK
+from diagnostics.checks.shrunk import PINNED, SHRUNK
 
 from diagnose_helpers import SEEDS, digits_tensors, finding, relu_net
 
@@ -24,12 +26,18 @@ VARIANTS = {    # name: (optimizer: sgd, momentum 0.9 or adam; clip max_norm, lo
     "clip-1": ("sgd", 1.0, 1.0, False),
     "adam-clip-1e-3": ("adam", 1e-3, 1.0, False),
     "one-batch": ("momentum", None, 1.0, True),
+    # clip_grad_value_ (the 5th field): far below the gradient's entries, and at 1 (harmless)
+    "clip-value-1e-4": ("momentum", None, 1.0, False, 1e-4),
+    "sgd-clip-value-1e-4": ("sgd", None, 1.0, False, 1e-4),
+    "clip-value-1": ("momentum", None, 1.0, False, 1.0),
+    "sgd-clip-value-1": ("sgd", None, 1.0, False, 1.0),
+    "adam-clip-value-1e-4": ("adam", None, 1.0, False, 1e-4),
 }
 
 
 def clipped_loop(variant: str, seed: int):
     """(model, X, y, loss, history, optimizer) of one VARIANTS loop."""
-    name, clip, factor, one_batch = VARIANTS[variant]
+    name, clip, factor, one_batch, *value = VARIANTS[variant]
     X, y = digits_tensors()
     torch.manual_seed(seed)
     model = relu_net(64, 10)
@@ -44,6 +52,8 @@ def clipped_loop(variant: str, seed: int):
         loss.backward()
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        if value:
+            torch.nn.utils.clip_grad_value_(model.parameters(), value[0])
         opt.step()
         history.append(loss.item())
     return model, X, y, "cross_entropy", history, opt
@@ -96,4 +106,28 @@ def test_one_batch_repeated_leaves_a_small_grad_that_is_not_called_shrunk(diagno
     stepped = torch.sqrt(sum(p.grad.double().pow(2).sum() for p in model.parameters())).item()
     assert stepped < SHRUNK * loss_gradient_norm(model, X, y)     # the ratio alone would fire
     assert history[-1] < 0.01 * history[0]                        # ...but the batch was fitted
+    assert "shrunk-gradient" not in report.codes, report.verdict()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("optimizer", ["", "sgd-"])
+def test_a_clip_value_far_below_the_entries_is_named_from_the_pinned_share(diagnosed, optimizer,
+                                                                           seed):
+    (model, *_), report = diagnosed(f"{optimizer}clip-value-1e-4", seed)
+    g = torch.cat([p.grad.reshape(-1).abs() for p in model.parameters()])
+    assert report.findings[0].code == "shrunk-gradient", report.verdict()
+    ev = finding(report, "shrunk-gradient").evidence
+    assert ev["pinned_share"] == pytest.approx((g == 1e-4).double().mean().item())
+    assert ev["pinned_share"] >= PINNED and ev["pinned_at"] == pytest.approx(1e-4)
+    assert ev["loss_grad_largest_entry"] > 10 * ev["pinned_at"]    # the fix's "far above"
+    assert "clip_value" in report.findings[0].fix and "clip_grad_norm_" in report.findings[0].fix
+    (twin, *_), healthy = diagnosed(f"{optimizer}clip-value-1", seed)
+    assert "shrunk-gradient" not in healthy.codes and not healthy.errors, healthy.verdict()
+    g = torch.cat([p.grad.reshape(-1).abs() for p in twin.parameters()])
+    assert (g >= g.max()).double().mean().item() < 0.01    # one entry at its largest: 1/n
+
+
+def test_a_pinned_grad_under_adam_is_not_judged(diagnosed):
+    """Adam divides the scale out of its steps: a clipped .grad still gives sign-like steps."""
+    _, report = diagnosed("adam-clip-value-1e-4", 0)
     assert "shrunk-gradient" not in report.codes, report.verdict()

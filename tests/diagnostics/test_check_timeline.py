@@ -16,7 +16,7 @@ from diagnostics.checks.timeline import (INIT_LOSS_FAR, LOSS_OVERFLOW_FIX,
                                          check_first_non_finite,
                                          check_loss_far_above_constant_at_step_0,
                                          check_units_died, check_updates_larger_than_weights)
-from diagnostics.timeline import Timeline
+from diagnostics.timeline import GRADLESS, Timeline
 
 
 def digits_mlp(hidden: int = 1, normal_init: bool = False) -> nn.Sequential:
@@ -34,9 +34,11 @@ SCHEDULE = (10, 0.1)    # StepLR(step_size 10, gamma 0.1): a per-epoch schedule,
 
 
 def digits_loop(seed, lr=1e-3, zero=True, step=True, watched=True, stop=False, epochs=5,
-                hidden=1, normal_init=False, sgd=False, schedule=None):
+                hidden=1, normal_init=False, sgd=False, schedule=None, detach=False,
+                zero_late=False):
     """Adam (or plain SGD) on digits, batches of 64: (model, X, y, run). ``schedule``: "batch"
-    or "epoch", where StepLR(*SCHEDULE) steps."""
+    or "epoch", where StepLR(*SCHEDULE) steps; ``detach``: the loss cut from the model before
+    backward(); ``zero_late``: zero_grad() between backward() and step()."""
     X, y = (torch.tensor(a) for a in digits_data())
     X = X.float()
     torch.manual_seed(seed)
@@ -49,7 +51,11 @@ def digits_loop(seed, lr=1e-3, zero=True, step=True, watched=True, stop=False, e
             if zero:
                 opt.zero_grad()
             loss = F.cross_entropy(model(X[b:b + 64]), y[b:b + 64])
+            if detach:
+                loss = loss.detach().requires_grad_()
             loss.backward()
+            if zero_late:
+                opt.zero_grad()
             if step:
                 opt.step()
             if run:
@@ -92,6 +98,21 @@ def test_step_never_called_is_named(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("fault", ["detach", "zero_late"])
+def test_steps_with_no_grad_are_named_at_step_0_with_their_count(fault, seed):
+    run, report = diagnosed(seed, **HEALTHY, **{fault: True})
+    tl = run.timeline()
+    assert tl.n_stepped == tl.n_logged == 145 and (tl.reset == GRADLESS).all()
+    assert report.causes[0].code == "no-gradient-path", str(report)
+    assert report.verdict().startswith("at step 0:"), report.verdict()
+    assert finding(report, "no-gradient-path").evidence["steps_without_grad"] == 145
+    assert "step-never-called" not in codes(report), str(report)
+    assert run.check().causes[0].code == "no-gradient-path"
+    healthy, _ = diagnosed(seed, **HEALTHY)
+    assert healthy.timeline().n_gradless == 0 and healthy.timeline().first_gradless is None
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_gradients_never_reset_are_named_first(seed):
     _, report = diagnosed(seed, **HEALTHY, zero=False)
     assert report.causes[0].code == "accumulated-gradient", str(report)
@@ -117,6 +138,7 @@ TWINS = {
                               {"stepped_per_batch": True}),
     "accumulated-gradient": ({**HEALTHY, "zero": False}, HEALTHY, {"at_step": 1}),
     "step-never-called": ({**HEALTHY, "step": False}, HEALTHY, {"at_step": 0}),
+    "no-gradient-path": ({**HEALTHY, "detach": True}, HEALTHY, {"at_step": 0}),
     "dead-relu": ({"sgd": True, "lr": 2.0}, {"sgd": True, "lr": 0.5}, {"module": "1"}),
 }
 SWEEP = [SEEDS[0], *(pytest.param(s, marks=pytest.mark.slow) for s in SEEDS[1:])]
