@@ -221,6 +221,15 @@ def check_decayed_learning_rate(probe: Probe) -> Finding | None:
         None)
 
 
+def started_wrong(ruled: Finding, by: Finding) -> bool:
+    return bool(by.evidence.get("wrong_at_step_0"))
+
+
+def not_from_the_history(f: Finding) -> bool:
+    """An unstable-learning-rate finding read from the curvature, not from a history's rise."""
+    return "peak_step" not in f.evidence
+
+
 DECAYED_LEARNING_RATE_CHECK = Check("decayed-learning-rate", check_decayed_learning_rate,
                                     needs=(FAILING,), evidence=(FAILING_RUN,),
                                     explains=(Explains(STUCK),))
@@ -228,7 +237,11 @@ UNSTABLE_LEARNING_RATE_CHECK = Check(
     "unstable-learning-rate", check_unstable_learning_rate, needs=(FINITE,),
     evidence=(FAILING_RUN,),
     explains=(Explains(STUCK + UNITS + BLOWUP),
-              Explains(("bad-initialization",), grown_in_training)))
+              Explains(("bad-initialization",), grown_in_training)),
+    # a history that rose from a start already far too high: the init's gradients threw the
+    # steps, at an lr a sane init trains with (huge-init on wine: the timeline's step-0 loss)
+    ruled_out_by=(RuledOut(("bad-initialization",), started_wrong, unless=not_from_the_history),))
+
 LEARNING_RATE_TOO_SMALL_CHECK = Check(
     "learning-rate-too-small", check_learning_rate_too_small, needs=(HISTORY, FINITE),
     evidence=(FAILING_RUN,), explains=(Explains(STUCK),),
