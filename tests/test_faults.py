@@ -327,7 +327,9 @@ def test_the_command_refuses_an_unknown_operator(capsys):
 # only a watched run can name, no-optimizer-step 0/30); watched (--watch) 502/547 = 0.92 first,
 # 520/547 = 0.95 named, 0 errors and 3 warnings (the same blobs loss-oscillation) on 30 runs.
 # Then clip-norm-tiny (807 runs, 562 harmful, 2026-12-03, third session): post hoc 509/562 =
-# 0.91 first, 526/562 = 0.94 named; watched 549/562 = 0.98, 552/562 = 0.98; healthy 0 and 0.
+# 0.91 first, 526/562 = 0.94 named; watched 549/562 = 0.98, 552/562 = 0.98. Then five more
+# operators (924 runs, 645 harmful, fourth session): post hoc 600/645 = 0.93 first, 609/645 =
+# 0.94 named; watched 634/645 = 0.98, 637/645 = 0.99; healthy 0 and 0.
 @dataclass(frozen=True)
 class Floors:
     named_first: float
@@ -335,15 +337,15 @@ class Floors:
     healthy_errors: int = 0              # 0 measured, and the aim
     warnings_per_healthy_run: float = 1 / 30   # 0 measured (3 before a run as good as the
                                              # reference stopped being read as oscillating), the aim
-    harmful: int = 535                   # 562 measured (547 before clip-norm-tiny's 15): the
+    harmful: int = 615                   # 645 measured (562 before this session's 5 operators): the
                                          # harm rule reads no diagnose(); fewer means the
                                          # programs or operators changed
     crashes: int = 0                     # 0 measured (3 before sharpness handled cut graphs and
                                          # overflowed curvature)
 
 
-FLOORS = {POST_HOC: Floors(named_first=0.86, named=0.89),     # 0.91 and 0.94 measured
-          WATCHED: Floors(named_first=0.93, named=0.93)}      # 0.98 and 0.98 measured
+FLOORS = {POST_HOC: Floors(named_first=0.88, named=0.89),     # 0.93 and 0.94 measured
+          WATCHED: Floors(named_first=0.93, named=0.94)}      # 0.98 and 0.99 measured
 
 
 @pytest.mark.slow
