@@ -19,6 +19,7 @@ nets the call itself takes a few milliseconds and scikit-learn's fixed cost per 
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,7 +71,10 @@ SEED = 0                # the fold split and the row subsample: the same every c
 BLAS_THREADS = 1        # the fits' matrix products are small (<= 800 000 cells): a second BLAS
                         # thread gains nothing, and on a busy machine (a test run's workers) it
                         # waits for a core: digits' reference took 1055 ms with numpy's threads
-                        # beside another process, 172 ms with one
+                        # beside another process, 172 ms with one...
+THREADED_CELLS = 10_000 # ...from this many cells of X: under it no product is large enough to
+                        # thread, and setting the limit costs 0.6-0.9 ms (2-16-3 net, 400 x 2
+                        # rows: 10.2 ms with it, 9.3 without)
 QUICK = dict(assume_finite=True,            # X and y were checked finite on the way in, and the
              skip_parameter_validation=True)  # estimators' parameters are this module's: ~10%
 PROB_EPS = 1e-7         # probabilities clipped off 0 and 1 before the log
@@ -103,12 +107,17 @@ def reference_of(X: np.ndarray, y: np.ndarray, loss_name: str, width: int,
         return None
     X, y, y_score = rows_for_reference(X, y, y if y_score is None else y_score)
     with warnings.catch_warnings(), np.errstate(all="ignore"), sklearn.config_context(**QUICK), \
-            threadpool_limits(limits=BLAS_THREADS):
+            blas_threads_for(X):
         warnings.simplefilter("ignore")   # convergence and one-class-fold notes change nothing
         cv, near = predictions(StandardScaler().fit_transform(X), y, loss_name, width)
     score = score or scorer(loss_name)
     return Reference(constant, score(cv, y_score), score(near, y_score),
                      len(X), neighbours_for(len(X)))
+
+
+def blas_threads_for(X: np.ndarray):
+    """BLAS_THREADS for the fits on rows large enough to thread, else BLAS as it is."""
+    return threadpool_limits(limits=BLAS_THREADS) if X.size >= THREADED_CELLS else nullcontext()
 
 
 def rows_for_reference(X: np.ndarray, y: np.ndarray, y_score: np.ndarray) -> tuple:

@@ -28,13 +28,18 @@ def constant_layers(probe: Probe) -> list:
     return [la.name for la in probe.layers if la.weight.size >= 2 and np.ptp(la.weight) == 0]
 
 
-def row_alignment(rows: np.ndarray) -> tuple:
-    """(mean cos between distinct rows, the top singular value's share of the squared norm)."""
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    unit = rows / np.where(norms > 0, norms, 1.0)
-    cos, n = unit @ unit.T, len(rows)
+def mean_cos(rows: np.ndarray) -> float:
+    """The mean cos between distinct rows: |sum of the unit rows|^2 counts every pair twice and
+    each row once with itself (O(n d), no n x n matrix)."""
+    unit = rows / np.linalg.norm(rows, axis=1, keepdims=True)
+    n = len(rows)
+    return float((np.sum(unit.sum(axis=0) ** 2) - n) / (n * (n - 1)))
+
+
+def top_share(rows: np.ndarray) -> float:
+    """The top singular value's share of the squared norm (1: the rows span one direction)."""
     s = np.linalg.svd(rows, compute_uv=False)
-    return float((cos.sum() - np.trace(cos)) / (n * (n - 1))), float(s[0] ** 2 / np.sum(s ** 2))
+    return float(s[0] ** 2 / np.sum(s ** 2))
 
 
 def parallel_layers(probe: Probe) -> dict:
@@ -45,9 +50,9 @@ def parallel_layers(probe: Probe) -> dict:
         rows = la.weight[np.linalg.norm(la.weight, axis=1) > 0].astype(np.float64)
         if len(rows) < PARALLEL_MIN_UNITS or la.fan_in < 2 or np.ptp(la.weight) == 0:
             continue    # one input: every row is parallel, the units differ by their bias
-        cos, share = row_alignment(rows)
+        cos = mean_cos(rows)
         if cos >= PARALLEL_ROWS:
-            found[la.name] = (cos, share)
+            found[la.name] = (cos, top_share(rows))
     return found
 
 
