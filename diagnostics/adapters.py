@@ -17,8 +17,8 @@ from torch import nn
 
 from diagnostics import activations, losses
 from diagnostics.inputs import check_class_range, check_class_width
-from diagnostics.losses import LossSpec
-from diagnostics.probe import CLASS_INDEX_LOSSES, REGRESSION_LOSSES, Layer, one_column_against_flat
+from diagnostics.losses import CLASS_INDEX_LOSSES, REGRESSION_LOSSES, LossSpec
+from diagnostics.probe import Layer, one_column_against_flat
 from diagnostics.sharpness import top_eigenvalue
 
 

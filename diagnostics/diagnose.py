@@ -21,6 +21,7 @@ from diagnostics.probe import Probe
 from diagnostics.reference import PROB_EPS as REFERENCE_EPS, reference_of
 from diagnostics.report import Report
 from diagnostics.runner import run_checks
+from diagnostics.timeline import Timeline
 from diagnostics.watch import Run
 from diagnostics.watch_report import merged, timeline_findings
 
@@ -219,18 +220,18 @@ def diagnose(model, X, y=None, *, loss="mse", history=None, optimizer=None, lr=N
     The model is left exactly as it was (parameters, .grad, flags, mode, hooks, global RNGs).
     The report lists the root causes first, each followed by the findings it explains.
     """
-    history, optimizer, notes = from_run(run, history, optimizer)
+    history, optimizer, notes, tl = from_run(run, history, optimizer)
     call = read_call(model, X, y, loss, history, optimizer, lr, weight_decay, X_val, y_val)
     with module_of(model, call["kind"]) as module, recording_paused(run):
-        probe = with_recorded_batches(build_probe(module, call, notes), run)
-        findings = explain(with_timeline(run_checks(probe), probe, run))
+        probe = with_recorded_batches(build_probe(module, call, notes), tl)
+        findings = explain(with_timeline(run_checks(probe), probe, tl))
         layers = layer_measurements(probe)
     notes.extend(filter(None, [reshape_note(probe)]))
     if not probe.finite:
         notes.append("the model's outputs or parameters are not finite: the checks that read them "
                      "were skipped")
     return Report(findings, notes, summary(probe, call), run_failed(probe), layers,
-                  history=probe.history, timeline=None if run is None else run.timeline())
+                  history=probe.history, timeline=tl)
 
 
 def reshape_note(probe: Probe) -> str | None:
@@ -251,9 +252,10 @@ def reshape_note(probe: Probe) -> str | None:
 
 
 def from_run(run, history, optimizer) -> tuple:
-    """(history, optimizer, notes): the run's own where the caller gave none."""
+    """(history, optimizer, notes, the run's timeline): the run's own history and optimizer where
+    the caller gave none. The timeline is read once: diagnose()'s own forwards add nothing to it."""
     if run is None:
-        return history, optimizer, []
+        return history, optimizer, [], None
     if not isinstance(run, Run):
         raise TypeError(f"run must be what diagnostics.watch(model, optimizer) returns; got "
                         f"{type(run).__name__}")
@@ -261,7 +263,7 @@ def from_run(run, history, optimizer) -> tuple:
     note = f"a watched run of {tl.n_logged} steps ({tl.n_stepped} optimizer steps)" + (
         f"; its history keeps {len(tl.loss)} of them" if len(tl.loss) < tl.n_logged else "")
     return (tl.loss if history is None else history,
-            run.optimizer if optimizer is None else optimizer, [note])
+            run.optimizer if optimizer is None else optimizer, [note], tl)
 
 
 @contextmanager
@@ -277,20 +279,19 @@ def recording_paused(run):
             run.paused = was
 
 
-def with_recorded_batches(probe: Probe, run) -> Probe:
+def with_recorded_batches(probe: Probe, tl: Timeline | None) -> Probe:
     """The watched run's batches (how far their mean inputs scatter) beside the rows."""
-    if run is None:
+    if tl is None:
         return probe
-    tl = run.timeline()
     return replace(probe, batch_mean_scatter=tl.batch_mean_scatter,
                    batches_measured=tl.batches_measured)
 
 
-def with_timeline(findings: list, probe: Probe, run) -> list:
+def with_timeline(findings: list, probe: Probe, tl: Timeline | None) -> list:
     """The timeline checks' findings in place of the post-hoc ones of the same codes."""
-    if run is None:
+    if tl is None:
         return findings
-    tl = replace(run.timeline(), constant_loss=probe.baseline_loss,
+    tl = replace(tl, constant_loss=probe.baseline_loss,
                  untrained_loss=probe.untrained_loss, failing=bool(training_failing(probe) or run_failed(probe)))
     return merged(findings, timeline_findings(tl))
 

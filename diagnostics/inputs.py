@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.probe import CLASS_INDEX_LOSSES
+from diagnostics.losses import CLASS_INDEX_LOSSES
 
 ROW_BUDGET = 2_000_000_000   # rows x parameters one probe may touch: ~1 s of forward+backward on 2 cores
 MIN_ROWS, MAX_ROWS = 256, 10_000  # never fewer (statistics need rows), never more (1 s for tiny models)

@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from diagnostics.losses import CLASS_INDEX_LOSSES, NAMED, REGRESSION_LOSSES  # noqa: F401
+from diagnostics.losses import CLASS_INDEX_LOSSES, NAMED
 from diagnostics.reference import Reference
 
 LOSSES = NAMED

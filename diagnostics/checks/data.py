@@ -6,7 +6,8 @@ import numpy as np
 
 from diagnostics.checks.record import BLOWUP, STUCK, UNITS, Check, Explains
 from diagnostics.checks.weights import scale_of_outputs
-from diagnostics.probe import Probe, REGRESSION_LOSSES
+from diagnostics.losses import REGRESSION_LOSSES
+from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
 TOO_LARGE = 20.0        # column RMS 20x a standardised feature's drives fan-in scaled layers hard

@@ -9,8 +9,8 @@ from diagnostics.checks.evidence import LEARNED_NOTHING, finite_losses
 from diagnostics.checks.record import (FINITE, STUCK, UNITS, Check, Explains,
                                        where_steps_tiny)
 from diagnostics.activations import HEAD_RANGES
-from diagnostics.losses import BINARY_LOSSES
-from diagnostics.probe import Probe, REGRESSION_LOSSES, one_column_against_flat
+from diagnostics.losses import BINARY_LOSSES, REGRESSION_LOSSES
+from diagnostics.probe import Probe, one_column_against_flat
 from diagnostics.report import Finding
 
 CLIPPED_HEADS = ("relu", "relu6")   # heads that floor logits at 0

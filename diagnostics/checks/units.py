@@ -8,7 +8,8 @@ from diagnostics.checks.evidence import training_failing
 from diagnostics.checks.record import (FAILING, FAILING_RUN, FINITE, STUCK, Check, Explains,
                                        where_steps_tiny)
 from diagnostics.activations import ACTIVATIONS, DEAD_KINDS, SATURATION_BANDS
-from diagnostics.probe import Probe, REGRESSION_LOSSES
+from diagnostics.losses import REGRESSION_LOSSES
+from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
 MIN_ROWS = 5            # "never active" needs a few inputs to mean anything
