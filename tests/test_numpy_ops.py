@@ -10,7 +10,8 @@ import torch
 from cases.backends import numpy_ops, torch_modules
 from cases.config import RunConfig
 from cases.faults import train
-from diagnostics import activations, losses, probe, reference
+from diagnostics import activations, adapters, inputs, losses, probe, reference
+from diagnostics.checks import data, outputs, units
 
 RNG = np.random.default_rng(0)
 Z = RNG.standard_normal((6, 4)) * 3
@@ -68,9 +69,10 @@ def test_every_numpy_name_is_in_the_torch_side_tables():
 
 
 def test_the_loss_kinds_are_read_not_copied():
-    assert probe.REGRESSION_LOSSES is losses.REGRESSION_LOSSES
-    assert probe.CLASS_INDEX_LOSSES is losses.CLASS_INDEX_LOSSES
-    assert reference.CLASS_INDEX_LOSSES is losses.CLASS_INDEX_LOSSES
+    for consumer in (units, outputs, data, adapters):
+        assert consumer.REGRESSION_LOSSES is losses.REGRESSION_LOSSES, consumer.__name__
+    for consumer in (probe, reference, inputs, adapters):
+        assert consumer.CLASS_INDEX_LOSSES is losses.CLASS_INDEX_LOSSES, consumer.__name__
     assert set(losses.REGRESSION_LOSSES + losses.CLASS_INDEX_LOSSES + losses.BINARY_LOSSES) \
         == set(losses.NAMED)
 
