@@ -18,6 +18,7 @@ nets the call itself takes a few milliseconds and scikit-learn's fixed cost per 
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -78,6 +79,9 @@ THREADED_CELLS = 10_000 # ...from this many cells of X: under it no product is l
 QUICK = dict(assume_finite=True,            # X and y were checked finite on the way in, and the
              skip_parameter_validation=True)  # estimators' parameters are this module's: ~10%
 PROB_EPS = 1e-7         # probabilities clipped off 0 and 1 before the log
+REMEMBERED_MAX = 16     # row sets whose predictions are kept (the last ones fitted): at most
+                        # 2 x 2000 x 10 floats each (~0.3 MB), a test session's few data sets
+REMEMBERED: dict = {}   # (digest of X, of y, the loss's kind, width) -> (cv, neighbours)
 
 
 @dataclass(frozen=True)
@@ -106,13 +110,36 @@ def reference_of(X: np.ndarray, y: np.ndarray, loss_name: str, width: int,
     if loss_name in CLASS_INDEX_LOSSES and np.ndim(y) != 1:   # soft targets: no classes to fit
         return None
     X, y, y_score = rows_for_reference(X, y, y if y_score is None else y_score)
-    with warnings.catch_warnings(), np.errstate(all="ignore"), sklearn.config_context(**QUICK), \
-            blas_threads_for(X):
-        warnings.simplefilter("ignore")   # convergence and one-class-fold notes change nothing
-        cv, near = predictions(StandardScaler().fit_transform(X), y, loss_name, width)
+    cv, near = remembered_predictions(X, y, loss_name, width)
     score = score or scorer(loss_name)
     return Reference(constant, score(cv, y_score), score(near, y_score),
                      len(X), neighbours_for(len(X)))
+
+
+def remembered_predictions(X: np.ndarray, y: np.ndarray, loss_name: str, width: int) -> tuple:
+    """The held-out predictions for these rows, fitted once: they depend on the rows, the
+    targets, the loss's kind and the output width only, never on the model, so diagnosing
+    several models on the same rows (a test suite's runs, the fault matrix's mutants) fits the
+    references once. The key is a digest of the arrays' bytes; each call gets its own copies."""
+    key = (digest(X), digest(y), KINDS[loss_name], width)
+    if key not in REMEMBERED:
+        REMEMBERED[key] = fitted_predictions(X, y, loss_name, width)
+        while len(REMEMBERED) > REMEMBERED_MAX:
+            REMEMBERED.pop(next(iter(REMEMBERED)))
+    return tuple(p.copy() for p in REMEMBERED[key])
+
+
+def digest(a: np.ndarray) -> tuple:
+    a = np.ascontiguousarray(a)
+    return a.shape, a.dtype.str, hashlib.blake2b(a.view(np.uint8).reshape(-1),
+                                                 digest_size=16).digest()
+
+
+def fitted_predictions(X: np.ndarray, y: np.ndarray, loss_name: str, width: int) -> tuple:
+    with warnings.catch_warnings(), np.errstate(all="ignore"), sklearn.config_context(**QUICK), \
+            blas_threads_for(X):
+        warnings.simplefilter("ignore")   # convergence and one-class-fold notes change nothing
+        return predictions(StandardScaler().fit_transform(X), y, loss_name, width)
 
 
 def blas_threads_for(X: np.ndarray):

@@ -6,12 +6,14 @@
 ...     optimizer.step(); run.log(loss)
 >>> run.close(); diagnose(model, X, y, loss="cross_entropy", run=run)   # doctest: +SKIP
 
-Every step costs a few Python calls (the optimizer's step pre- and post-hooks, one gradient-
-accumulation hook per parameter): the loss, the lr of each group, whether step() ran, whether
-each .grad was reset and whether any .grad was there at all. Sampled steps (the first ``dense``,
-then every ``every``-th) also copy the weights before the step and read the norms, forward
-hooks on the activation modules read the batch's dead and saturated units, and one on the model
-the batch's mean input; only they wait for a GPU. Nothing the training computes changes.
+Every step costs a few Python calls (the optimizer's step post-hook and ``log``): the loss, the
+lr of each group, whether step() ran, whether each .grad was reset and whether any .grad was
+there at all (a loop that keeps its .grads in place, zero_grad(set_to_none=False) or none, adds
+one gradient-accumulation hook per parameter). Sampled steps (the first ``dense``, then every
+``every``-th) also copy the weights before the step (a step pre-hook) and read the norms,
+forward hooks on the activation modules read the batch's dead and saturated units, and one on
+the model the batch's mean input; only they wait for a GPU. Nothing the training computes
+changes.
 """
 
 from __future__ import annotations
@@ -47,17 +49,25 @@ ACCUMULATION = 1    # versions one backward's in-place sum into an existing .gra
 
 class GradWatch:
     """At each optimizer.step(): was every .grad reset since the previous step? A new tensor
-    (zero_grad(set_to_none=True)), or one written in place before the first backward pass summed
-    into it (zero_grad(set_to_none=False) adds a version), is fresh; the same tensor that only
-    backward's accumulations and writes after them (clip_grad_norm_'s in-place scaling) changed
-    still holds the previous step's gradient."""
+    (zero_grad(set_to_none=True), torch's default) is fresh: told by identity alone, with no
+    hook. The same tensor again was either zeroed in place (zero_grad(set_to_none=False)) or
+    not reset at all, and only where backward summed into it first tells which: from the first
+    step that keeps a .grad in place, one gradient-accumulation hook per parameter reads the
+    version just after backward's first sum (a zero_() before it adds one, the accumulation
+    one; writes after it, such as clip_grad_norm_'s scaling, do not count). On that first step
+    itself, without the hook yet, one version more than the last step's is one sum onto it."""
 
     def __init__(self, params: list):
         self.params = params
         self.refs, self.versions = [None] * len(params), [0] * len(params)
         self.accums, self.first = [0] * len(params), [0] * len(params)
+        self.handles: list = []         # the accumulation hooks, once a .grad is kept in place
+        self.hooked = False
+
+    def hook(self) -> None:
+        self.hooked = True
         self.handles = [p.register_post_accumulate_grad_hook(self.counter(i))
-                        for i, p in enumerate(params) if p.requires_grad]
+                        for i, p in enumerate(self.params) if p.requires_grad]
 
     def counter(self, i: int):
         def count(p):
@@ -66,33 +76,50 @@ class GradWatch:
             self.accums[i] += 1
         return count
 
-    def state(self) -> int:
-        """RESET, ACCUMULATED, UNKNOWN (first step, or no backward since the last step) or
-        GRADLESS: no parameter holds a .grad, so step() skips them all. Only a step that found
-        neither a fresh nor a stale .grad looks again (a healthy run: its first step alone)."""
-        fresh = stale = False
+    def step(self) -> int:
+        """This step's verdict on the .grads, and each one (weakly: a freed one was reset) and
+        its version remembered for the next, in one pass (it runs every step): RESET,
+        ACCUMULATED, UNKNOWN (first step, or no backward since the last step) or GRADLESS: no
+        parameter holds a .grad, so step() skips them all."""
+        fresh = stale = kept = held = False
+        hooked, refs, versions = self.hooked, [], []
         for p, ref, version, accums, first in zip(self.params, self.refs, self.versions,
                                                   self.accums, self.first):
             g = p.grad
-            if g is None or ref is None or not accums:
+            refs.append(None if g is None else weakref.ref(g))
+            versions.append(0 if g is None else g._version)
+            if g is None:
                 continue
-            if ref() is not g or first - version > ACCUMULATION:
+            held = True
+            if ref is None:
+                continue
+            if ref() is not g:
                 fresh = True
-            else:
-                stale = True
-        if stale:
-            return ACCUMULATED
-        if fresh:
-            return RESET
-        return UNKNOWN if any(p.grad is not None for p in self.params) else GRADLESS
+            elif not hooked:                    # kept in place, no hook yet: one sum onto it?
+                kept = True
+                stale = stale or versions[-1] - version == ACCUMULATION
+            elif accums:
+                fresh, stale = (True, stale) if first - version > ACCUMULATION else (fresh, True)
+        self.refs, self.versions = refs, versions
+        if hooked:
+            self.accums = [0] * len(refs)
+        if kept:
+            self.hook()
+        return verdict(fresh, stale, kept, held)
 
-    def mark(self) -> None:
-        """After the step: remember each .grad (weakly: a freed one was reset) and its version.
-        (Runs every step: list comprehensions, no per-index stores.)"""
-        grads = [p.grad for p in self.params]
-        self.refs = [None if g is None else weakref.ref(g) for g in grads]
-        self.versions = [0 if g is None else g._version for g in grads]
-        self.accums = [0] * len(grads)
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+
+def verdict(fresh: bool, stale: bool, kept: bool, held: bool) -> int:
+    """One step's .grad state from what the parameters showed."""
+    if stale:
+        return ACCUMULATED
+    if fresh and not kept:
+        return RESET
+    return UNKNOWN if held else GRADLESS
 
 
 # ----------------------------------------------------------------- the batch's units
@@ -141,9 +168,8 @@ class Run:
         self.t, self.closed, self.paused = 0, False, False
         self.new_step()
         self.first_bad = (None, None)           # (step, tensor) that went non-finite first
-        self.handles = [optimizer.register_step_pre_hook(self.before_step),
-                        optimizer.register_step_post_hook(self.after_step)]
-        self.forward_handles: list = []
+        self.handles = [optimizer.register_step_post_hook(self.after_step)]
+        self.sampling_handles: list = []    # the step pre-hook and forward hooks: sampled steps
         self.arm(self.sampled)
 
     def new_step(self) -> None:
@@ -153,21 +179,19 @@ class Run:
         self.batch_seen = False
         self.sampled = self.samples.sampled(self.t)
 
-    # the optimizer's hooks
+    # the optimizer's hooks: after every step, before a sampled one
     def before_step(self, optimizer, args, kwargs) -> None:
-        if self.paused:
-            return
-        state = self.grads.state()
-        self.reset = min(self.reset, state) if self.count else state
-        self.lr = [lr_of(g) for g in optimizer.param_groups]
-        if self.sampled:
+        if not self.paused:
             self.samples.before_step(self.params)
 
     def after_step(self, optimizer, args, kwargs) -> None:
+        """step() reads the .grads and leaves them as they are: judged here, one hook a step."""
         if self.paused:
             return
+        state = self.grads.step()
+        self.reset = min(self.reset, state) if self.count else state
+        self.lr = [lr_of(g) for g in optimizer.param_groups]
         self.count += 1
-        self.grads.mark()
         if self.sampled and self.samples.pending is not None:
             record = self.samples.after_step(self.t, self.params, self.names, self.unit_floats())
             self.note_non_finite(self.t, record.get("non_finite"))
@@ -186,7 +210,7 @@ class Run:
             self.find_non_finite(self.entries.resolve())
         self.t += 1
         self.new_step()
-        if self.sampled != bool(self.forward_handles):
+        if self.sampled != bool(self.sampling_handles):
             self.arm(self.sampled)
         if self.stop and (sampled or self.entries.alarming()):
             self.stop_if_failed()
@@ -213,19 +237,20 @@ class Run:
                         return f"{kind} of {name}" if kind else name
         return "loss"
 
-    # forward hooks, present on sampled steps only
+    # the step pre-hook and the forward hooks, present on sampled steps only
     def arm(self, on: bool) -> None:
-        if on and not self.forward_handles and not self.closed:
-            self.forward_handles = [m.register_forward_hook(self.unit_hook(name, kind))
-                                    for name, (m, kind) in self.acts.items()]
-            self.forward_handles.append(self.model.register_forward_pre_hook(self.batch_hook))
+        if on and not self.sampling_handles and not self.closed:
+            self.sampling_handles = [m.register_forward_hook(self.unit_hook(name, kind))
+                                     for name, (m, kind) in self.acts.items()]
+            self.sampling_handles += [self.model.register_forward_pre_hook(self.batch_hook),
+                                      self.optimizer.register_step_pre_hook(self.before_step)]
         elif not on:
             self.disarm()
 
     def disarm(self) -> None:
-        for h in self.forward_handles:
+        for h in self.sampling_handles:
             h.remove()
-        self.forward_handles = []
+        self.sampling_handles = []
 
     def unit_hook(self, name: str, kind: str):
         def hook(module, args, out):
@@ -274,16 +299,17 @@ class Run:
 
     def close(self) -> None:
         """Remove every hook; the recording stays readable."""
-        for h in self.handles + self.grads.handles:
+        for h in self.handles:
             h.remove()
+        self.grads.close()
         self.disarm()
-        self.handles, self.grads.handles, self.closed = [], [], True
+        self.handles, self.closed = [], True
 
     def __getstate__(self) -> dict:
         """A closed run pickles (with its model and optimizer): its hooks are gone already."""
         if not self.closed:
             raise TypeError("close() the run before pickling it: its hooks cannot be pickled")
-        return dict(self.__dict__, grads=None, handles=[], forward_handles=[])
+        return dict(self.__dict__, grads=None, handles=[], sampling_handles=[])
 
     def __enter__(self) -> "Run":
         return self

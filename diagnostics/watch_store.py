@@ -165,27 +165,45 @@ class Samples:
 
 class BatchMeans:
     """The sampled steps' batches beside each other: each batch's mean input, and how far the
-    means scatter (rows x squared distance from the mean of them all, a weighted Welford sum, in
-    float64 on the batches' device: no wait for it). Batches drawn at random from rows of total
-    variance v scatter by v on average; batches that come class by class (or sorted by any
-    column) scatter by the distances between the classes, many times more."""
+    means scatter (rows x squared distance from the mean of them all, in float64 on the
+    batches' device: no wait for it). Batches drawn at random from rows of total variance v
+    scatter by v on average; batches that come class by class (or sorted by any column)
+    scatter by the distances between the classes, many times more. A sampled step costs one
+    mean; FOLD of them at a time are folded into the running sums (Chan's pairwise update of a
+    weighted mean and its scatter), so the memory stays bounded on any run."""
+
+    FOLD = 64           # batch means held before folding: ~6 ops for 64 batches, not 6 a batch
 
     def __init__(self):
         self.batches, self.rows, self.mean, self.scatter = 0, 0, None, None
+        self.held: list = []            # (rows, mean) of the batches not folded in yet
 
     def add(self, x: torch.Tensor) -> None:
         rows = len(x)
-        m = x.detach().reshape(rows, -1).mean(0, dtype=wide(x.device))
-        self.batches, self.rows = self.batches + 1, self.rows + rows
-        if self.mean is None:
-            self.mean, self.scatter = m, torch.zeros((), dtype=m.dtype, device=m.device)
+        self.held.append((rows, x.detach().reshape(rows, -1).mean(0, dtype=wide(x.device))))
+        self.batches += 1
+        if len(self.held) >= self.FOLD:
+            self.fold()
+
+    def fold(self) -> None:
+        """The held means' own weighted mean and scatter, combined with the running ones."""
+        if not self.held:
             return
-        delta = m - self.mean
-        self.mean = self.mean + delta * (rows / self.rows)
-        self.scatter = self.scatter + rows * torch.dot(delta, m - self.mean)
+        means = torch.stack([m for _, m in self.held])
+        w = torch.tensor([r for r, _ in self.held], dtype=means.dtype, device=means.device)
+        rows = sum(r for r, _ in self.held)
+        mean = (w @ means) / rows
+        scatter = w @ ((means - mean) ** 2).sum(1)
+        self.held = []
+        if self.mean is not None:
+            delta = mean - self.mean
+            scatter = self.scatter + scatter + (self.rows * rows / (self.rows + rows)) * delta.dot(delta)
+            mean = self.mean + delta * (rows / (self.rows + rows))
+        self.mean, self.scatter, self.rows = mean, scatter, self.rows + rows
 
     def arrays(self) -> dict:
         """The mean scatter per batch (None under 2 batches), and the batches measured."""
+        self.fold()
         scatter = float(self.scatter) / (self.batches - 1) if self.batches > 1 else None
         return {"batch_mean_scatter": scatter, "batches_measured": self.batches}
 

@@ -43,6 +43,22 @@ def test_the_scatter_weighs_each_batch_by_its_rows():
                               "batches_measured": 2}
 
 
+def test_batches_folded_in_groups_scatter_as_computed_all_at_once():
+    """More batches than BatchMeans.FOLD, of uneven rows and an offset mean: the pairwise folds
+    give the scatter of the row-weighted means computed in one pass."""
+    g = torch.Generator().manual_seed(0)
+    batches = [100 + torch.randn(int(n), 4, generator=g)
+               for n in torch.randint(1, 40, (2 * BatchMeans.FOLD + 7,), generator=g)]
+    means = BatchMeans()
+    for x in batches:
+        means.add(x)
+    w = np.array([len(x) for x in batches], float)
+    m = np.stack([x.double().mean(0).numpy() for x in batches])
+    direct = w @ ((m - w @ m / w.sum()) ** 2).sum(1) / (len(batches) - 1)
+    assert means.arrays() == {"batch_mean_scatter": pytest.approx(direct, rel=1e-9),
+                              "batches_measured": len(batches)}
+
+
 STEPS = 145     # 5 epochs of 29 batches
 
 def digits_loop(seed: int, label_sorted: bool, steps: int = STEPS):

@@ -167,7 +167,8 @@ def test_stop_raises_at_the_step_a_recording_can_judge():
 
 def test_close_removes_every_hook():
     model, X, y, run = digits_loop(0, epochs=1)
-    assert not run.handles and not run.forward_handles and run.timeline().n_logged == 29
+    assert not (run.handles or run.sampling_handles or run.grads.handles)
+    assert run.timeline().n_logged == 29
 
 
 # ----------------------------------------------------------------- the rules on plain timelines

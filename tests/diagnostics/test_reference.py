@@ -8,7 +8,8 @@ from torch import nn
 
 from diagnostics import diagnose
 from diagnostics.losses import constant_loss
-from diagnostics.reference import (MIN_ROWS, hinge_of_probabilities, reference_of)
+from diagnostics.reference import (MIN_ROWS, REMEMBERED, REMEMBERED_MAX, fitted_predictions,
+                                   hinge_of_probabilities, reference_of)
 
 from diagnose_helpers import SEEDS, digits_data
 
@@ -60,7 +61,27 @@ def test_the_references_do_not_see_the_scale_of_the_inputs():
 
 def test_the_same_rows_give_the_same_reference_twice():
     X, y = digits_data()
-    assert reference(X, y, "cross_entropy", 10) == reference(X, y, "cross_entropy", 10)
+    REMEMBERED.clear()
+    first = reference(X, y, "cross_entropy", 10)
+    REMEMBERED.clear()                                 # fitted again, not remembered
+    assert reference(X, y, "cross_entropy", 10) == first
+
+
+def test_the_same_rows_are_fitted_once_and_other_rows_or_targets_are_fitted_anew():
+    X, y = linear_rows(0)
+    REMEMBERED.clear()
+    first = reference(X, y, "mse", 1)
+    assert len(REMEMBERED) == 1 and reference(X.copy(), y.copy(), "mse", 1) == first
+    assert len(REMEMBERED) == 1 and reference(X, y, "half_mse", 1).linear_cv == \
+        pytest.approx(first.linear_cv / 2)            # the same fit, scored under half_mse
+    nudged = y.copy()
+    nudged[0] += 1e-9                                  # one target changed: fitted again
+    assert reference(X, nudged, "mse", 1) != first and len(REMEMBERED) == 2
+    remembered, fresh = REMEMBERED[next(iter(REMEMBERED))], fitted_predictions(X, y, "mse", 1)
+    assert all(np.array_equal(a, b) for a, b in zip(remembered, fresh))
+    for seed in range(REMEMBERED_MAX + 2):
+        reference(*linear_rows(seed, n=40), "mse", 1)
+    assert len(REMEMBERED) == REMEMBERED_MAX
 
 
 def test_no_reference_for_a_custom_loss_too_few_rows_or_soft_targets():

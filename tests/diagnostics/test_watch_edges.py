@@ -160,12 +160,18 @@ clipped.__name__ = "clipped"
                                              (no_reset, ACCUMULATED)],
                          ids=["set-to-none", "set-to-none-false", "missing"])
 def test_a_grad_zeroed_in_place_is_reset_and_a_missing_zero_grad_is_not(loop, reset, recorded):
+    """A .grad kept in place is told apart from the second step that keeps it (the first has
+    no accumulation hook yet: it is judged only where one sum onto it is all that changed it,
+    a plain loop that forgot zero_grad); a fresh .grad each step needs no hook at all."""
     bare, model, run, _ = twin_runs(lambda: adam(mlp()), loop, reset=reset)
     tl = run.timeline()
     assert same_state(bare, model)
-    assert tl.reset[0] == UNKNOWN and (tl.reset[1:] == recorded).all(), tl.reset
-    assert (tl.n_reset, tl.n_accumulated) == ((STEPS - 1, 0) if recorded == RESET
-                                              else (0, STEPS - 1))
+    second = ACCUMULATED if (reset, loop) == (no_reset, plain_loop) else UNKNOWN
+    assert tl.reset[0] == UNKNOWN and (tl.reset[2:] == recorded).all(), tl.reset
+    assert tl.reset[1] == (RESET if reset is zero else second), tl.reset
+    judged = STEPS - 1 if reset is zero or second != UNKNOWN else STEPS - 2
+    assert (tl.n_reset, tl.n_accumulated) == ((judged, 0) if recorded == RESET else (0, judged))
+    assert run.grads.hooked == (reset is not zero)      # hooked only where a .grad was kept
 
 
 EPOCHS = 3
