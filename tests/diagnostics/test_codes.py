@@ -2,8 +2,10 @@
 known code, and the relations it prints have no cycle."""
 
 import re
-import subprocess
+import runpy
 import sys
+
+import pytest
 
 from diagnostics import CODES
 from diagnostics.codes import main, view, view_of
@@ -70,10 +72,12 @@ def test_neither_explaining_nor_ruling_out_goes_round_in_a_circle():
                             for row in rows for by in row.by})
 
 
-def test_the_command_prints_the_view_and_refuses_an_unknown_code(capsys):
+@pytest.mark.filterwarnings("ignore:'diagnostics.codes' found in sys.modules:RuntimeWarning")
+def test_the_command_prints_the_view_and_refuses_an_unknown_code(capsys, monkeypatch):
     assert main(["dead-relu"]) == 0 and capsys.readouterr().out == view_of("dead-relu") + "\n"
     assert main(["dead-rectifier"]) == 2
     assert "accepted: loss-target-mismatch" in capsys.readouterr().err
-    printed = subprocess.run([sys.executable, "-m", "diagnostics.codes"], capture_output=True,
-                             text=True, check=True).stdout
-    assert printed == view() + "\n"
+    monkeypatch.setattr(sys, "argv", ["diagnostics.codes"])    # `python -m diagnostics.codes`,
+    with pytest.raises(SystemExit) as done:                    # its __main__ block in-process
+        runpy.run_module("diagnostics.codes", run_name="__main__")
+    assert done.value.code == 0 and capsys.readouterr().out == view() + "\n"
