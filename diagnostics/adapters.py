@@ -204,7 +204,19 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: LossSpec, 
         "layers": linear_layers(calls, out2, grads, numbered),
         "params": {n: to_np(p) for n, p in net.named_parameters()}, "grads": grads,
         "sharpness": memo(lambda: top_eigenvalue(net, Xt, objective)),
+        "stepped_loss": loss_after_a_step(net, Xt, objective, grads),
     }
+
+
+def loss_after_a_step(net: nn.Module, Xt: torch.Tensor, objective, grads: dict):
+    """Lazy: (lr, wd) -> the loss on X after one plain gradient step from net's weights,
+    w - lr (dL/dw + wd w), on a copy (torch.func.functional_call: net is not touched)."""
+    def stepped(lr: float, wd: float) -> float:
+        with torch.no_grad():
+            moved = {n: p - lr * (torch.as_tensor(grads[n], device=p.device, dtype=p.dtype) + wd * p)
+                     for n, p in net.named_parameters() if grads.get(n) is not None}
+            return float(objective(torch.func.functional_call(net, moved, (Xt,))))
+    return stepped
 
 
 def broadcast_loss(spec: LossSpec, out: torch.Tensor, y_raw) -> float | None:

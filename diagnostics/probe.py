@@ -81,6 +81,8 @@ class Probe:
     steps_taken: int | None = None  # steps the optimizer's state counts (None: it cannot tell)
     optimizer_missing: tuple | None = None     # trainable parameters the given optimizer does not
                                                # hold; None when no optimizer was given
+    stepped_loss: Callable[[float, float], float] | None = None   # lazy: (lr, wd) -> the loss
+                                    # on these rows after one plain gradient step (torch models)
     sharpness: Callable[[], float] | None = None   # lazy: the largest Hessian eigenvalue of the loss
     reference: Reference | None = None     # what a linear and a nearest-neighbour fit of these rows
                                            # reach (diagnostics.reference); None: custom loss

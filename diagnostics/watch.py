@@ -78,34 +78,29 @@ class GradWatch:
 
     def step(self) -> int:
         """This step's verdict on the .grads, and each one (weakly: a freed one was reset) and
-        its version remembered for the next, in one pass (it runs every step): RESET,
-        ACCUMULATED, UNKNOWN (first step, or no backward since the last step) or GRADLESS: no
-        parameter holds a .grad, so step() skips them all."""
-        fresh = stale = kept = held = False
-        hooked, refs, versions = self.hooked, [], []
-        for p, ref, version, accums, first in zip(self.params, self.refs, self.versions,
-                                                  self.accums, self.first):
-            g = p.grad
-            refs.append(None if g is None else weakref.ref(g))
-            versions.append(0 if g is None else g._version)
-            if g is None:
-                continue
-            held = True
-            if ref is None:
+        its version remembered for the next (it runs every step: comprehensions, one loop):
+        RESET, ACCUMULATED, UNKNOWN (first step, or no backward since the last step) or
+        GRADLESS: no parameter holds a .grad, so step() skips them all."""
+        grads, refs, versions = [p.grad for p in self.params], self.refs, self.versions
+        self.refs = [None if g is None else weakref.ref(g) for g in grads]
+        self.versions = [0 if g is None else g._version for g in grads]
+        fresh = stale = kept = False
+        for g, ref, version, now, accums, first in zip(grads, refs, versions, self.versions,
+                                                       self.accums, self.first):
+            if g is None or ref is None:
                 continue
             if ref() is not g:
                 fresh = True
-            elif not hooked:                    # kept in place, no hook yet: one sum onto it?
+            elif not self.hooked:               # kept in place, no hook yet: one sum onto it?
                 kept = True
-                stale = stale or versions[-1] - version == ACCUMULATION
+                stale = stale or now - version == ACCUMULATION
             elif accums:
                 fresh, stale = (True, stale) if first - version > ACCUMULATION else (fresh, True)
-        self.refs, self.versions = refs, versions
-        if hooked:
-            self.accums = [0] * len(refs)
+        if self.hooked:
+            self.accums = [0] * len(grads)
         if kept:
             self.hook()
-        return verdict(fresh, stale, kept, held)
+        return verdict(fresh, stale, kept, any(g is not None for g in grads))
 
     def close(self) -> None:
         for h in self.handles:

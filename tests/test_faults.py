@@ -234,10 +234,12 @@ def test_watching_the_loop_changes_no_parameter_bit_for_bit():
 
 
 def test_a_watched_job_hands_diagnose_the_recording():
-    post = matrix.run_one("iris-sgd-tanh", "no-optimizer-step", 0)
-    watched = matrix.run_one("iris-sgd-tanh", "no-optimizer-step", 0, WATCHED)
+    """N(0, 1) weights on a deep ReLU net: the weights are NaN after training, and only the
+    recording's step 0 (a loss logged before any update) shows the init was wrong from it."""
+    post = matrix.run_one("blobs-sgd-relu", "normal-init-deep-relu", 0)
+    watched = matrix.run_one("blobs-sgd-relu", "normal-init-deep-relu", 0, WATCHED)
     assert (post.mode, watched.mode) == (POST_HOC, WATCHED)
-    assert "step-never-called" not in post.codes and watched.first == "step-never-called"
+    assert post.first == "non-finite" and watched.first == "bad-initialization"
 
 
 # ----------------------------------------------------------------- scoring

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (against_reference, norm_over, reference_shortfall,
-                                         training_failing)
+from diagnostics.checks.evidence import (against_reference, finite_losses, norm_over,
+                                         reference_shortfall, training_failing)
 from diagnostics.checks.record import (BLOWUP, FAILING_RUN, FINITE, STUCK, UNITS, Check, Explains,
                                        RuledOut)
 from diagnostics.checks.timeline import GRADLESS_FIX, MIN_LOGGED, NEVER_STEPPED_FIX
@@ -151,7 +151,13 @@ def stepped_without_grad(probe: Probe) -> bool:
     logged = 0 if probe.history is None else len(probe.history)
     return logged >= MIN_LOGGED and bool(probe.grads) and probe.stored_grads is None and (
         probe.steps_taken == 0 or (probe.optimizer is not None and probe.lr != 0
-                                   and history_unchanged(probe)))
+                                   and (history_unchanged(probe) or unapplied(probe))))
+
+
+def unapplied(probe: Probe) -> bool:
+    """Plain SGD keeps no state: weights that one step would still move, which the logged
+    steps never moved (unapplied_gain)."""
+    return probe.steps_taken is None and unapplied_gain(probe) is not None
 
 
 def history_unchanged(probe: Probe) -> bool:
@@ -168,7 +174,7 @@ def check_no_grad_at_step(probe: Probe) -> Finding | None:
     reached, n = sum(g is not None for g in probe.grads.values()), len(probe.history)
     moved = f"a {probe.optimizer} whose state holds no update" if probe.steps_taken == 0 else \
         f"all {n} losses equal to the first, to the bit (a step that moves the weights changes " \
-        f"them)"
+        f"them)" if history_unchanged(probe) else unapplied_in_words(unapplied_gain(probe), n)
     return Finding(
         "no-gradient-path", "error",
         f"No parameter holds a .grad after the loop, and torch's optimizers skip a parameter "
@@ -179,7 +185,9 @@ def check_no_grad_at_step(probe: Probe) -> Finding | None:
         f"zero_grad() ran between backward() and step().",
         {"steps_logged": n, "grads_none": len(probe.grads), "reached_by_loss": reached,
          "optimizer": probe.optimizer, "steps_taken": probe.steps_taken,
-         "history_unchanged": probe.steps_taken != 0},
+         "history_unchanged": probe.steps_taken != 0 and history_unchanged(probe),
+         "unapplied_step": None if probe.steps_taken == 0 or history_unchanged(probe)
+         else unapplied_gain(probe)},
         GRADLESS_FIX)
 
 
@@ -209,10 +217,16 @@ def check_frozen_parameters(probe: Probe) -> Finding | None:
 
 
 def check_step_never_called(probe: Probe) -> Finding | None:
-    """A history of losses, and an optimizer whose state shows no step: the weights are the
-    initial ones (a watched run tells it for every optimizer, diagnostics.checks.timeline)."""
+    """A history of losses, and an optimizer whose state shows no step, or (plain SGD keeps no
+    state) weights still where one gradient step would gain more than every logged step did:
+    the weights are the initial ones (a watched run tells it for every optimizer,
+    diagnostics.checks.timeline)."""
     logged = 0 if probe.history is None else len(probe.history)
-    if probe.steps_taken != 0 or logged < MIN_LOGGED or stepped_without_grad(probe):
+    if logged < MIN_LOGGED or stepped_without_grad(probe):
+        return None
+    if probe.steps_taken is None:
+        return never_applied(probe, logged)
+    if probe.steps_taken != 0:
         return None
     return Finding(
         "step-never-called", "error",
@@ -222,6 +236,83 @@ def check_step_never_called(probe: Probe) -> Finding | None:
         {"steps_logged": logged, "steps_taken": 0, "optimizer": probe.optimizer},
         NEVER_STEPPED_FIX)
 
+
+STEP_GAIN = 0.001       # one step at the run's lr gains >= 0.1% of the loss on X: more than
+                        # rounding (never-stepped SGD runs measured 0.24% on digits at init, 1.2-19%
+                        # on the fault matrix's programs)...
+APPLIED_SHARE = 0.1     # ...and the logged steps moved the loss by under a tenth of what as many
+                        # steps gaining that much would: steps taken gain about as much as the next
+                        # one would (a slow lr's history moves by their sum, an escape from a
+                        # plateau gains more as it goes), so a tenth leaves a wide margin; read over
+                        # the whole history and over its last half, the last to see a recent start
+QUARTER = 4             # each span compares quarter means: a mini-batch history's noise (one
+                        # batch's loss) averages out over 50 of 200 steps
+LEVEL_AS_NOW = 0.05     # and the history's level is within 5% of the loss of the model as it is
+                        # now: the logged losses were scored on these weights (never-stepped runs
+                        # measured 0-0.3%; a loop that never zeroed .grad 4-35%)
+
+
+def quarter_means(h: np.ndarray) -> list:
+    k = len(h) // QUARTER
+    return [float(np.mean(h[i * k:(i + 1) * k])) for i in range(QUARTER)]
+
+
+def unapplied_gain(probe: Probe) -> dict | None:
+    """One plain gradient step at the run's lr (its L2 decay included) from the weights as they
+    are, against the logged history: where as many steps gaining that much would have moved the
+    loss ten times as far as the history moved, on weights whose loss the history kept
+    measuring, the steps were never taken."""
+    h, lr = finite_losses(probe), probe.lr
+    if probe.stepped_loss is None or probe.optimizer is None or not lr or lr <= 0 \
+            or len(h) < max(MIN_LOGGED, QUARTER) \
+            or not np.isfinite(probe.loss) or probe.loss <= 0 or not training_failing(probe):
+        return None
+    after = probe.stepped_loss(lr, 0.0 if probe.decoupled_decay else probe.weight_decay)
+    gain, q, span = probe.loss - after, quarter_means(h), len(h) // QUARTER
+    moved = {"history_start": q[0], "history_third_quarter": q[2], "history_end": q[-1]}
+    if not np.isfinite(gain) or gain < STEP_GAIN * probe.loss \
+            or q[0] - q[-1] >= APPLIED_SHARE * (QUARTER - 1) * span * gain \
+            or q[2] - q[-1] >= APPLIED_SHARE * span * gain \
+            or abs(float(np.mean(h)) - probe.loss) > LEVEL_AS_NOW * probe.loss:
+        return None
+    return {"loss": probe.loss, "loss_after_one_step": after, **moved,
+            "history_mean": float(np.mean(h)), "lr": lr, "steps_apart": span}
+
+
+def unapplied_in_words(seen: dict, logged: int) -> str:
+    return (f"one plain step at lr {seen['lr']:.4g} taking the loss on X from {seen['loss']:.4g} "
+            f"to {seen['loss_after_one_step']:.4g}, while {logged} logged steps moved it from "
+            f"{seen['history_start']:.4g} (their first quarter's mean) to "
+            f"{seen['history_end']:.4g} (their last), not a tenth of what as many such steps "
+            f"would, the history's mean {seen['history_mean']:.4g} the loss of the model as it "
+            f"is now")
+
+
+def never_applied(probe: Probe, logged: int) -> Finding | None:
+    seen = unapplied_gain(probe)
+    if seen is None:
+        return None
+    return Finding(
+        "step-never-called", "error",
+        f"The weights are where one gradient step would still move the loss, yet the logged steps "
+        f"never moved it: the loop's steps did not reach these weights. Found "
+        f"{unapplied_in_words(seen, logged)} (a {probe.optimizer or 'plain SGD'} keeps no state "
+        f"that would count its steps).",
+        dict(seen, steps_logged=logged, steps_taken=None, optimizer=probe.optimizer),
+        NEVER_STEPPED_FIX)
+
+
+def inferred_from_a_step(ruled: Finding, by: Finding) -> bool:
+    """step-never-called read from the weights a step would still move (no optimizer state to
+    count steps): a clipped step, a .grad summed over steps or an optimizer holding other
+    parameters leaves the weights so too, and steps that overshoot (past the stability edge,
+    jumping up and down) or that weight decay undoes (at lr x wd = 1 each step replaces the
+    weights) do not add up either: each names the cause itself."""
+    return ruled.evidence.get("steps_taken") is None
+
+
+STEPS_THAT_DO_NOT_ADD_UP = ("optimizer-mismatch", "shrunk-gradient", "accumulated-gradient",
+                            "unstable-learning-rate", "loss-oscillation", "excessive-weight-decay")
 
 def of_parameters_it_lacks(ruled: Finding, by: Finding) -> bool:
     """accumulated-gradient on parameters the optimizer does not hold: its zero_grad() never
@@ -239,7 +330,8 @@ INITIAL_MODEL = ("single-class-output", "bad-initialization", "unstable-learning
 STEP_NEVER_CALLED_CHECK = Check(
     "step-never-called", check_step_never_called,
     explains=(Explains(STUCK + UNITS + INITIAL_MODEL + ("learning-rate-too-small",
-                                                        "low-capacity")),))
+                                                        "low-capacity")),),
+    ruled_out_by=(RuledOut(STEPS_THAT_DO_NOT_ADD_UP, inferred_from_a_step),))
 OPTIMIZER_MISMATCH_CHECK = Check("optimizer-mismatch", check_optimizer_mismatch,
                                  evidence=(FAILING_RUN,), explains=(Explains(STUCK + UNITS),))
 NO_GRADIENT_PATH_CHECK = Check("no-gradient-path", check_no_gradient_path,

@@ -20,7 +20,8 @@ from cases.runner import run
 from cases.sin_deep_collapse import CASE
 from diagnostics import diagnose
 from diagnostics.adapters import stepped_back
-from diagnostics.checks.loop import ACCUMULATED, UNREACHED_SHARE
+from diagnostics.checks.loop import (ACCUMULATED, APPLIED_SHARE, LEVEL_AS_NOW, STEP_GAIN,
+                                     UNREACHED_SHARE)
 
 from diagnose_helpers import (LOOPS, LOSS_FNS, SEEDS, digits_data, digits_tensors, finding, relu_net,
                               sin2x_tensors, train)
@@ -301,8 +302,46 @@ def test_an_optimizer_whose_state_holds_no_step_never_stepped(optimizer_of):
     assert "step-never-called" not in loop_without_step(optimizer_of, step=True).codes
 
 
-def test_plain_sgd_keeps_no_state_so_nothing_is_claimed_about_its_steps():
-    report = loop_without_step(lambda p: torch.optim.SGD(p, lr=0.1))
+def sgd_without_step(seed: int, step: bool = False, batch: int = 64, lr: float = 0.2):
+    """Digits in batches of 64 for 200 steps, plain SGD (it keeps no state), step() called
+    only with step=True: (the diagnose report, the model)."""
+    X, y = digits_data()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).double()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    Xt, yt, history = torch.from_numpy(X), torch.from_numpy(y), []
+    for t in range(200):
+        rows = slice(batch * (t % 28), batch * (t % 28 + 1))
+        opt.zero_grad()
+        loss = F.cross_entropy(model(Xt[rows]), yt[rows])
+        loss.backward()
+        if step:
+            opt.step()
+        history.append(loss.item())
+    return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_plain_sgd_that_never_stepped_is_named_from_the_step_its_weights_still_allow(seed):
+    """Plain SGD keeps no state to count its steps: the weights tell instead. One plain step
+    from them lowers the loss on X, more than 200 logged steps did, whose losses scored these
+    weights all along. The same loop stepping trains and is quiet."""
+    report = sgd_without_step(seed)
+    cause = report.causes[0]
+    assert cause.code == "step-never-called" and cause.evidence["steps_taken"] is None, str(report)
+    ev = cause.evidence
+    gain, drop = ev["loss"] - ev["loss_after_one_step"], ev["history_start"] - ev["history_end"]
+    assert gain >= 2 * STEP_GAIN * ev["loss"], ev                 # margins of 2x on each reading
+    assert abs(drop) < APPLIED_SHARE / 2 * 3 * ev["steps_apart"] * gain, ev
+    assert abs(ev["history_mean"] - ev["loss"]) < LEVEL_AS_NOW * ev["loss"] / 2, ev
+    assert "optimizer.step() after loss.backward()" in cause.fix
+    stepped = sgd_without_step(seed, step=True)
+    assert "step-never-called" not in stepped.codes and not stepped.errors, str(stepped)
+
+
+def test_plain_sgd_at_a_tiny_lr_stepped_slowly_is_not_a_step_never_called():
+    """Steps taken at lr 1e-4: each gains little, and the history moved by their sum."""
+    report = sgd_without_step(0, step=True, lr=1e-4)
     assert "step-never-called" not in report.codes, str(report)
 
 
@@ -310,7 +349,8 @@ def test_plain_sgd_keeps_no_state_so_nothing_is_claimed_about_its_steps():
 GRADLESS_LOOPS = ("detached", "rebuilt", "zero-grad-late")   # each beside the healthy loop
 OPTIMIZERS = {"adam": lambda p: torch.optim.Adam(p, lr=1e-2),
               "momentum": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
-              "sgd-full-batch": lambda p: torch.optim.SGD(p, lr=0.1)}   # no state: the history
+              "sgd-full-batch": lambda p: torch.optim.SGD(p, lr=0.1),   # no state: the history,
+              "sgd": lambda p: torch.optim.SGD(p, lr=0.1)}   # or the step the weights still allow
 
 
 @functools.lru_cache(maxsize=None)
@@ -352,6 +392,7 @@ def test_a_step_with_no_grad_is_named_not_a_step_never_called(fault, optimizer, 
     ev = report.causes[0].evidence
     assert ev["grads_none"] == 4 and ev["reached_by_loss"] == 4 and ev["steps_logged"] == 60
     assert ev["history_unchanged"] == (optimizer == "sgd-full-batch")
+    assert (ev["unapplied_step"] is not None) == (optimizer == "sgd"), ev
     assert "zero_grad() before loss.backward()" in report.causes[0].fix
     _, healthy = gradless_run("healthy", optimizer, seed)
     assert "no-gradient-path" not in healthy.codes and not healthy.errors, str(healthy)
