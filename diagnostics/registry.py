@@ -55,6 +55,7 @@ TIMELINE_CHECKS = (
     (timeline.check_step_never_called, "step-never-called"),
     (timeline.check_steps_without_gradient, "no-gradient-path"),
     (check_gradients_never_reset, "accumulated-gradient"),
+    (timeline.check_loss_summed_over_the_batch, "accumulated-gradient"),
     (check_loss_far_above_constant_at_step_0, "bad-initialization"),
     (check_updates_larger_than_weights, "unstable-learning-rate"),
     (check_schedule_decayed_lr, "decayed-learning-rate"),

@@ -205,7 +205,8 @@ class BatchMeans:
         """The mean scatter per batch (None under 2 batches), and the batches measured."""
         self.fold()
         scatter = float(self.scatter) / (self.batches - 1) if self.batches > 1 else None
-        return {"batch_mean_scatter": scatter, "batches_measured": self.batches}
+        return {"batch_mean_scatter": scatter, "batches_measured": self.batches,
+                "batch_rows": self.rows / self.batches if self.batches else None}
 
 
 def wide(device: torch.device) -> torch.dtype:

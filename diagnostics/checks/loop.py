@@ -10,7 +10,8 @@ from diagnostics.checks.evidence import (against_reference, finite_losses, norm_
                                          reference_shortfall, training_failing)
 from diagnostics.checks.record import (BLOWUP, FAILING_RUN, FINITE, STUCK, UNITS, Check, Explains,
                                        RuledOut)
-from diagnostics.checks.timeline import GRADLESS_FIX, MIN_LOGGED, NEVER_STEPPED_FIX
+from diagnostics.checks.timeline import (GRADLESS_FIX, MIN_LOGGED, NEVER_STEPPED_FIX,
+                                         started_high_by_the_sum)
 from diagnostics.checks.weights import grown_in_training
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
@@ -87,6 +88,11 @@ def check_accumulated_gradient(probe: Probe) -> Finding | None:
 
 def times(a: float, b: float) -> str:
     return f"{a / b:.3g}x" if b > 0 else "where it is 0"
+
+
+def grown_or_summed(cause: Finding, symptom: Finding) -> bool:
+    """bad-initialization of weights grown in training, or of a first loss summed over its batch."""
+    return grown_in_training(cause, symptom) or started_high_by_the_sum(cause, symptom)
 
 
 def check_optimizer_mismatch(probe: Probe) -> Finding | None:
@@ -340,7 +346,7 @@ NO_GRADIENT_PATH_CHECK = Check("no-gradient-path", check_no_gradient_path,
 ACCUMULATED_GRADIENT_CHECK = Check(
     "accumulated-gradient", check_accumulated_gradient, needs=(FINITE,), evidence=(FAILING_RUN,),
     explains=(Explains(STUCK + UNITS + BLOWUP + ("unstable-learning-rate",)),
-              Explains(("bad-initialization",), grown_in_training)),
+              Explains(("bad-initialization",), grown_or_summed)),
     ruled_out_by=(RuledOut(("optimizer-mismatch",), of_parameters_it_lacks),))
 FROZEN_PARAMETERS_CHECK = Check("frozen-parameters", check_frozen_parameters,
                                 evidence=(FAILING_RUN,), explains=(Explains(STUCK + UNITS),))

@@ -16,6 +16,9 @@ import numpy as np
 from diagnostics.timeline import UPDATE_HUGE, Timeline, loss_rose
 from diagnostics.report import Finding
 
+PER_ROW_BAND = 3.0      # a fresh model's loss a row is within 3x of the constant's (INIT_LOSS_FAR's
+                        # comment: 1-3x); a step-0 loss that lands there once divided by the batch's
+                        # rows was summed over them (the matrix's summed losses: 1.1-1.3x)
 INIT_LOSS_FAR = 10.0    # the loss before any update over a constant predictor's: fan-in scaled
                         # inits start near it (cross-entropy: log k against log k; mse on unit-
                         # scale targets 1-3x); N(0, 1) weights in a deep ReLU net start 1e6x above
@@ -59,8 +62,9 @@ def fresh_model_loss(tl: Timeline) -> float:
 
 def check_loss_far_above_constant_at_step_0(tl: Timeline) -> Finding | None:
     """The loss before the first update against a fresh model's: an init wrong from the start,
-    not weights the training grew."""
-    if tl.constant_loss is None or len(tl.loss) == 0 or tl.failing is False:
+    not weights the training grew, nor a loss summed over its batch."""
+    if tl.constant_loss is None or len(tl.loss) == 0 or tl.failing is False \
+            or summed_over_the_batch(tl):
         return None
     first, start = float(tl.loss[0]), fresh_model_loss(tl)
     if np.isfinite(first) and first < INIT_LOSS_FAR * start:
@@ -77,6 +81,55 @@ def check_loss_far_above_constant_at_step_0(tl: Timeline) -> Finding | None:
          "constant_layers": [], "one_sign": None},
         "Initialise with zero-mean fan-in scaled weights (torch's default, Xavier, or He for "
         "ReLU: std sqrt(2 / fan_in)), not N(0, 1), zeros, constants or uniform [0, 1).")
+
+
+def summed_over_the_batch(tl: Timeline) -> tuple | None:
+    """(step 0's loss, rows a batch, that loss a row) when step 0's loss is far above a fresh
+    model's and, divided by the rows of a batch, within PER_ROW_BAND of it: the loss sums over
+    its rows (reduction='sum'), so the logged loss, the gradient and each step are that many
+    times a mean loss's."""
+    if tl.constant_loss is None or len(tl.loss) == 0 or tl.failing is False \
+            or not tl.batch_rows or tl.batch_rows < 2:
+        return None
+    first, start = float(tl.loss[0]), fresh_model_loss(tl)
+    per_row = first / tl.batch_rows
+    if not np.isfinite(first) or first < INIT_LOSS_FAR * start \
+            or not start / PER_ROW_BAND <= per_row <= PER_ROW_BAND * start:
+        return None
+    return first, tl.batch_rows, per_row
+
+
+def check_loss_summed_over_the_batch(tl: Timeline) -> Finding | None:
+    """A summed loss, named where its steps were too large: the loss rose or went non-finite,
+    or a step was as large as the weights. (Summed at a small enough lr it trains; in a run
+    failing from steps too small, averaging would make them smaller still.)"""
+    summed = summed_over_the_batch(tl)
+    if summed is None or (loss_rose(tl, LOSS_ROSE) is None and not steps_as_large_as_weights(tl)):
+        return None
+    first, rows, per_row = summed
+    return Finding(
+        "accumulated-gradient", "error",
+        f"The loss sums over the rows of its batch instead of averaging them: the logged loss, "
+        f"its gradient and so each step are as many times a mean loss's as the batch has rows. "
+        f"Found loss {first:.4g} at step 0, before any update, over {rows:.4g} rows a batch: "
+        f"{per_row:.4g} a row, what a fresh model scores ({fresh_model_loss(tl):.4g}).",
+        {"at_step": 0, "first_loss": first, "batch_rows": rows, "per_row_loss": per_row,
+         "summed_over_batch": True},
+        "Average the loss over the batch (reduction='mean', the default of torch's losses; "
+        ".mean() rather than .sum()), or divide the learning rate by the batch size.")
+
+
+def steps_as_large_as_weights(tl: Timeline) -> bool:
+    best = largest_update(tl, None)
+    return best is not None and best[0] >= UPDATE_HUGE
+
+
+def started_high_by_the_sum(cause: Finding, symptom: Finding) -> bool:
+    """bad-initialization read from the history's first loss alone, where that loss was summed
+    over its batch: a sane start, multiplied by the rows."""
+    ev = symptom.evidence
+    return bool(cause.evidence.get("summed_over_batch")) and bool(ev.get("wrong_at_step_0")) \
+        and not (ev.get("constant_layers") or ev.get("parallel_units") or ev.get("one_sign"))
 
 
 def largest_update(tl: Timeline, before: int | None) -> tuple | None:

@@ -40,7 +40,7 @@ def test_the_scatter_weighs_each_batch_by_its_rows():
     means.add(torch.tensor([[4.0]]))
     means.add(torch.tensor([[0.0], [0.0], [0.0]]))
     assert means.arrays() == {"batch_mean_scatter": pytest.approx(1 * 3 ** 2 + 3 * 1 ** 2),
-                              "batches_measured": 2}
+                              "batches_measured": 2, "batch_rows": 2.0}
 
 
 def test_batches_folded_in_groups_scatter_as_computed_all_at_once():
@@ -56,7 +56,7 @@ def test_batches_folded_in_groups_scatter_as_computed_all_at_once():
     m = np.stack([x.double().mean(0).numpy() for x in batches])
     direct = w @ ((m - w @ m / w.sum()) ** 2).sum(1) / (len(batches) - 1)
     assert means.arrays() == {"batch_mean_scatter": pytest.approx(direct, rel=1e-9),
-                              "batches_measured": len(batches)}
+                              "batches_measured": len(batches), "batch_rows": w.mean()}
 
 
 STEPS = 145     # 5 epochs of 29 batches

@@ -35,10 +35,11 @@ SCHEDULE = (10, 0.1)    # StepLR(step_size 10, gamma 0.1): a per-epoch schedule,
 
 def digits_loop(seed, lr=1e-3, zero=True, step=True, watched=True, stop=False, epochs=5,
                 hidden=1, normal_init=False, sgd=False, schedule=None, detach=False,
-                zero_late=False):
+                zero_late=False, summed=False):
     """Adam (or plain SGD) on digits, batches of 64: (model, X, y, run). ``schedule``: "batch"
     or "epoch", where StepLR(*SCHEDULE) steps; ``detach``: the loss cut from the model before
-    backward(); ``zero_late``: zero_grad() between backward() and step()."""
+    backward(); ``zero_late``: zero_grad() between backward() and step(); ``summed``: the loss
+    summed over the batch's rows (reduction='sum')."""
     X, y = (torch.tensor(a) for a in digits_data())
     X = X.float()
     torch.manual_seed(seed)
@@ -50,7 +51,8 @@ def digits_loop(seed, lr=1e-3, zero=True, step=True, watched=True, stop=False, e
         for b in range(0, len(X), 64):
             if zero:
                 opt.zero_grad()
-            loss = F.cross_entropy(model(X[b:b + 64]), y[b:b + 64])
+            loss = F.cross_entropy(model(X[b:b + 64]), y[b:b + 64],
+                                   reduction="sum" if summed else "mean")
             if detach:
                 loss = loss.detach().requires_grad_()
             loss.backward()
@@ -88,6 +90,26 @@ def test_a_healthy_watched_run_stays_quiet(seed):
     run, report = diagnosed(seed, **HEALTHY)
     assert not [f for f in report.findings if "at_step" in f.evidence], str(report)
     assert run.check().ok
+
+
+SUMMED = {"sgd": True, "lr": 0.05, "summed": True}   # plain SGD at 0.05 on a summed loss: each
+                                                     # step 64x a mean loss's, a run that fails
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_loss_summed_over_its_batch_is_named_at_step_0_not_an_init(seed):
+    _, report = diagnosed(seed, **SUMMED)
+    cause = report.causes[0]
+    assert cause.code == "accumulated-gradient" and cause.evidence["at_step"] == 0, str(report)
+    assert cause.evidence["batch_rows"] == pytest.approx(64, rel=0.05)     # 1797 = 28 x 64 + 5
+    assert cause.evidence["per_row_loss"] == pytest.approx(np.log(10), rel=0.5)
+    assert "reduction='mean'" in cause.fix and len(report.causes) == 1, str(report)
+
+
+def test_a_summed_loss_under_adam_trains_and_is_not_named():
+    """Adam divides the loss's scale out of its steps: summed, it trains as averaged."""
+    _, report = diagnosed(0, **dict(SUMMED, sgd=False, lr=1e-2))
+    assert "accumulated-gradient" not in report.codes and not report.errors, str(report)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

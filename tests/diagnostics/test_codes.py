@@ -35,7 +35,7 @@ def test_every_row_of_the_view_names_known_codes():
 def test_the_view_reads_the_tables_both_ways():
     block = view_of("accumulated-gradient").splitlines()
     assert "  ruled out by: optimizer-mismatch [when of parameters it lacks]" in block
-    assert "bad-initialization [when grown in training]" in next(
+    assert "bad-initialization [when grown or summed]" in next(
         line for line in block if line.startswith("  explains:"))
     assert "  ruled out by: loss-oscillation" in view_of("loss-plateau").splitlines()
     fallback = next(line for line in view_of("learned-nothing").splitlines()
