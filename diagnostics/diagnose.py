@@ -293,7 +293,7 @@ def with_timeline(findings: list, probe: Probe, tl: Timeline | None) -> list:
         return findings
     tl = replace(tl, constant_loss=probe.baseline_loss,
                  untrained_loss=probe.untrained_loss, failing=bool(training_failing(probe) or run_failed(probe)))
-    return merged(findings, timeline_findings(tl))
+    return merged(findings, timeline_findings(tl), tl)
 
 
 def summary(probe: Probe, call: dict) -> dict:

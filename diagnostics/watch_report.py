@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from diagnostics.explain import explain
 from diagnostics.registry import TIMELINE_CHECKS
-from diagnostics.report import Report
+from diagnostics.report import Finding, Report
 from diagnostics.timeline import Timeline
 
 
@@ -17,10 +17,24 @@ def timeline_findings(tl: Timeline) -> list:
     return [f for f in (check(tl) for check, _ in TIMELINE_CHECKS) if f is not None]
 
 
-def merged(findings: list, timeline: list) -> list:
-    """The post-hoc findings, less those whose code a timeline finding reports, and those."""
+def merged(findings: list, timeline: list, tl: Timeline | None = None) -> list:
+    """The post-hoc findings, less those whose code a timeline finding reports or that the
+    recording contradicts, and those."""
     replaced = {f.code for f in timeline}
-    return [f for f in findings if f.code not in replaced] + timeline
+    return [f for f in findings if f.code not in replaced
+            and not (tl is not None and contradicted(f, tl))] + timeline
+
+
+RESET_SEEN = 0.9    # share of the logged steps whose .grad the recording saw reset: a loop that
+                    # zeroes it (every step after the first, whose state is unknown, in a healthy run)
+
+
+def contradicted(f: Finding, tl: Timeline) -> bool:
+    """A post-hoc accumulated-gradient (the .grad left behind larger than one batch's gradient
+    can be) where the recording saw the .grad reset at every step and no loss summed over its
+    batch: the .grad was read against weights the last step moved (an lr far too high)."""
+    return f.code == "accumulated-gradient" and tl.n_accumulated == 0 \
+        and tl.n_reset >= RESET_SEEN * tl.n_logged and tl.n_logged > 0
 
 
 def judge(tl: Timeline) -> Report:

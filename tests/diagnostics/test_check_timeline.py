@@ -16,7 +16,9 @@ from diagnostics.checks.timeline import (INIT_LOSS_FAR, LOSS_OVERFLOW_FIX,
                                          check_first_non_finite,
                                          check_loss_far_above_constant_at_step_0,
                                          check_units_died, check_updates_larger_than_weights)
-from diagnostics.timeline import GRADLESS, Timeline
+from diagnostics.report import Finding
+from diagnostics.timeline import ACCUMULATED, GRADLESS, RESET, UNKNOWN, Timeline
+from diagnostics.watch_report import merged
 
 
 def digits_mlp(hidden: int = 1, normal_init: bool = False) -> nn.Sequential:
@@ -286,3 +288,22 @@ def test_a_nan_after_a_falling_loss_with_finite_outputs_is_the_loss_overflowing(
 def test_a_nan_that_the_steps_or_the_outputs_show_coming_keeps_the_lr_fix(loss, tensor, sampled):
     found = check_first_non_finite(went_nan(loss, tensor, sampled))
     assert not found.evidence["inside_the_loss"] and found.fix.startswith("Lower the learning rate")
+
+
+# ----------------------------------------------------------------- what the recording contradicts
+def post_hoc_accumulated() -> Finding:
+    return Finding("accumulated-gradient", "error", "m", {"stored_grad_norm": 3.0}, "fix")
+
+
+@pytest.mark.parametrize("reset, kept", [(RESET, False), (ACCUMULATED, True), (UNKNOWN, True)],
+                         ids=["every-step-reset", "not-reset", "unknown"])
+def test_a_post_hoc_accumulated_gradient_goes_where_every_step_was_seen_reset(reset, kept):
+    """The .grad left behind read as summed over steps, where the recording saw it reset at
+    every step: the last step moved the weights the bound was read at. Where it saw a stale
+    .grad, or could not tell, the finding stays."""
+    n = 50
+    tl = replace(timeline([1.0] * n), reset=np.full(n, reset, np.int8),
+                 n_reset=n if reset == RESET else 0,
+                 n_accumulated=n if reset == ACCUMULATED else 0)
+    kept_codes = [f.code for f in merged([post_hoc_accumulated()], [], tl)]
+    assert kept_codes == (["accumulated-gradient"] if kept else [])
