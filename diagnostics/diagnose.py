@@ -291,7 +291,7 @@ def with_timeline(findings: list, probe: Probe, tl: Timeline | None) -> list:
     """The timeline checks' findings in place of the post-hoc ones of the same codes."""
     if tl is None:
         return findings
-    tl = replace(tl, constant_loss=probe.baseline_loss,
+    tl = replace(tl, constant_loss=probe.baseline_loss, final_loss=probe.loss,
                  untrained_loss=probe.untrained_loss, failing=bool(training_failing(probe) or run_failed(probe)))
     return merged(findings, timeline_findings(tl), tl)
 

@@ -52,6 +52,7 @@ class Timeline:
     constant_loss: float | None = None  # a constant predictor's loss on X: diagnose() fills it in
     untrained_loss: float | None = None # ...and a fresh zero-mean model's (Probe.untrained_loss)
     failing: bool | None = None         # the run failed, as diagnose() judges the model at its end
+    final_loss: float | None = None     # the mean loss of the model at its end on X (diagnose())
 
     @property
     def finite_loss(self) -> np.ndarray:

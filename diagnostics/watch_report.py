@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from diagnostics.checks.timeline import summed_over_the_batch
 from diagnostics.explain import explain
 from diagnostics.registry import TIMELINE_CHECKS
 from diagnostics.report import Finding, Report
@@ -31,10 +32,14 @@ RESET_SEEN = 0.9    # share of the logged steps whose .grad the recording saw re
 
 def contradicted(f: Finding, tl: Timeline) -> bool:
     """A post-hoc accumulated-gradient (the .grad left behind larger than one batch's gradient
-    can be) where the recording saw the .grad reset at every step and no loss summed over its
-    batch: the .grad was read against weights the last step moved (an lr far too high)."""
-    return f.code == "accumulated-gradient" and tl.n_accumulated == 0 \
-        and tl.n_reset >= RESET_SEEN * tl.n_logged and tl.n_logged > 0
+    can be) where the recording saw the .grad reset at every step: the .grad was read against
+    weights the last step moved (an lr far too high), or the loss is summed, which the step-0
+    rule names. A post-hoc bad-initialization read from the history's first loss alone, where
+    the recording shows that loss summed over its batch: a sane start times the rows."""
+    if f.code == "accumulated-gradient":
+        return tl.n_accumulated == 0 and tl.n_reset >= RESET_SEEN * tl.n_logged > 0
+    return f.code == "bad-initialization" and summed_over_the_batch(tl) is not None \
+        and not any(f.evidence.get(k) for k in ("constant_layers", "parallel_units", "one_sign"))
 
 
 def judge(tl: Timeline) -> Report:

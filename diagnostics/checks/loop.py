@@ -314,7 +314,7 @@ def inferred_from_a_step(ruled: Finding, by: Finding) -> bool:
     parameters leaves the weights so too, and steps that overshoot (past the stability edge,
     jumping up and down) or that weight decay undoes (at lr x wd = 1 each step replaces the
     weights) do not add up either: each names the cause itself."""
-    return ruled.evidence.get("steps_taken") is None
+    return "loss_after_one_step" in ruled.evidence
 
 
 STEPS_THAT_DO_NOT_ADD_UP = ("optimizer-mismatch", "shrunk-gradient", "accumulated-gradient",

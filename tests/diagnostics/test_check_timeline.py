@@ -15,7 +15,8 @@ from diagnostics import TrainingFailed, diagnose, watch
 from diagnostics.checks.timeline import (INIT_LOSS_FAR, LOSS_OVERFLOW_FIX,
                                          check_first_non_finite,
                                          check_loss_far_above_constant_at_step_0,
-                                         check_units_died, check_updates_larger_than_weights)
+                                         check_units_died, check_updates_larger_than_weights,
+                                         summed_over_the_batch)
 from diagnostics.report import Finding
 from diagnostics.timeline import ACCUMULATED, GRADLESS, RESET, UNKNOWN, Timeline
 from diagnostics.watch_report import merged
@@ -307,3 +308,15 @@ def test_a_post_hoc_accumulated_gradient_goes_where_every_step_was_seen_reset(re
                  n_accumulated=n if reset == ACCUMULATED else 0)
     kept_codes = [f.code for f in merged([post_hoc_accumulated()], [], tl)]
     assert kept_codes == (["accumulated-gradient"] if kept else [])
+
+
+@pytest.mark.parametrize("end, summed", [(15.0, True), (1.0, False)], ids=["ends-15x", "ends-1x"])
+def test_a_step_0_loss_the_batch_s_rows_times_a_fresh_one_is_summed_unless_it_ends_as_a_mean(
+        end, summed):
+    """Step 0 at 18x a fresh model's loss over batches of 15 rows: 1.2x a row. A history that
+    ends 15x the model's loss on X was logged summed; one that ends at it was logged as a mean
+    (unscaled inputs start far above too), and step 0 was an init's own."""
+    loss = [18.0] + [end] * 49
+    tl = replace(timeline(loss), batch_rows=15.0, final_loss=1.0)
+    assert (summed_over_the_batch(tl) is not None) == summed
+    assert (check_loss_far_above_constant_at_step_0(tl) is None) == summed
