@@ -51,6 +51,8 @@ class Timeline:
     constant_loss: float | None = None  # a constant predictor's loss on X: diagnose() fills it in
     untrained_loss: float | None = None # ...and a fresh zero-mean model's (Probe.untrained_loss)
     failing: bool | None = None         # the run failed, as diagnose() judges the model at its end
+    init_scale: dict = field(default_factory=dict)  # weight -> the norm torch's default init gives
+                                        # it (diagnose() fills it in from the model's shapes)
 
     @property
     def finite_loss(self) -> np.ndarray:
