@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, against_reference, learned_little,
+from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, against_reference, effective_lr,
+                                         learned_little,
                                          lr_against_curvature_applies, norm_over,
                                          training_failing)
 from diagnostics.checks.history import ANTICORRELATED, oscillation
@@ -161,17 +162,18 @@ def check_learning_rate_too_small(probe: Probe) -> Finding | None:
         return adaptive_steps_too_small(probe)
     if not lr_against_curvature_applies(probe):
         return None
-    lam = probe.sharpness()
-    if not np.isfinite(lam) or lam <= 0 or probe.lr * lam >= CRAWL:
+    lam, step = probe.sharpness(), effective_lr(probe)
+    if not np.isfinite(lam) or lam <= 0 or step * lam >= CRAWL:
         return None
+    under = f" / (1 - momentum {probe.momentum:g})" if step != probe.lr else ""
     return Finding(
         "learning-rate-too-small", "warning",
         f"The run learned nothing and its steps are tiny against the loss's curvature (lr x "
-        f"largest Hessian eigenvalue < {CRAWL:g}). Found lr {probe.lr:.4g} x lambda_max "
-        f"{lam:.4g} = {probe.lr * lam:.3g}, loss at {probe.loss_ratio:.0%} of a constant "
+        f"largest Hessian eigenvalue < {CRAWL:g}). Found lr {probe.lr:.4g}{under} x lambda_max "
+        f"{lam:.4g} = {step * lam:.3g}, loss at {probe.loss_ratio:.0%} of a constant "
         f"predictor's{against_reference(probe)}, after {len(probe.history)} steps.",
         dict(lr=probe.lr, lambda_max=lam, lr_times_lambda=probe.lr * lam,
-             stable_lr_below=EDGE / lam),
+             effective_lr=step, stable_lr_below=EDGE / lam),
         f"Raise the learning rate toward 1/lambda_max = {1 / lam:.3g} (gradient descent stays "
         f"stable below {EDGE / lam:.3g}), or use torch.optim.Adam(model.parameters(), lr=1e-3).",
         None)
