@@ -155,8 +155,9 @@ def test_a_milder_schedule_or_one_that_ends_after_the_fit_is_not_named(schedule,
 
 
 @functools.lru_cache(maxsize=None)
-def momentum_digits_run(seed: int, lr: float, scrambled: bool = False, hidden: int = 4):
-    """Digits, ``hidden`` relu layers of 64, SGD with momentum 0.9, batches of 32 for 420 steps;
+def momentum_digits_run(seed: int, lr: float, scrambled: bool = False, hidden: int = 4,
+                        momentum: float = 0.9):
+    """Digits, ``hidden`` relu layers of 64, SGD with ``momentum``, batches of 32 for 420 steps;
     ``scrambled``: each batch read as xb.t().reshape(xb.shape) in the loop (its rows' pixels
     mixed together, meant as a view of the same rows): nothing to learn."""
     X, y = digits_tensors()
@@ -164,7 +165,7 @@ def momentum_digits_run(seed: int, lr: float, scrambled: bool = False, hidden: i
     widths = (64,) * (hidden + 1)
     layers = [m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
     model = nn.Sequential(*layers, nn.Linear(64, 10))
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     g, history = torch.Generator().manual_seed(seed), []
     for _ in range(420):
         rows = torch.randint(0, len(X), (32,), generator=g)
@@ -189,6 +190,18 @@ def test_momentum_multiplies_the_step_that_learning_rate_too_small_reads(seed):
     assert crawl.evidence["effective_lr"] * crawl.evidence["lambda_max"] < 0.01
     healthy = momentum_digits_run(seed, 0.02)
     assert not healthy.codes, str(healthy)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_momentum_that_remembers_longer_than_the_run_is_an_unstable_step(seed):
+    """Momentum 0.999 keeps each gradient ~1000 steps in a run of 420: the steps build to
+    lr / (1 - m) and swing to the end. Beside it the same loop at 0.9 trains (the test above)."""
+    report = momentum_digits_run(seed, 0.02, momentum=0.999)
+    first = report.causes[0]
+    assert first.code == "unstable-learning-rate", str(report)
+    assert first.evidence["momentum_memory"] == pytest.approx(1000)
+    assert "Lower the momentum to 0.9" in first.fix
+    assert not momentum_digits_run(seed, 0.02).codes
 
 
 # ----------------------------------------------------------------- adaptive steps too small
