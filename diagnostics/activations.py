@@ -101,6 +101,21 @@ def leaky_slope(z: torch.Tensor, h: torch.Tensor) -> float | None:
     return None
 
 
+ROW_NORMALISED = ("softmax", "log_softmax")   # over one column: the constants 1 and 0
+
+
+def candidates(columns: int | None) -> list:
+    """CANDIDATES in the order tried. Over a single column softmax is 1 and log_softmax 0 whatever
+    z, as a relu whose inputs are all <= 0 is 0: there relu is tried first (a relu on one logit
+    whose unit died: moons under bce_with_logits through F.relu, read as log_softmax before)."""
+    order = list(CANDIDATES.items())
+    if columns != 1:
+        return order
+    first = [(n, f) for n, f in order if n not in ROW_NORMALISED]
+    at = [n for n, _ in first].index("relu") + 1
+    return first[:at] + [(n, CANDIDATES[n]) for n in ROW_NORMALISED] + first[at:]
+
+
 def kind_from_values(z: torch.Tensor, h: torch.Tensor) -> str:
     """The name of the function that maps z to h, or "unknown"."""
     if z.shape != h.shape:
@@ -110,7 +125,7 @@ def kind_from_values(z: torch.Tensor, h: torch.Tensor) -> str:
     if int(rows.sum()) < MIN_FINITE_ROWS:
         return "unknown"    # NaN in, NaN out: every candidate would match, none is known
     z, h = z[rows], h[rows]     # whole rows: softmax reads a row at a time
-    for name, fn in CANDIDATES.items():
+    for name, fn in candidates(z.shape[-1] if z.ndim == 2 else None):
         if name == "relu" and leaky_slope(z, h) is not None:  # before relu: tiny slopes look like 0
             return "leaky_relu"
         if matches(fn(z), h):

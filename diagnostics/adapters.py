@@ -201,6 +201,7 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: LossSpec, 
         "untrained_loss": losses.untrained_output_loss(spec.name, targets[1], out2.shape[1],
                                                        spec.options),
         "broadcast_loss": broadcast_loss(spec, out, y_raw), "dropout": dropout_rates(model),
+        "repeat_change": repeat_change(net, Xt, out2),
         "layers": linear_layers(calls, out2, grads, numbered),
         "params": {n: to_np(p) for n, p in net.named_parameters()}, "grads": grads,
         "sharpness": memo(lambda: top_eigenvalue(net, Xt, objective)),
@@ -217,6 +218,21 @@ def loss_after_a_step(net: nn.Module, Xt: torch.Tensor, objective, grads: dict):
                      for n, p in net.named_parameters() if grads.get(n) is not None}
             return float(objective(torch.func.functional_call(net, moved, (Xt,))))
     return stepped
+
+
+def repeat_change(net: nn.Module, X: torch.Tensor, out: torch.Tensor) -> float | None:
+    """How far a second eval-mode call on the same rows moves the outputs: RMS of the change over
+    the RMS spread of the first call's outputs about their mean (0: a deterministic forward)."""
+    with torch.no_grad():
+        again = run_forward(net, X)
+        if not isinstance(again, torch.Tensor) or again.numel() != out.numel():
+            return None
+        first = out.detach().double()
+        change = (again.reshape(first.shape).double() - first).pow(2).mean().sqrt()
+        spread = (first - first.mean(0)).pow(2).mean().sqrt()
+    if change == 0 or not torch.isfinite(change):
+        return 0.0 if change == 0 else None
+    return float(change / spread) if spread > 0 else float("inf")
 
 
 def broadcast_loss(spec: LossSpec, out: torch.Tensor, y_raw) -> float | None:

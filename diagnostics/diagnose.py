@@ -292,8 +292,21 @@ def with_timeline(findings: list, probe: Probe, tl: Timeline | None) -> list:
     if tl is None:
         return findings
     tl = replace(tl, constant_loss=probe.baseline_loss, final_loss=probe.loss,
-                 untrained_loss=probe.untrained_loss, failing=bool(training_failing(probe) or run_failed(probe)))
+                 untrained_loss=probe.untrained_loss, failing=bool(training_failing(probe) or run_failed(probe)),
+                 init_scale=fresh_init_norms(probe.params))
     return merged(findings, timeline_findings(tl), tl)
+
+
+DEFAULT_INIT_RMS = 1 / np.sqrt(3)   # torch's default Linear/Conv init, U(-1/sqrt(fan_in),
+                                    # 1/sqrt(fan_in)), has RMS 1/sqrt(3 fan_in)
+
+
+def fresh_init_norms(params: dict) -> dict:
+    """The norm torch's default init gives each weight of >= 2 dimensions: numel entries of RMS
+    DEFAULT_INIT_RMS / sqrt(fan_in), fan_in = numel / shape[0], i.e. DEFAULT_INIT_RMS x
+    sqrt(shape[0]). Biases (no fan-in of their own) are left out."""
+    return {n: float(DEFAULT_INIT_RMS * np.sqrt(p.shape[0])) for n, p in params.items()
+            if np.ndim(p) >= 2 and np.size(p)}
 
 
 def summary(probe: Probe, call: dict) -> dict:

@@ -89,6 +89,8 @@ class Probe:
     broadcast_loss: float | None = None    # a value loss of the outputs against y when one is (n,)
                                            # and the other (n, 1), broadcast (n, n) as a loop does
     dropout: dict = field(default_factory=dict)   # module -> p, each Dropout module's (torch)
+    repeat_change: float | None = None     # RMS change of the eval-mode outputs on X between two
+                                           # identical calls, over their RMS spread (torch)
     batch_mean_scatter: float | None = None   # a watched run's sampled batches: how far their
     batches_measured: int = 0                 # mean inputs scatter (Timeline), over how many
     val_loss: float | None = None          # the model's loss on X_val, y_val when given

@@ -11,6 +11,7 @@ from diagnostics.checks.classes import SINGLE_CLASS_OUTPUT_CHECK
 from diagnostics.checks.data import UNPREDICTABLE_TARGETS_CHECK, UNSCALED_DATA_CHECK
 from diagnostics.checks.fallback import LEARNED_NOTHING_CHECK
 from diagnostics.checks.finite import NON_FINITE_CHECK
+from diagnostics.checks.forward import RANDOM_FORWARD_CHECK
 from diagnostics.checks.gradients import (EXCESSIVE_WEIGHT_DECAY_CHECK, EXPLODING_GRADIENT_CHECK,
                                           VANISHING_GRADIENT_CHECK)
 from diagnostics.checks.history import (GENERALIZATION_GAP_CHECK, LOSS_OSCILLATION_CHECK,
@@ -33,7 +34,8 @@ from diagnostics.checks.weights import BAD_INITIALIZATION_CHECK
 
 CHECKS = (
     # the training program given the wrong thing to learn, or not learning at all
-    LOSS_TARGET_MISMATCH_CHECK, OUTPUT_RANGE_MISMATCH_CHECK, OPTIMIZER_MISMATCH_CHECK,
+    LOSS_TARGET_MISMATCH_CHECK, OUTPUT_RANGE_MISMATCH_CHECK, RANDOM_FORWARD_CHECK,
+    OPTIMIZER_MISMATCH_CHECK,
     STEP_NEVER_CALLED_CHECK, NO_GRADIENT_PATH_CHECK, ACCUMULATED_GRADIENT_CHECK,
     SHRUNK_GRADIENT_CHECK, FROZEN_PARAMETERS_CHECK, UNPREDICTABLE_TARGETS_CHECK,
     UNSHUFFLED_BATCHES_CHECK, SINGLE_CLASS_OUTPUT_CHECK,

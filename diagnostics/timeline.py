@@ -53,6 +53,8 @@ class Timeline:
     untrained_loss: float | None = None # ...and a fresh zero-mean model's (Probe.untrained_loss)
     failing: bool | None = None         # the run failed, as diagnose() judges the model at its end
     final_loss: float | None = None     # the mean loss of the model at its end on X (diagnose())
+    init_scale: dict = field(default_factory=dict)  # weight -> the norm torch's default init gives
+                                        # it (diagnose() fills it in from the model's shapes)
 
     @property
     def finite_loss(self) -> np.ndarray:

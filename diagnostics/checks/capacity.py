@@ -11,7 +11,7 @@ from __future__ import annotations
 from diagnostics.checks.evidence import (FAR_ABOVE_ZERO, against_reference, behind_reference,
                                          history_improving, reached_reference)
 from diagnostics.checks.record import FAILING_RUN, FINITE, STUCK, UNITS, Check, Explains, RuledOut
-from diagnostics.checks.weights import by_an_init_of_its_own
+from diagnostics.checks.weights import by_an_init_of_its_own, grown_in_training
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -134,7 +134,7 @@ def check_low_capacity(probe: Probe) -> Finding | None:
         dict(widths=[layer.width for layer in probe.layers],
              activations=[layer.activation for layer in probe.layers],
              bottleneck=squeeze is not None, strict_bottleneck=strict is not None,
-             dropout=dict(probe.dropout)),
+             heavy_dropout=heavy_dropout(probe) is not None, dropout=dict(probe.dropout)),
         capacity_fix(probe), None)
 
 
@@ -143,10 +143,30 @@ def is_bottleneck(cause: Finding, symptom: Finding = None) -> bool:
     return bool(cause.evidence.get("bottleneck"))
 
 
+def squeezes(cause: Finding, symptom: Finding = None) -> bool:
+    """low-capacity from a bottleneck, or from dropout that keeps 1 unit in 5 or fewer and scales
+    each kept one up to match (x10 at p = 0.9): the next layer's inputs swing 1/(1 - p) times
+    wider each step, and its tanh or sigmoid units sit at their limits (moons and sin(2x) under
+    Dropout(0.9): saturated or fading units, the dropout their cause)."""
+    return is_bottleneck(cause) or bool(cause.evidence.get("heavy_dropout"))
+
+
 def is_strict_bottleneck(f: Finding) -> bool:
     """low-capacity from a layer that cannot carry the output, whatever the training: 1 unit,
     or fewer units than classes - 1."""
     return bool(f.evidence.get("strict_bottleneck"))
+
+
+def unfit_as_built(f: Finding) -> bool:
+    """low-capacity that no lr and no init fixes: a strict bottleneck, or heavy dropout."""
+    return is_strict_bottleneck(f) or bool(f.evidence.get("heavy_dropout"))
+
+
+def shrunk_under_dropout(cause: Finding, symptom: Finding) -> bool:
+    """Weights trained small behind heavy dropout: each kept unit is scaled by 1/(1 - p) in
+    training, so the layers after it learn weights that much smaller (sin(2x) under Dropout(0.9):
+    the head at RMS x sqrt(fan_in) 0.08-0.09, read as an init too small)."""
+    return bool(cause.evidence.get("heavy_dropout")) and grown_in_training(cause, symptom)
 
 
 LOW_CAPACITY_CHECK = Check(
@@ -154,7 +174,8 @@ LOW_CAPACITY_CHECK = Check(
     explains=(Explains(STUCK + ("vanishing-gradient",)),
               # a bottleneck squeezes every input through a unit or two, which sit saturated or
               # dead
-              Explains(("saturated-activation", "dead-relu"), is_bottleneck)),
+              Explains(("saturated-activation", "dead-relu"), squeezes),
+              Explains(("bad-initialization",), shrunk_under_dropout)),
     ruled_out_by=(
         # a small model is the cause only when the loss is stuck for no other reason
         RuledOut(("output-range-mismatch", "loss-target-mismatch", "single-class-output",
@@ -164,9 +185,9 @@ LOW_CAPACITY_CHECK = Check(
                   "unstable-learning-rate", "non-finite", "unpredictable-targets")),
         # ... a tiny lr or a weight scale read after training, unless the architecture itself
         # cannot carry the output (a 1-unit layer does not fit at any lr; its weights are few
-        # and odd)
-        RuledOut(("learning-rate-too-small", "bad-initialization"), unless=is_strict_bottleneck),
+        # and odd; heavy dropout's layers learn weights shrunk by 1 - p)
+        RuledOut(("learning-rate-too-small", "bad-initialization"), unless=unfit_as_built),
         RuledOut(("bad-initialization",), by_an_init_of_its_own),
         # ... and units that stopped passing signal, unless the architecture is a bottleneck,
-        # whose one or two units are what saturate or die
-        RuledOut(UNITS, unless=is_bottleneck)))
+        # whose one or two units are what saturate or die, or heavy dropout drives them there
+        RuledOut(UNITS, unless=squeezes)))

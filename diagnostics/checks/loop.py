@@ -121,7 +121,8 @@ def listed(names) -> str:
 
 def check_no_gradient_path(probe: Probe) -> list:
     """Parameters the loss does not reach, in the model or in the loop."""
-    return [f for f in (check_cut_in_forward(probe), check_no_grad_at_step(probe)) if f]
+    return [f for f in (check_cut_in_forward(probe), check_no_grad_at_step(probe),
+                        check_cut_in_loop(probe)) if f]
 
 
 def check_cut_in_forward(probe: Probe) -> Finding | None:
@@ -195,6 +196,41 @@ def check_no_grad_at_step(probe: Probe) -> Finding | None:
          "unapplied_step": None if probe.steps_taken == 0 or history_unchanged(probe)
          else unapplied_gain(probe)},
         GRADLESS_FIX)
+
+
+def cut_in_loop(probe: Probe) -> list:
+    """Trainable parameters the optimizer holds and diagnose()'s own backward of the loss reaches,
+    left with .grad None after a loop whose backward() filled the .grad of others: zero_grad()
+    resets every parameter at once, so the loop's graph never reached these (torch.no_grad() or a
+    .detach() around part of the model in the loop, not in forward)."""
+    logged = 0 if probe.history is None else len(probe.history)
+    held, missing = probe.stored_grads, set(probe.optimizer_missing or ())
+    if held is None or logged < MIN_LOGGED:
+        return []
+    return [n for n, g in probe.grads.items() if g is not None and n not in held
+            and n not in missing]
+
+
+def check_cut_in_loop(probe: Probe) -> Finding | None:
+    """Part of the model the loop's loss never reached, though the model's forward reaches it."""
+    cut = cut_in_loop(probe)
+    if not cut:
+        return None
+    called = {layer.path: layer.name for layer in probe.layers}
+    return Finding(
+        "no-gradient-path", "error" if training_failing(probe) else "warning",
+        f"Parameters that the loop's backward() never reaches keep their initial values. Found "
+        f".grad None after the loop on {len(cut)} of {len(probe.grads)} trainable parameter "
+        f"tensors ({listed(cut)}) while {len(probe.stored_grads)} hold one, though the "
+        f"optimizer holds them and diagnose()'s own backward of the loss through forward "
+        f"reaches them: the loop computed those layers under torch.no_grad() or cut them off "
+        f"with .detach() before the loss.",
+        {"cut_in_loop": cut, "holding_grad": len(probe.stored_grads),
+         "requires_grad": len(probe.grads)},
+        "Compute every layer you train with gradients on: no torch.no_grad(), .detach() or "
+        ".data around part of the model in the training loop; to freeze those layers on "
+        "purpose, call requires_grad_(False) on their parameters and leave them out of the "
+        "optimizer.", called.get(cut[0].rpartition(".")[0]))
 
 
 def frozen_features_limit(probe: Probe, share: float) -> bool:

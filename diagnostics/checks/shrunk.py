@@ -35,6 +35,12 @@ PINNED = 0.5        # most of the .grad entries at its largest magnitude. A grad
                     # the plain and momentum SGD ones 0.76-1.0 (Adam's: 0.0004-0.85, not judged)
 PIN_ROUNDING = 1e-6 # relative: a clamped entry is +-clip_value exactly; float32 keeps ~7 digits
 MIN_ENTRIES = 10    # entries in all: with n, a gradient left alone pins 1/n, 0.1 at most here
+LOGGED_SCALED = 0.1 # the history's first LOGGED_START losses (the fresh model, before the steps
+                    # moved it) under 1/10 of what a constant or a zero-output model scores on X:
+                    # a fan-in scaled init starts at 1-3x the latter (docs/checks.md,
+                    # bad-initialization), a batch of rows near its set's loss; the loop's loss
+                    # was scaled down (a mean divided by the batch size again: 1/32 of it)
+LOGGED_START = 10   # ...averaged over 10 steps: one-row batches' losses swing with their rows
 STILL_HIGH = 0.5    # the history's last quarter still at half its first steps' level or above:
                     # the loop learned little on its own batches (one batch repeated falls 1e4x)
 
@@ -88,7 +94,9 @@ def check_shrunk_gradient(probe: Probe) -> Finding | None:
     pinned = pinned_by_value(probe)
     if pinned is not None:
         return clipped_by_value(probe, pinned)
-    return scaled_down(probe) if training_failing(probe) else None
+    if not training_failing(probe):
+        return None
+    return scaled_down(probe) or scaled_loss(probe)
 
 
 def clipped_by_value(probe: Probe, pinned: tuple) -> Finding:
@@ -141,6 +149,47 @@ def scaled_down(probe: Probe) -> Finding | None:
         f"factor before backward() does the same: drop the factor.")
 
 
+def history_scale(probe: Probe) -> tuple | None:
+    """(the history's first LOGGED_START losses' mean, the lower of a constant predictor's and a
+    zero-output model's loss on X) when the first is under LOGGED_SCALED of the second: the loop
+    logged, and stepped on, a loss far below any loss its fresh model could score here."""
+    h = finite_history(probe)
+    fresh = [v for v in (probe.baseline_loss, probe.untrained_loss) if v is not None and v > 0]
+    if h is None or not fresh or len(h) < LOGGED_START or probe.loss_name == "custom" \
+            or np.any(h < 0):   # a loss that goes below 0 is no scaled mean loss (nll on raw
+        return None             # outputs: loss-target-mismatch)
+    start, floor = float(np.mean(h[:LOGGED_START])), min(fresh)
+    return (start, floor) if 0 <= start < LOGGED_SCALED * floor else None
+
+
+def scaled_loss(probe: Probe) -> Finding | None:
+    """Plain or momentum steps on a loss scaled far down: the history starts far below what its
+    fresh model could score, and each step is that much shorter."""
+    scale = history_scale(probe) if plain_steps(probe) else None
+    if scale is None:
+        return None
+    start, floor = scale
+    return Finding(
+        "shrunk-gradient", "error",
+        f"The loss the loop stepped on is scaled far down, so each {probe.optimizer} step "
+        f"moves the weights by that fraction of a gradient step. Found its first "
+        f"{LOGGED_START} losses at {start:.4g} on average, {start / floor:.2g} of the "
+        f"{floor:.4g} that a constant prediction scores on these rows (a fresh model, before "
+        f"its first steps, scores about that or more): the {probe.loss_name} loss divided again "
+        f"(by the batch size after its mean) or multiplied by a small factor before backward().",
+        {"history_start": start, "fresh_loss": floor, "history_scale": start / floor,
+         "optimizer": probe.optimizer},
+        "Step on the loss as the loss function returns it: its default reduction='mean' already "
+        "divides by the batch size, so drop the extra division or factor (or raise the "
+        "learning rate by as much).")
+
+
+def of_a_scaled_history(cause: Finding, symptom: Finding) -> bool:
+    """A history scaled down sits far below the loss on X: the gap to it, and the last batches'
+    losses far under it, are the scale's, not memorised rows or class-ordered batches."""
+    return "history_scale" in cause.evidence
+
+
 def failing_or_pinned(probe: Probe) -> bool:
     return training_failing(probe) or pinned_by_value(probe) is not None
 
@@ -150,4 +199,6 @@ FAILING_OR_PINNED = Need("a failing run (evidence.training_failing), or most .gr
 # every step a crawl, whatever the lr: the model keeps what it started as
 SHRUNK_GRADIENT_CHECK = Check("shrunk-gradient", check_shrunk_gradient,
                               needs=(FINITE, FAILING_OR_PINNED), evidence=(FAILING_RUN,),
-                              explains=(Explains(STUCK + UNITS),))
+                              explains=(Explains(STUCK + UNITS),
+                                        Explains(("generalization-gap", "single-class-output"),
+                                                 of_a_scaled_history)))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, against_reference, learned_little,
+from diagnostics.checks.evidence import (ADAPTIVE, CRAWL, against_reference, effective_lr,
+                                         learned_little,
                                          lr_against_curvature_applies, norm_over,
                                          training_failing)
 from diagnostics.checks.history import ANTICORRELATED, oscillation
@@ -78,6 +79,9 @@ def check_unstable_learning_rate(probe: Probe) -> Finding | None:
     rose = blow_up(probe)
     if not lr_against_curvature_applies(probe):      # adaptive steps: the history alone
         return overshot(probe, rose) if rose else None
+    ringing = momentum_outlasting_the_run(probe)
+    if ringing is not None:
+        return ringing
     if not unsettled(probe) and rose is None:
         return None
     lam = probe.sharpness()
@@ -103,6 +107,34 @@ def check_unstable_learning_rate(probe: Probe) -> Finding | None:
                     f"Use a learning rate below {edge / lam:.3g} (or, if the loss is summed over "
                     "the batch, use its mean, reduction='mean': that divides the step by the "
                     "batch size).", edge)
+
+
+RINGS = 0.5             # heavy-ball momentum m keeps a gradient in its buffer for ~1/(1 - m) steps
+                        # and damps its swings by sqrt(m) a step: a memory of half the run or more
+                        # leaves the weights swinging to its end (m = 0.999 over 300-450 steps on
+                        # the outside probe's SGD programs: make_regression's R^2 ~0 against
+                        # 0.99, digits' accuracy 0.1 against 0.96); m = 0.9 remembers 10 steps
+
+
+def momentum_outlasting_the_run(probe: Probe) -> Finding | None:
+    """A failing plain-SGD run whose momentum remembers its gradients for as long as the run
+    lasts: its steps grow to lr / (1 - m) and swing back and forth without settling."""
+    m, steps = probe.momentum or 0.0, 0 if probe.history is None else len(probe.history)
+    if not (0 < m < 1) or steps == 0 or 1 / (1 - m) < RINGS * steps \
+            or not training_failing(probe):
+        return None
+    return unstable(
+        f"Found momentum {m:g}: its buffer keeps each gradient for about 1 / (1 - m) = "
+        f"{1 / (1 - m):.4g} steps, {1 / (1 - m) / steps:.2g}x the run's {steps}, so the steps "
+        f"build to lr / (1 - m) = {probe.lr / (1 - m):.3g} per unit of gradient and swing back "
+        f"and forth for the whole run instead of settling.",
+        dict(lr=probe.lr, momentum=m, momentum_memory=1 / (1 - m), steps=steps,
+             effective_lr=probe.lr / (1 - m)),
+        "Lower the momentum to 0.9 (its usual value; 0.99 only for runs of many thousand "
+        "steps), or lower the learning rate by as much as the momentum multiplies it.",
+        EDGE * (1 + m),
+        "Heavy-ball momentum this close to 1 multiplies the step and barely damps it, so the "
+        "weights overshoot back and forth.")
 
 
 def jumping_past_the_curvature(probe: Probe, lam: float, edge: float) -> Finding | None:
@@ -161,17 +193,18 @@ def check_learning_rate_too_small(probe: Probe) -> Finding | None:
         return adaptive_steps_too_small(probe)
     if not lr_against_curvature_applies(probe):
         return None
-    lam = probe.sharpness()
-    if not np.isfinite(lam) or lam <= 0 or probe.lr * lam >= CRAWL:
+    lam, step = probe.sharpness(), effective_lr(probe)
+    if not np.isfinite(lam) or lam <= 0 or step * lam >= CRAWL:
         return None
+    under = f" / (1 - momentum {probe.momentum:g})" if step != probe.lr else ""
     return Finding(
         "learning-rate-too-small", "warning",
         f"The run learned nothing and its steps are tiny against the loss's curvature (lr x "
-        f"largest Hessian eigenvalue < {CRAWL:g}). Found lr {probe.lr:.4g} x lambda_max "
-        f"{lam:.4g} = {probe.lr * lam:.3g}, loss at {probe.loss_ratio:.0%} of a constant "
+        f"largest Hessian eigenvalue < {CRAWL:g}). Found lr {probe.lr:.4g}{under} x lambda_max "
+        f"{lam:.4g} = {step * lam:.3g}, loss at {probe.loss_ratio:.0%} of a constant "
         f"predictor's{against_reference(probe)}, after {len(probe.history)} steps.",
         dict(lr=probe.lr, lambda_max=lam, lr_times_lambda=probe.lr * lam,
-             stable_lr_below=EDGE / lam),
+             effective_lr=step, stable_lr_below=EDGE / lam),
         f"Raise the learning rate toward 1/lambda_max = {1 / lam:.3g} (gradient descent stays "
         f"stable below {EDGE / lam:.3g}), or use torch.optim.Adam(model.parameters(), lr=1e-3).",
         None)

@@ -150,22 +150,25 @@ def largest_update(tl: Timeline, before: int | None) -> tuple | None:
     mask = tl.before(before) if before is not None else np.ones(len(tl.sample_steps), bool)
     best = None
     for name, r in tl.update_ratio.items():
-        r = against_scale(tl.weight_norm.get(name), r)
+        r = against_scale(tl.weight_norm.get(name), r, tl.init_scale.get(name, 0.0))
         r = np.where(mask & np.isfinite(r), r, -1.0)
         if len(r) and r.max() >= 0 and (best is None or r.max() > best[0]):
             best = (float(r.max()), name, int(tl.sample_steps[int(np.argmax(r))]))
     return best
 
 
-def against_scale(norms, ratios) -> np.ndarray:
-    """|dw| over the largest |w| so far, per sample: |dw| / |w| of a tensor passing near 0 (a
-    healthy bias changing sign: |w| 2e-4, ratio 11) measures how near it passed, not the step.
-    A tensor that started at 0 (zero init) has no scale to step against: nan."""
+def against_scale(norms, ratios, fresh: float = 0.0) -> np.ndarray:
+    """|dw| over the largest |w| so far, and at least over ``fresh``, the norm a fan-in scaled init
+    gives the tensor, per sample: |dw| / |w| of a tensor passing near 0 (a healthy bias changing
+    sign: |w| 2e-4, ratio 11) measures how near it passed, not the step; of weights initialised
+    far below their fan-in's scale (N(0, 1e-3) under Adam: each step of lr moves them by 3x
+    themselves), how small the init was. A tensor that started at 0 (zero init) has no scale of
+    its own to step against: nan."""
     if norms is None or len(norms) != len(ratios):
         return ratios
     norms = np.asarray(norms, float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        scale = np.fmax.accumulate(norms)
+        scale = np.fmax(np.fmax.accumulate(norms), fresh)
         out = ratios * norms / scale
     return out if len(norms) and norms[0] > 0 else np.full(len(ratios), np.nan)
 

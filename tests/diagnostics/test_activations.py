@@ -56,3 +56,16 @@ def test_a_relu_call_is_recognised_from_the_rows_that_stayed_finite():
     assert kind_from_values(z, torch.relu(z)) == "relu"
     assert kind_from_values(torch.full((4, 8), float("nan")), torch.full((4, 8), float("nan"))) \
         == "unknown"
+
+
+def test_one_column_of_zeros_from_negative_inputs_is_a_relu_not_a_log_softmax():
+    """Over one column softmax is 1 and log_softmax 0 whatever z: where a relu also gives the 0
+    (every z <= 0), the relu is read; where z is positive somewhere, only log_softmax fits."""
+    from diagnostics.activations import kind_from_values
+    z = -torch.rand(50, 1) - 0.01
+    assert kind_from_values(z, torch.relu(z)) == "relu"
+    mixed = torch.randn(50, 1)
+    assert kind_from_values(mixed, torch.log_softmax(mixed, dim=1)) == "log_softmax"
+    assert kind_from_values(mixed, torch.softmax(mixed, dim=1)) == "softmax"
+    wide = torch.randn(50, 3)
+    assert kind_from_values(wide, torch.log_softmax(wide, dim=1)) == "log_softmax"

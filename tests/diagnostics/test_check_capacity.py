@@ -99,3 +99,31 @@ def test_dropout_that_keeps_1_unit_in_20_is_the_cause_and_its_fix_lowers_it(seed
 def test_dropout_of_a_fifth_trains_and_stays_quiet(seed):
     report = dropout_run(0.2, seed)
     assert report.ok and "low-capacity" not in report.codes, str(report)
+
+
+@functools.lru_cache(maxsize=None)
+def tanh_dropout_run(p: float, seed: int):
+    """sin(2x) on 400 points through 1-64-64-1 tanh with Dropout(p) after each hidden layer, Adam
+    lr 3e-3, 500 full-batch steps."""
+    torch.manual_seed(seed)
+    X = torch.linspace(-3, 3, 400)[:, None]
+    y = torch.sin(2 * X) + 0.1 * torch.randn(400, 1)
+    model = nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Dropout(p), nn.Linear(64, 64),
+                          nn.Tanh(), nn.Dropout(p), nn.Linear(64, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    history = train(model, X, y, F.mse_loss, opt, 500, seed=seed)
+    return diagnose(model, X, y, loss="mse", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_units_that_heavy_dropout_drives_to_their_limits_follow_from_it(seed):
+    """Dropout(0.9) scales each kept unit x10: the tanh layer after it saturates or its gradient
+    fades, and those findings sit beneath the dropout instead of ruling it out."""
+    report = tanh_dropout_run(0.9, seed)
+    first = report.causes[0]
+    assert first.code == "low-capacity" and first.evidence["heavy_dropout"], str(report)
+    assert first.fix.startswith("Lower the dropout rate")
+    assert {f.explained_by for f in report.findings if f.code in
+            ("saturated-activation", "vanishing-gradient", "dead-relu")} <= {"low-capacity"}
+    healthy = tanh_dropout_run(0.2, seed)
+    assert "low-capacity" not in healthy.codes and not healthy.errors, str(healthy)

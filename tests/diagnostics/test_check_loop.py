@@ -415,6 +415,45 @@ def test_a_loop_that_zeroes_after_its_step_leaves_no_grad_and_no_finding():
     assert not report.codes & {"no-gradient-path", "step-never-called"}, str(report)
 
 
+@functools.lru_cache(maxsize=None)
+def first_layer_run(cut: bool, optimizer: str, seed: int):
+    """Digits in batches of 64 for 150 steps through 64-32-32-10 relu; ``cut``: the loop computes
+    the first Linear under torch.no_grad() (a 'feature extractor'), the model's forward does not."""
+    X, y = digits_data()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+                          nn.Linear(32, 10)).double()
+    opt = OPTIMIZERS[optimizer](model.parameters())
+    Xt, yt, history = torch.from_numpy(X), torch.from_numpy(y), []
+    for t in range(150):
+        rows = slice(64 * (t % 20), 64 * (t % 20 + 1))
+        opt.zero_grad()
+        if cut:
+            with torch.no_grad():
+                h = model[0](Xt[rows])
+            out = model[1:](h)
+        else:
+            out = model(Xt[rows])
+        loss = F.cross_entropy(out, yt[rows])
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    return model, diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("optimizer", ["adam", "momentum"])
+def test_a_layer_the_loop_computes_under_no_grad_is_named(optimizer, seed):
+    """Only the loop cut the first layer off: forward reaches it, its .grad stays None."""
+    model, report = first_layer_run(True, optimizer, seed)
+    assert model[0].weight.grad is None and model[2].weight.grad is not None   # what it reads
+    f = finding(report, "no-gradient-path")
+    assert f.evidence["cut_in_loop"] == ["0.weight", "0.bias"]
+    assert f.evidence["holding_grad"] == 4 and "torch.no_grad()" in f.fix
+    _, healthy = first_layer_run(False, optimizer, seed)
+    assert "no-gradient-path" not in healthy.codes and not healthy.errors, str(healthy)
+
+
 # ----------------------------------------------------------------- the one step since the .grad
 def test_the_weights_before_a_plain_sgd_step_are_the_weights_plus_lr_times_the_grad():
     torch.manual_seed(0)

@@ -5,6 +5,8 @@ cross-entropy, class indices under MSE, zero init, ...) and runs it as a numpy M
 nn.Sequential and as a custom module; the evidence is recomputed here from weights and data.
 """
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -188,6 +190,47 @@ def test_a_relu_on_the_logits_is_named(seed):
     assert "final ReLU" in f.fix
     fixed = digits_classifier(seed, None, F.cross_entropy, "cross_entropy", lr=1e-2)
     assert "loss-target-mismatch" not in fixed.codes, str(fixed)
+
+
+class OneLogitNet(nn.Module):
+    """2-16-16-16-1 tanh as a class, F.relu on its one logit when ``relu`` (no module to read)."""
+
+    def __init__(self, relu: bool):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(2, 16), nn.Linear(16, 16), nn.Linear(16, 16)])
+        self.out, self.relu = nn.Linear(16, 1), relu
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.tanh(layer(x))
+        return F.relu(self.out(x)) if self.relu else self.out(x)
+
+
+@functools.lru_cache(maxsize=None)
+def moons_logit_run(seed: int, relu: bool):
+    """make_moons(600, noise 0.25), standardised; SGD lr 0.05 momentum 0.9, batches of 32, 450
+    steps under bce_with_logits."""
+    from sklearn.datasets import make_moons
+    X, y = make_moons(600, noise=0.25, random_state=seed)
+    X = torch.tensor((X - X.mean(0)) / X.std(0), dtype=torch.float32)
+    y = torch.tensor(y, dtype=torch.float32)[:, None]
+    torch.manual_seed(seed)
+    model = OneLogitNet(relu)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    history = train(model, X, y, F.binary_cross_entropy_with_logits, opt, 450, 32, seed=seed)
+    return diagnose(model, X, y, loss="bce_with_logits", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_relu_on_one_logit_that_died_is_named_not_a_constant_output(seed):
+    """Every output 0 on one column: a relu whose input is negative on every row, not the
+    log_softmax over one column that gives 0 too (read first before)."""
+    report = moons_logit_run(seed, True)
+    first = report.causes[0]
+    assert first.code == "loss-target-mismatch" and first.evidence["head"] == "relu", str(report)
+    assert "final ReLU" in first.fix
+    fixed = moons_logit_run(seed, False)
+    assert "loss-target-mismatch" not in fixed.codes and not fixed.errors, str(fixed)
 
 
 class LogSoftmaxInChunks(nn.Module):

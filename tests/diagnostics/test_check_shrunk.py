@@ -9,6 +9,8 @@ unclipped and with a max_norm of 1 (clipping at the gradient's scale), clip_grad
 small because the loop fitted its batch, not because it was scaled).
 """
 
+import functools
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -131,3 +133,36 @@ def test_a_pinned_grad_under_adam_is_not_judged(diagnosed):
     """Adam divides the scale out of its steps: a clipped .grad still gives sign-like steps."""
     _, report = diagnosed("adam-clip-value-1e-4", 0)
     assert "shrunk-gradient" not in report.codes, report.verdict()
+
+
+@functools.lru_cache(maxsize=None)
+def divided_loss_run(seed: int, divided: bool):
+    """Digits through relu_net (64-32-32-10), SGD lr 0.02 momentum 0.9, batches of 32 for 420
+    steps; ``divided``: F.cross_entropy(...) / len(xb), the mean divided by the batch size again."""
+    X, y = digits_tensors()
+    torch.manual_seed(seed)
+    model = relu_net(64, 10)
+    opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    g, history = torch.Generator().manual_seed(seed), []
+    for _ in range(420):
+        rows = torch.randint(0, len(X), (32,), generator=g)
+        opt.zero_grad()
+        loss = F.cross_entropy(model(X[rows]), y[rows])
+        loss = loss / len(rows) if divided else loss
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_mean_loss_divided_by_the_batch_size_again_is_named_from_the_history(seed):
+    """Its .grad is 1/32 of the mean loss's (above SHRUNK), but the history starts at 1/32 of
+    what the fresh model scores: the loss was scaled, and the gap to the loss on X is its."""
+    report = divided_loss_run(seed, True)
+    first = report.causes[0]
+    assert first.code == "shrunk-gradient", str(report)
+    assert first.evidence["history_scale"] == pytest.approx(1 / 32, rel=0.2)
+    assert "generalization-gap" not in {c.code for c in report.causes}
+    healthy = divided_loss_run(seed, False)
+    assert "shrunk-gradient" not in healthy.codes and not healthy.errors, str(healthy)

@@ -2,6 +2,7 @@
 decayed-learning-rate; and sharpness() against the full Hessian.
 """
 
+import functools
 from types import SimpleNamespace
 from unittest import mock
 
@@ -19,8 +20,8 @@ from cases.runner import run
 from diagnostics import diagnose, sharpness
 from diagnostics.checks.stability import BLEW_UP, DECAYED, blow_up
 
-from diagnose_helpers import (FUNCTIONS, KINDS, SEEDS, adam_digits, as_kind, diagnosed, finding,
-                              net, sin2x_tensors, sin_data)
+from diagnose_helpers import (FUNCTIONS, KINDS, SEEDS, adam_digits, as_kind, diagnosed,
+                              digits_tensors, finding, net, sin2x_tensors, sin_data)
 
 # the probe's lambda_max (exact up to 64 parameters, else Lanczos) against the full Hessian's
 EIG_RTOL = 2e-2
@@ -151,6 +152,56 @@ def test_a_schedule_that_decays_the_lr_to_nothing_before_the_fit_is_named(seed):
 def test_a_milder_schedule_or_one_that_ends_after_the_fit_is_not_named(schedule, seed):
     report, _ = scheduled_run(seed, schedule)
     assert "decayed-learning-rate" not in report.codes, str(report)
+
+
+@functools.lru_cache(maxsize=None)
+def momentum_digits_run(seed: int, lr: float, scrambled: bool = False, hidden: int = 4,
+                        momentum: float = 0.9):
+    """Digits, ``hidden`` relu layers of 64, SGD with ``momentum``, batches of 32 for 420 steps;
+    ``scrambled``: each batch read as xb.t().reshape(xb.shape) in the loop (its rows' pixels
+    mixed together, meant as a view of the same rows): nothing to learn."""
+    X, y = digits_tensors()
+    torch.manual_seed(seed)
+    widths = (64,) * (hidden + 1)
+    layers = [m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
+    model = nn.Sequential(*layers, nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    g, history = torch.Generator().manual_seed(seed), []
+    for _ in range(420):
+        rows = torch.randint(0, len(X), (32,), generator=g)
+        xb = X[rows].t().reshape(32, -1) if scrambled else X[rows]
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xb), y[rows])
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_momentum_multiplies_the_step_that_learning_rate_too_small_reads(seed):
+    """At lr 0.02 with momentum 0.9 the steps are lr / (1 - 0.9) = 0.2 per unit gradient: a run
+    that learned nothing there (its inputs scrambled) is not told to raise the lr; at lr 2e-5
+    the loop crawls and is (one hidden layer: four leave dead units, which rule it out)."""
+    scrambled = momentum_digits_run(seed, 0.02, scrambled=True)
+    assert scrambled.causes and "learning-rate-too-small" not in scrambled.codes, str(scrambled)
+    crawl = finding(momentum_digits_run(seed, 2e-5, hidden=1), "learning-rate-too-small")
+    assert crawl.evidence["effective_lr"] == pytest.approx(2e-4)
+    assert crawl.evidence["effective_lr"] * crawl.evidence["lambda_max"] < 0.01
+    healthy = momentum_digits_run(seed, 0.02)
+    assert not healthy.codes, str(healthy)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_momentum_that_remembers_longer_than_the_run_is_an_unstable_step(seed):
+    """Momentum 0.999 keeps each gradient ~1000 steps in a run of 420: the steps build to
+    lr / (1 - m) and swing to the end. Beside it the same loop at 0.9 trains (the test above)."""
+    report = momentum_digits_run(seed, 0.02, momentum=0.999)
+    first = report.causes[0]
+    assert first.code == "unstable-learning-rate", str(report)
+    assert first.evidence["momentum_memory"] == pytest.approx(1000)
+    assert "Lower the momentum to 0.9" in first.fix
+    assert not momentum_digits_run(seed, 0.02).codes
 
 
 # ----------------------------------------------------------------- adaptive steps too small

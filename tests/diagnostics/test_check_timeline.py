@@ -320,3 +320,44 @@ def test_a_step_0_loss_the_batch_s_rows_times_a_fresh_one_is_summed_unless_it_en
     tl = replace(timeline(loss), batch_rows=15.0, final_loss=1.0)
     assert (summed_over_the_batch(tl) is not None) == summed
     assert (check_loss_far_above_constant_at_step_0(tl) is None) == summed
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_init_sin_run(seed: int, std: float | None):
+    """sin(2x) on 400 points, 1-64-64-64-64-1 tanh, Adam lr 3e-3, 500 full-batch steps, watched;
+    ``std``: every weight N(0, std), every bias 0 (None: torch's init)."""
+    torch.manual_seed(seed)
+    X = torch.linspace(-3, 3, 400)[:, None]
+    y = torch.sin(2 * X) + 0.1 * torch.randn(400, 1)
+    layers = [nn.Linear(1, 64), nn.Tanh()] + [m for _ in range(3) for m in (nn.Linear(64, 64),
+                                                                            nn.Tanh())]
+    model = nn.Sequential(*layers, nn.Linear(64, 1))
+    if std is not None:
+        for m in model:
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, std)
+                nn.init.zeros_(m.bias)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    run = watch(model, opt)
+    for _ in range(500):
+        opt.zero_grad()
+        loss = F.mse_loss(model(X), y)
+        loss.backward()
+        opt.step()
+        run.log(loss)
+    run.close()
+    return run, diagnose(model, X, y, loss="mse", run=run)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_steps_large_against_a_tiny_init_name_the_init_not_the_lr(seed):
+    """Adam moves N(0, 1e-3) weights by 3x themselves a step: |dw| / |w| is large because |w| is
+    far below its fan-in's scale, so the step is read against that scale, and the init is named."""
+    run, report = tiny_init_sin_run(seed, 1e-3)
+    raw = max(float(np.nanmax(r)) for n, r in run.timeline().update_ratio.items()
+              if n.endswith("weight"))
+    assert raw >= 1, "the unscaled ratio alone would read as steps past the weights"
+    assert report.causes[0].code == "bad-initialization", str(report)
+    assert "unstable-learning-rate" not in report.codes, str(report)
+    _, healthy = tiny_init_sin_run(seed, None)
+    assert not healthy.codes, str(healthy)
