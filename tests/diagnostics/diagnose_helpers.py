@@ -196,14 +196,16 @@ def relu_net(fan_in: int, fan_out: int, width: int = 32) -> nn.Sequential:
                          nn.Linear(width, fan_out))
 
 
-def train(model, X, y, loss_fn, opt, steps, batch=None, zero_grad=True, seed=0):
-    """The loop people write; zero_grad=False is the bug. Returns the per-step losses."""
+def train(model, X, y, loss_fn, opt, steps, batch=None, zero_grad=True, seed=0, inputs=None):
+    """The loop people write; zero_grad=False is the bug; ``inputs``: what the loop does to each
+    batch's rows before the model sees them. Returns the per-step losses."""
     g, history = torch.Generator().manual_seed(seed), []
     for _ in range(steps):
         rows = torch.randint(0, len(X), (batch,), generator=g) if batch else slice(None)
         if zero_grad:
             opt.zero_grad()
-        loss = loss_fn(model(X[rows]), y[rows])
+        xb = X[rows] if inputs is None else inputs(X[rows])
+        loss = loss_fn(model(xb), y[rows])
         loss.backward()
         opt.step()
         history.append(loss.item())

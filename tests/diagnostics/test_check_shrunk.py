@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from diagnostics import diagnose
 from diagnostics.checks.shrunk import PINNED, SHRUNK
 
-from diagnose_helpers import SEEDS, digits_tensors, finding, relu_net
+from diagnose_helpers import SEEDS, digits_tensors, finding, relu_net, train
 
 STEPS, BATCH = 300, 32
 VARIANTS = {    # name: (optimizer: sgd, momentum 0.9 or adam; clip max_norm, loss factor, one batch repeated)
@@ -143,15 +143,8 @@ def divided_loss_run(seed: int, divided: bool):
     torch.manual_seed(seed)
     model = relu_net(64, 10)
     opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
-    g, history = torch.Generator().manual_seed(seed), []
-    for _ in range(420):
-        rows = torch.randint(0, len(X), (32,), generator=g)
-        opt.zero_grad()
-        loss = F.cross_entropy(model(X[rows]), y[rows])
-        loss = loss / len(rows) if divided else loss
-        loss.backward()
-        opt.step()
-        history.append(loss.item())
+    loss_fn = (lambda out, t: F.cross_entropy(out, t) / len(t)) if divided else F.cross_entropy
+    history = train(model, X, y, loss_fn, opt, 420, batch=32, seed=seed)
     return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
 
 

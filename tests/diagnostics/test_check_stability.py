@@ -21,7 +21,7 @@ from diagnostics import diagnose, sharpness
 from diagnostics.checks.stability import BLEW_UP, DECAYED, blow_up
 
 from diagnose_helpers import (FUNCTIONS, KINDS, SEEDS, adam_digits, as_kind, diagnosed,
-                              digits_tensors, finding, net, sin2x_tensors, sin_data)
+                              digits_tensors, finding, net, sin2x_tensors, sin_data, train)
 
 # the probe's lambda_max (exact up to 64 parameters, else Lanczos) against the full Hessian's
 EIG_RTOL = 2e-2
@@ -166,15 +166,8 @@ def momentum_digits_run(seed: int, lr: float, scrambled: bool = False, hidden: i
     layers = [m for a, b in zip(widths, widths[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
     model = nn.Sequential(*layers, nn.Linear(64, 10))
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    g, history = torch.Generator().manual_seed(seed), []
-    for _ in range(420):
-        rows = torch.randint(0, len(X), (32,), generator=g)
-        xb = X[rows].t().reshape(32, -1) if scrambled else X[rows]
-        opt.zero_grad()
-        loss = F.cross_entropy(model(xb), y[rows])
-        loss.backward()
-        opt.step()
-        history.append(loss.item())
+    history = train(model, X, y, F.cross_entropy, opt, 420, batch=32, seed=seed,
+                    inputs=(lambda xb: xb.t().reshape(len(xb), -1)) if scrambled else None)
     return diagnose(model, X, y, loss="cross_entropy", history=history, optimizer=opt)
 
 
