@@ -236,11 +236,17 @@ def weight_rms(probe: Probe) -> float:
 DECAYED = 1e-3          # a schedule that left under 0.1% of the starting lr (three x0.1 decays):
                         # every step 1000x shorter than the first ones, too short to leave a
                         # plateau the first ones could not
+NEGLIGIBLE_LR = 1e-7    # where no start is recorded: runs start at 1e-6 or more (fine-tuning's
+                        # smallest), and ReduceLROnPlateau, which records none, stops where a
+                        # decay would change the lr by under its eps 1e-8: at 1e-8 (factor 0.1)
+                        # to 2e-8 (factor 0.5)
 
 
 def check_decayed_learning_rate(probe: Probe) -> Finding | None:
     """A scheduler that shrank the lr to nothing while the loss is still far above zero."""
     start, lr = probe.initial_lr, probe.lr
+    if not start and lr is not None and 0 < lr < NEGLIGIBLE_LR:
+        return decayed_from_an_unknown_start(probe, lr)
     if not start or lr is None or lr >= DECAYED * start:
         return None
     return Finding(
@@ -252,6 +258,18 @@ def check_decayed_learning_rate(probe: Probe) -> Finding | None:
         "Decay later or less (a larger step_size, a gamma closer to 1, more epochs per "
         "milestone), or decay when the loss stops improving (ReduceLROnPlateau) with a min_lr.",
         None)
+
+
+def decayed_from_an_unknown_start(probe: Probe, lr: float) -> Finding:
+    return Finding(
+        "decayed-learning-rate", "warning",
+        f"The learning rate is far below any a run starts at, while the loss is still far above "
+        f"zero: a schedule that leaves no record of its start in the optimizer "
+        f"(ReduceLROnPlateau) shrank it to nothing. Found lr {lr:.3g}, under {NEGLIGIBLE_LR:g}, "
+        f"loss at {probe.loss_ratio:.0%} of a constant predictor's.",
+        dict(lr=lr, initial_lr=None, lr_share=None, negligible_below=NEGLIGIBLE_LR),
+        "Step ReduceLROnPlateau once an epoch on a validation loss, with patience of a few epochs "
+        "and a min_lr, not after every batch; or decay later or less.", None)
 
 
 def started_wrong(ruled: Finding, by: Finding) -> bool:

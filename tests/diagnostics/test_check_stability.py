@@ -18,7 +18,7 @@ from cases.config import RunConfig
 from cases.registry import CASES
 from cases.runner import run
 from diagnostics import diagnose, sharpness
-from diagnostics.checks.stability import BLEW_UP, DECAYED, blow_up
+from diagnostics.checks.stability import BLEW_UP, DECAYED, NEGLIGIBLE_LR, blow_up
 
 from diagnose_helpers import (FUNCTIONS, KINDS, SEEDS, adam_digits, as_kind, diagnosed,
                               digits_tensors, finding, net, sin2x_tensors, sin_data, train)
@@ -115,22 +115,30 @@ def test_the_same_run_at_a_fitting_lr_or_without_a_history_is_not_too_small():
 
 # ----------------------------------------------------------------- decayed-learning-rate
 def scheduled_run(seed: int, schedule: str):
-    """1000 steps on sin(2x); StepLR(10, 0.1) decays the lr to 1e-101 within 1000 steps."""
+    """1000 steps on sin(2x); StepLR(10, 0.1) decays the lr to 1e-101 within 1000 steps;
+    ReduceLROnPlateau(patience=0) stepped on each batch's loss takes Adam's to its floor."""
     X, y = sin2x_tensors()
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 1))
     opt = (torch.optim.SGD(model.parameters(), lr=0.1) if schedule.startswith("step")
            else torch.optim.Adam(model.parameters(), lr=1e-2))
+    plateau = lambda patience: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=patience)
     sched = {"step-10": lambda: torch.optim.lr_scheduler.StepLR(opt, 10, gamma=0.1),
              "step-300": lambda: torch.optim.lr_scheduler.StepLR(opt, 300, gamma=0.5),
-             "cosine-to-0": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(opt, 1000)}[schedule]()
+             "cosine-to-0": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(opt, 1000),
+             "plateau-every-step": lambda: plateau(0),
+             "plateau-every-50": lambda: plateau(3)}[schedule]()
+    every = 50 if schedule == "plateau-every-50" else 1
+    batches = torch.Generator().manual_seed(seed) if schedule == "plateau-every-step" else None
     history = []
-    for _ in range(1000):
+    for t in range(1000):       # plateau-every-step: batches of 20 rows, whose losses are noisy
+        rows = slice(None) if batches is None else torch.randint(0, len(X), (20,), generator=batches)
         opt.zero_grad()
-        loss = F.mse_loss(model(X), y)
+        loss = F.mse_loss(model(X[rows]), y[rows])
         loss.backward()
         opt.step()
-        sched.step()
+        if (t + 1) % every == 0:
+            sched.step(loss.item()) if schedule.startswith("plateau") else sched.step()
         history.append(loss.item())
     return diagnose(model, X, y, history=history, optimizer=opt), (model, X, y, history, opt)
 
@@ -148,7 +156,20 @@ def test_a_schedule_that_decays_the_lr_to_nothing_before_the_fit_is_named(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("schedule", ["step-300", "cosine-to-0"])
+def test_reduce_lr_on_plateau_stepped_every_step_is_named_though_it_records_no_start(seed):
+    """ReduceLROnPlateau(patience=0) after every step: Adam's lr at its floor (1e-8) within a
+    few dozen steps; it writes no initial_lr, so the lr itself, far under any start, tells."""
+    report, (model, X, y, history, opt) = scheduled_run(seed, "plateau-every-step")
+    f = finding(report, "decayed-learning-rate")
+    assert f.evidence["initial_lr"] is None and f.evidence["lr"] < NEGLIGIBLE_LR / 2, f.evidence
+    assert "min_lr" in f.fix
+    opt.param_groups[0]["lr"] = 2 * NEGLIGIBLE_LR           # the same failing model, a small lr
+    assert "decayed-learning-rate" not in diagnose(model, X, y, history=history,
+                                                   optimizer=opt).codes
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("schedule", ["step-300", "cosine-to-0", "plateau-every-50"])
 def test_a_milder_schedule_or_one_that_ends_after_the_fit_is_not_named(schedule, seed):
     report, _ = scheduled_run(seed, schedule)
     assert "decayed-learning-rate" not in report.codes, str(report)
