@@ -331,7 +331,10 @@ def test_the_command_refuses_an_unknown_operator(capsys):
 # Then clip-norm-tiny (807 runs, 562 harmful, 2026-12-03, third session): post hoc 509/562 =
 # 0.91 first, 526/562 = 0.94 named; watched 549/562 = 0.98, 552/562 = 0.98. Then five more
 # operators (924 runs, 645 harmful, fourth session): post hoc 600/645 = 0.93 first, 609/645 =
-# 0.94 named; watched 634/645 = 0.98, 637/645 = 0.99; healthy 0 and 0.
+# 0.94 named; watched 634/645 = 0.98, 637/645 = 0.99; healthy 0 and 0. Fifth session (924 runs,
+# 644 harmful, 2026-12-04: plain SGD's unapplied steps, a summed loss at step 0, a post-hoc .grad
+# the recording contradicts): post hoc 615/644 = 0.955 first, 624/644 = 0.969 named; watched
+# 639/644 = 0.992, 640/644 = 0.994; healthy 0 and 0.
 @dataclass(frozen=True)
 class Floors:
     named_first: float
@@ -339,15 +342,15 @@ class Floors:
     healthy_errors: int = 0              # 0 measured, and the aim
     warnings_per_healthy_run: float = 1 / 30   # 0 measured (3 before a run as good as the
                                              # reference stopped being read as oscillating), the aim
-    harmful: int = 615                   # 645 measured (562 before this session's 5 operators): the
-                                         # harm rule reads no diagnose(); fewer means the
-                                         # programs or operators changed
+    harmful: int = 615                   # 644 measured (645 the session before; 562 before its
+                                         # 5 operators): the harm rule reads no diagnose();
+                                         # fewer means the programs or operators changed
     crashes: int = 0                     # 0 measured (3 before sharpness handled cut graphs and
                                          # overflowed curvature)
 
 
-FLOORS = {POST_HOC: Floors(named_first=0.88, named=0.89),     # 0.93 and 0.94 measured
-          WATCHED: Floors(named_first=0.93, named=0.94)}      # 0.98 and 0.99 measured
+FLOORS = {POST_HOC: Floors(named_first=0.92, named=0.93),     # 0.955 and 0.969 measured
+          WATCHED: Floors(named_first=0.96, named=0.96)}      # 0.992 and 0.994 measured
 
 
 @pytest.mark.slow
