@@ -205,13 +205,16 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: LossSpec, 
         "layers": linear_layers(calls, out2, grads, numbered),
         "params": {n: to_np(p) for n, p in net.named_parameters()}, "grads": grads,
         "sharpness": memo(lambda: top_eigenvalue(net, Xt, objective)),
-        "stepped_loss": loss_after_a_step(net, Xt, objective, grads),
+        "stepped_loss": loss_after_a_step(net, Xt, objective, held or grads),
     }
 
 
 def loss_after_a_step(net: nn.Module, Xt: torch.Tensor, objective, grads: dict):
-    """Lazy: (lr, wd) -> the loss on X after one plain gradient step from net's weights,
-    w - lr (dL/dw + wd w), on a copy (torch.func.functional_call: net is not touched)."""
+    """Lazy: (lr, wd) -> the loss on X after one plain step from net's weights along ``grads``,
+    w - lr (g + wd w), on a copy (torch.func.functional_call: net is not touched). diagnose()
+    steps along the loop's own last .grad where it left one (a step the loop computed but, if
+    the weights never moved, never took; a loop that fed the model other inputs than X computed
+    one that does not lower the loss on X), else along the gradient on X."""
     def stepped(lr: float, wd: float) -> float:
         with torch.no_grad():
             moved = {n: p - lr * (torch.as_tensor(grads[n], device=p.device, dtype=p.dtype) + wd * p)
