@@ -215,11 +215,16 @@ def loss_after_a_step(net: nn.Module, Xt: torch.Tensor, objective, grads: dict):
     steps along the loop's own last .grad where it left one (a step the loop computed but, if
     the weights never moved, never took; a loop that fed the model other inputs than X computed
     one that does not lower the loss on X), else along the gradient on X."""
+    seen: dict = {}     # (lr, wd) -> the loss: several checks ask for the same step
+
     def stepped(lr: float, wd: float) -> float:
-        with torch.no_grad():
-            moved = {n: p - lr * (torch.as_tensor(grads[n], device=p.device, dtype=p.dtype) + wd * p)
-                     for n, p in net.named_parameters() if grads.get(n) is not None}
-            return float(objective(torch.func.functional_call(net, moved, (Xt,))))
+        if (lr, wd) not in seen:
+            with torch.no_grad():
+                moved = {n: p - lr * (torch.as_tensor(grads[n], device=p.device, dtype=p.dtype)
+                                      + wd * p)
+                         for n, p in net.named_parameters() if grads.get(n) is not None}
+                seen[lr, wd] = float(objective(torch.func.functional_call(net, moved, (Xt,))))
+        return seen[lr, wd]
     return stepped
 
 
