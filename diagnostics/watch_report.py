@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from diagnostics.checks.timeline import summed_over_the_batch
+from diagnostics.checks.timeline import summed_over_the_batch, weights_wrong_of_their_own
 from diagnostics.explain import explain
 from diagnostics.registry import TIMELINE_CHECKS
 from diagnostics.report import Finding, Report
@@ -39,7 +39,7 @@ def contradicted(f: Finding, tl: Timeline) -> bool:
     if f.code == "accumulated-gradient":
         return tl.n_accumulated == 0 and tl.n_reset >= RESET_SEEN * tl.n_logged > 0
     return f.code == "bad-initialization" and summed_over_the_batch(tl) is not None \
-        and not any(f.evidence.get(k) for k in ("constant_layers", "parallel_units", "one_sign"))
+        and not weights_wrong_of_their_own(f.evidence)
 
 
 def judge(tl: Timeline) -> Report:

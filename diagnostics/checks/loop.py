@@ -179,9 +179,11 @@ def check_no_grad_at_step(probe: Probe) -> Finding | None:
     if not stepped_without_grad(probe):
         return None
     reached, n = sum(g is not None for g in probe.grads.values()), len(probe.history)
+    unchanged = probe.steps_taken != 0 and history_unchanged(probe)
+    unapplied_step = None if probe.steps_taken == 0 or unchanged else unapplied_gain(probe)
     moved = f"a {probe.optimizer} whose state holds no update" if probe.steps_taken == 0 else \
         f"all {n} losses equal to the first, to the bit (a step that moves the weights changes " \
-        f"them)" if history_unchanged(probe) else unapplied_in_words(unapplied_gain(probe), n)
+        f"them)" if unchanged else unapplied_in_words(unapplied_step, n)
     return Finding(
         "no-gradient-path", "error",
         f"No parameter holds a .grad after the loop, and torch's optimizers skip a parameter "
@@ -192,9 +194,7 @@ def check_no_grad_at_step(probe: Probe) -> Finding | None:
         f"zero_grad() ran between backward() and step().",
         {"steps_logged": n, "grads_none": len(probe.grads), "reached_by_loss": reached,
          "optimizer": probe.optimizer, "steps_taken": probe.steps_taken,
-         "history_unchanged": probe.steps_taken != 0 and history_unchanged(probe),
-         "unapplied_step": None if probe.steps_taken == 0 or history_unchanged(probe)
-         else unapplied_gain(probe)},
+         "history_unchanged": unchanged, "unapplied_step": unapplied_step},
         GRADLESS_FIX)
 
 

@@ -137,12 +137,18 @@ def steps_as_large_as_weights(tl: Timeline) -> bool:
     return best is not None and best[0] >= UPDATE_HUGE
 
 
+def weights_wrong_of_their_own(ev: dict) -> bool:
+    """bad-initialization evidence that no training or loss explains: constant, parallel
+    (symmetric) or one-sign weights."""
+    return bool(ev.get("constant_layers") or ev.get("parallel_units") or ev.get("one_sign"))
+
+
 def started_high_by_the_sum(cause: Finding, symptom: Finding) -> bool:
     """bad-initialization read from the history's first loss alone, where that loss was summed
     over its batch: a sane start, multiplied by the rows."""
     ev = symptom.evidence
     return bool(cause.evidence.get("summed_over_batch")) and bool(ev.get("wrong_at_step_0")) \
-        and not (ev.get("constant_layers") or ev.get("parallel_units") or ev.get("one_sign"))
+        and not weights_wrong_of_their_own(ev)
 
 
 def largest_update(tl: Timeline, before: int | None) -> tuple | None:

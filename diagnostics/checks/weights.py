@@ -6,7 +6,8 @@ import numpy as np
 
 from diagnostics.checks.evidence import finite_losses, training_failing
 from diagnostics.checks.record import BLOWUP, FAILING_RUN, STUCK, UNITS, Check, Explains
-from diagnostics.checks.timeline import INIT_LOSS_FAR, started_far_above
+from diagnostics.checks.timeline import (INIT_LOSS_FAR, started_far_above,
+                                         weights_wrong_of_their_own)
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -192,8 +193,7 @@ def grown_in_training(cause: Finding, symptom: Finding) -> bool:
     """bad-initialization only for the scale of weights the history shows were trained: a
     constant or one-sign init is a cause of its own, whatever the learning rate did."""
     ev = symptom.evidence
-    return bool(ev.get("trained_steps")) and not ev.get("constant_layers") \
-        and not ev.get("parallel_units") and not ev.get("one_sign") \
+    return bool(ev.get("trained_steps")) and not weights_wrong_of_their_own(ev) \
         and not ev.get("wrong_at_step_0")
 
 
@@ -201,8 +201,7 @@ def scale_of_outputs(cause: Finding, symptom: Finding) -> bool:
     """bad-initialization for any scale the inputs set, a first loss far too high included:
     unscaled inputs blow up what a sane init outputs. A constant or one-sign init is still a
     cause of its own."""
-    ev = symptom.evidence
-    return not (ev.get("constant_layers") or ev.get("parallel_units") or ev.get("one_sign"))
+    return not weights_wrong_of_their_own(symptom.evidence)
 
 
 def trained(cause: Finding, symptom: Finding) -> bool:
@@ -216,9 +215,7 @@ def trained(cause: Finding, symptom: Finding) -> bool:
 def init_of_its_own(f: Finding) -> bool:
     """bad-initialization that no training explains: constant or one-sign weights, or a loss
     far too high before the first update (not a weight scale read after training)."""
-    ev = f.evidence
-    return bool(ev.get("constant_layers") or ev.get("parallel_units") or ev.get("one_sign")
-                or ev.get("wrong_at_step_0"))
+    return weights_wrong_of_their_own(f.evidence) or bool(f.evidence.get("wrong_at_step_0"))
 
 
 def by_an_init_of_its_own(ruled: Finding, by: Finding) -> bool:
