@@ -228,18 +228,29 @@ def test_adam_at_a_thousandth_of_its_lr_is_told_its_steps_are_too_small(adam_dig
     assert diagnosed(adam_digits_run(seed)).codes == set()      # the same loop at Adam's default
 
 
+SATURATED_EDGE = 2     # lr x lambda_max under 2: the stability edge cannot be what the rule read
+
+
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 def test_an_alternating_loss_whose_last_step_would_remove_it_all_is_an_unstable_lr(backend,
                                                                                    case_run):
     """Seed 002's net at its saturated end: lr x lambda_max there is tiny, yet one step's
     first-order decrease lr |g|^2 is about the whole loss and the history alternates. Its fixes
-    (tests/test_cases.py) get no error."""
+    (tests/test_cases.py) get no error. Which seeds end saturated and which still sit past the
+    edge depends on the last bits of the arithmetic (the case is a bifurcation; measured: 2 of 3
+    on each backend, seeds differing between two CPUs), so every seed is read and at least one
+    must end saturated."""
     case = next(c for c in CASES if c.id == "bifurcation")
-    report = diagnose_result(case_run(case, "failing", backend, 0))
-    f = finding(report, "unstable-learning-rate")
-    assert f.evidence["lr_times_lambda"] < 2 and f.evidence["step_over_loss"] >= 0.5
-    assert "above the stability edge" not in f.message     # the numbers beside it say under
-    assert report.causes[0].code == "unstable-learning-rate", str(report)
+    saturated = 0
+    for seed in case.seeds:
+        report = diagnose_result(case_run(case, "failing", backend, seed))
+        f = finding(report, "unstable-learning-rate")
+        assert report.causes[0].code == "unstable-learning-rate", (seed, str(report))
+        if f.evidence["lr_times_lambda"] < SATURATED_EDGE:
+            saturated += 1
+            assert f.evidence["step_over_loss"] >= 0.5, (seed, f.evidence)
+            assert "above the stability edge" not in f.message    # the numbers beside it say under
+    assert saturated >= 1, f"no seed of {case.seeds} ended saturated on {backend}"
 
 
 # ----------------------------------------------------------------- a history that blew up
