@@ -78,29 +78,34 @@ class GradWatch:
 
     def step(self) -> int:
         """This step's verdict on the .grads, and each one (weakly: a freed one was reset) and
-        its version remembered for the next (it runs every step: comprehensions, one loop):
+        its version remembered for the next (it runs every step: one loop, no call a tensor):
         RESET, ACCUMULATED, UNKNOWN (first step, or no backward since the last step) or
         GRADLESS: no parameter holds a .grad, so step() skips them all."""
-        grads, refs, versions = [p.grad for p in self.params], self.refs, self.versions
-        self.refs = [None if g is None else weakref.ref(g) for g in grads]
-        self.versions = [0 if g is None else g._version for g in grads]
-        fresh = stale = kept = False
-        for g, ref, version, now, accums, first in zip(grads, refs, versions, self.versions,
-                                                       self.accums, self.first):
-            if g is None or ref is None:
+        refs, versions, accums, first, hooked = (self.refs, self.versions, self.accums,
+                                                 self.first, self.hooked)
+        self.refs, self.versions = now_refs, now_versions = [], []
+        fresh = stale = kept = held = False
+        for p, ref, version, summed, at_first in zip(self.params, refs, versions, accums, first):
+            g = p.grad
+            now_refs.append(None if g is None else weakref.ref(g))
+            now_versions.append(0 if g is None else g._version)
+            if g is None:
+                continue
+            held = True
+            if ref is None:
                 continue
             if ref() is not g:
                 fresh = True
-            elif not self.hooked:               # kept in place, no hook yet: one sum onto it?
+            elif not hooked:                    # kept in place, no hook yet: one sum onto it?
                 kept = True
-                stale = stale or now - version == ACCUMULATION
-            elif accums:
-                fresh, stale = (True, stale) if first - version > ACCUMULATION else (fresh, True)
-        if self.hooked:
-            self.accums = [0] * len(grads)
+                stale = stale or now_versions[-1] - version == ACCUMULATION
+            elif summed:                        # zeroed before backward's first sum, or not
+                fresh, stale = (True, stale) if at_first - version > ACCUMULATION else (fresh, True)
+        if hooked:
+            self.accums = [0] * len(refs)
         if kept:
             self.hook()
-        return verdict(fresh, stale, kept, any(g is not None for g in grads))
+        return verdict(fresh, stale, kept, held)
 
     def close(self) -> None:
         for h in self.handles:
@@ -185,7 +190,7 @@ class Run:
             return
         state = self.grads.step()
         self.reset = min(self.reset, state) if self.count else state
-        self.lr = [lr_of(g) for g in optimizer.param_groups]
+        self.lr = [float(g.get("lr", math.nan)) for g in optimizer.param_groups]    # a tensor lr too
         self.count += 1
         if self.sampled and self.samples.pending is not None:
             record = self.samples.after_step(self.t, self.params, self.names, self.unit_floats())
@@ -321,14 +326,9 @@ def rows_of(x) -> bool:
     return torch.is_tensor(x) and x.is_floating_point() and x.dim() >= 2 and len(x) > 0
 
 
-def lr_of(group: dict) -> float:
-    lr = group.get("lr", float("nan"))
-    return float(lr)
-
-
 def loss_value(loss):
     """A float; a CUDA tensor stays a tensor (detached) until a sampled step reads it."""
-    if torch.is_tensor(loss):
+    if isinstance(loss, torch.Tensor):
         return loss.detach() if loss.is_cuda else float(loss.item())
     return float(loss)
 

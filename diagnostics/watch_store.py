@@ -46,24 +46,22 @@ class Entries:
         return t < self.dense or (t - self.dense) % self.stride == 0
 
     def add(self, t: int, loss, lr, stepped: bool, reset: int) -> None:
-        row = [t, loss, lr, stepped, reset]
-        self.count(row)
-        if not isinstance(loss, float):      # a device's loss, read (and checked for finiteness,
+        """Count the step and keep its row (it runs every step: the counts inline)."""
+        row, c = [t, loss, lr, stepped, reset], self.counts
+        c["n_logged"] += 1
+        c["n_stepped"] += stepped
+        if reset == RESET:                  # a healthy step: one comparison
+            c["n_reset"] += 1
+        elif reset < RESET:
+            self.count_unreset(t, reset)
+        if loss.__class__ is not float:      # a device's loss, read (and checked for finiteness,
             self.unchecked.append(row)       # kept or not) at resolve(); a float is checked now
             self.on_device = True
-        if self.keeps(t):
+        if t < self.dense or (t - self.dense) % self.stride == 0:      # keeps(t)
             self.rows.append(row)
             if len(self.rows) > MAX_KEPT:
                 self.stride *= 2
                 self.rows = [r for r in self.rows if self.keeps(r[0])]
-
-    def count(self, row: list) -> None:
-        c = self.counts
-        c["n_logged"] += 1
-        c["n_stepped"] += bool(row[3])
-        c["n_reset"] += row[4] == RESET
-        if row[4] < RESET:                  # a healthy step is RESET: one comparison, as before
-            self.count_unreset(row[0], row[4])
 
     def count_unreset(self, t: int, reset: int) -> None:
         """A step on a stale .grad, or with none: counted, and the first one kept."""
