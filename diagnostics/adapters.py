@@ -206,7 +206,23 @@ def torch_probe(model: nn.Module, X: np.ndarray, y: np.ndarray, spec: LossSpec, 
         "params": {n: to_np(p) for n, p in net.named_parameters()}, "grads": grads,
         "sharpness": memo(lambda: top_eigenvalue(net, Xt, objective)),
         "stepped_loss": loss_after_a_step(net, Xt, objective, held or grads),
+        "row_losses": memo(lambda: row_losses(out.detach(), objective)),
     }
+
+
+NOISE_ROWS = 256    # rows whose own losses tell how far batches of them scatter: the spread's
+                    # estimate within ~5% (1 / sqrt(2 x 256)); at most 256 loss calls
+
+
+def row_losses(out: torch.Tensor, objective) -> np.ndarray | None:
+    """Each of up to NOISE_ROWS evenly spaced rows' own loss (a batch of one row), None where the
+    loss does not take a single row."""
+    rows = np.unique(np.linspace(0, len(out) - 1, min(NOISE_ROWS, len(out))).astype(int))
+    try:
+        with torch.no_grad():
+            return np.array([float(objective(out[i:i + 1], [i])) for i in rows])
+    except Exception:       # a caller's own loss may refuse one row in any way it likes
+        return None
 
 
 def loss_after_a_step(net: nn.Module, Xt: torch.Tensor, objective, grads: dict):

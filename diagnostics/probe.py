@@ -91,6 +91,10 @@ class Probe:
     dropout: dict = field(default_factory=dict)   # module -> p, each Dropout module's (torch)
     repeat_change: float | None = None     # RMS change of the eval-mode outputs on X between two
                                            # identical calls, over their RMS spread (torch)
+    row_losses: Callable[[], np.ndarray | None] | None = None   # lazy: rows' own losses (a batch
+                                                               # of one each), up to 256 rows
+    batch_rows: float | None = None           # a watched run's rows a batch (harmonic mean: what
+                                              # the batches' noise scales by)
     batch_mean_scatter: float | None = None   # a watched run's sampled batches: how far their
     batches_measured: int = 0                 # mean inputs scatter (Timeline), over how many
     val_loss: float | None = None          # the model's loss on X_val, y_val when given

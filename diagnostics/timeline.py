@@ -47,6 +47,7 @@ class Timeline:
                                     # batch's mean input from theirs, per batch (BatchMeans)
     batches_measured: int = 0       # the sampled batches it was read from
     batch_rows: float | None = None # their mean rows: what a loss summed over its batch multiplies
+    harmonic_batch_rows: float | None = None    # their harmonic mean: what batch noise scales by
     first_nonfinite_step: int | None = None
     first_nonfinite_tensor: str | None = None
     constant_loss: float | None = None  # a constant predictor's loss on X: diagnose() fills it in

@@ -174,12 +174,14 @@ class BatchMeans:
 
     def __init__(self):
         self.batches, self.rows, self.mean, self.scatter = 0, 0, None, None
+        self.inverse_rows = 0.0         # sum of 1 / rows: a short last batch scatters the most
         self.held: list = []            # (rows, mean) of the batches not folded in yet
 
     def add(self, x: torch.Tensor) -> None:
         rows = len(x)
         self.held.append((rows, x.detach().reshape(rows, -1).mean(0, dtype=wide(x.device))))
         self.batches += 1
+        self.inverse_rows += 1 / rows
         if len(self.held) >= self.FOLD:
             self.fold()
 
@@ -204,7 +206,8 @@ class BatchMeans:
         self.fold()
         scatter = float(self.scatter) / (self.batches - 1) if self.batches > 1 else None
         return {"batch_mean_scatter": scatter, "batches_measured": self.batches,
-                "batch_rows": self.rows / self.batches if self.batches else None}
+                "batch_rows": self.rows / self.batches if self.batches else None,
+                "harmonic_batch_rows": self.batches / self.inverse_rows if self.batches else None}
 
 
 def wide(device: torch.device) -> torch.dtype:

@@ -23,6 +23,12 @@ NOT_THE_STEP_FIX = ("The steps are already tiny against the curvature at the las
                     "lambda_max < 0.01), so the swings are the batches' noise (or a chaotic orbit "
                     "caught at a flat point), not steps that overshoot; larger batches smooth "
                     "them.")
+NOISE_RHO = 0.3         # batches drawn independently: lag-1 autocorrelation within 0.3 of 0 (the
+                        # alternation bound's size); steps that overshoot alternate below -0.3
+NOISE_MARGIN = 1.5      # a swing up to 1.5x what batches of the rows scatter at this model is
+                        # their noise (the rows' spread is estimated within ~5%: a 30x margin)
+STATIONARY = 1.25       # the window's mean within 1.25x of the loss on X, either way: the model
+                        # sits where the loop's last batches found it
 FLAT = 0.02             # a plateau: the window adds under 2% of the run's whole drop
 
 
@@ -63,11 +69,28 @@ def oscillation(probe: Probe) -> dict | None:
     level = ratio(float(w.mean()), probe.baseline_loss)
     alternating = rho <= ANTICORRELATED and swing >= MIN_SWING
     if not (alternating or swing >= CHAOTIC_SWING) or fall > MIN_DROP or level < FAR_ABOVE_ZERO \
-            or history_improving(probe) or reached_reference(probe):
+            or history_improving(probe) or reached_reference(probe) \
+            or batch_noise(probe, w, swing, rho) is not None:
         return None     # a run as good as a simple fit of its rows swings with its batches
     return {"window": len(w), "lag1_autocorrelation": rho, "relative_swing": swing,
             "distinct_values": distinct_values(w), "trend": -fall, "level_ratio": level,
             "min": float(w.min()), "max": float(w.max())}
+
+
+def batch_noise(probe: Probe, w: np.ndarray, swing: float, rho: float) -> float | None:
+    """The swing batches drawn from X scatter by at this model, where the window's is within it
+    (uncorrelated, around the loss on X): the loop's losses move because each batch holds other
+    rows, not because the steps overshoot. A watched run's batches hold their recorded rows; post
+    hoc a batch of one row, the most any batch scatters. None otherwise."""
+    if abs(rho) > NOISE_RHO or probe.row_losses is None or not probe.loss > 0 \
+            or not 1 / STATIONARY <= float(w.mean()) / probe.loss <= STATIONARY:
+        return None
+    own = probe.row_losses()
+    if own is None or not own.mean() > 0:
+        return None
+    n, b = max(probe.n_rows, len(own)), probe.batch_rows or 1.0
+    expected = float(own.std() / own.mean()) * np.sqrt(max(n - b, 0.0) / ((n - 1) * b))
+    return expected if swing <= NOISE_MARGIN * expected else None
 
 
 def check_loss_oscillation(probe: Probe) -> Finding | None:
