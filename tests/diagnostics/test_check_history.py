@@ -2,13 +2,15 @@
 generalization-gap; and a history kept as loss tensors.
 """
 
+import functools
+
 import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
 
-from diagnostics import diagnose
-from diagnostics.checks.history import SMOOTH
+from diagnostics import diagnose, watch
+from diagnostics.checks.history import CHAOTIC_SWING, NOISE_MARGIN, SMOOTH
 
 from diagnose_helpers import (KINDS, RTOL, SEEDS, as_kind, chaotic_history, digits_tensors, finding,
                               net, relu_net, sin2x_tensors, sin_data, train)
@@ -81,6 +83,79 @@ def test_a_swinging_history_of_a_run_as_good_as_a_linear_fit_is_batch_noise():
     assert fitted.summary["reference_shortfall"] < 0.05 and fitted.ok, str(fitted)
     fresh = diagnose(torch.nn.Linear(2, 4).double(), X, y, loss="cross_entropy", history=history)
     assert "loss-oscillation" in fresh.codes, str(fresh)
+
+
+# ----------------------------------------------------------------- batch noise is not overshoot
+NOISE_EPOCHS = 60       # diabetes' 353 training rows at batch 32 (12 batches, the last of 1 row):
+NOISE_BATCH = 32        # 720 Adam steps; the healthy loop ends at R^2 0.53-0.54 on held-out rows
+
+
+def diabetes_tensors():
+    from sklearn.datasets import load_diabetes
+    X, y = load_diabetes(return_X_y=True)
+    X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
+    return torch.tensor(X[:353]), torch.tensor(y[:353, None])
+
+
+@functools.cache
+def diabetes_minibatch_run(seed: int, scrambled: bool):
+    """A user's regression loop, watched; ``scrambled``: each batch's rows read through a wrong
+    reshape (x.t().reshape(x.shape)), so the inputs no longer belong to their targets."""
+    X, y = diabetes_tensors()
+    torch.manual_seed(seed)
+    model = relu_net(10, 1, width=64).double()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    with watch(model, opt) as run:
+        for _ in range(NOISE_EPOCHS):
+            for rows in torch.randperm(len(X)).split(NOISE_BATCH):
+                xb = X[rows].t().reshape(len(rows), -1) if scrambled else X[rows]
+                opt.zero_grad()
+                loss = F.mse_loss(model(xb), y[rows])
+                loss.backward()
+                opt.step()
+                run.log(loss)
+    return model, X, y, run
+
+
+def relative_swing(history) -> float:
+    w = np.asarray(history)[-200:]
+    return float(w.std() / w.mean())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_model_that_learned_nothing_swings_with_its_batches_not_its_steps(seed):
+    """Inputs scrambled in the loop: the model learns nothing, and its batch-32 losses swing
+    ~30% around the loss on X, uncorrelated (the old chaotic-swing rule, 10%, read them as steps
+    that overshoot and led with "lower the learning rate"). The rows' own losses on X scatter that
+    much in batches of the recorded rows (and more in batches of one, post hoc): learned-nothing
+    leads, no oscillation is named. The unscrambled twin stays quiet."""
+    model, X, y, run = diabetes_minibatch_run(seed, scrambled=True)
+    history = run.history()
+    assert relative_swing(history) > 2 * CHAOTIC_SWING
+    for report in (diagnose(model, X, y, history=history, optimizer=run.optimizer),
+                   diagnose(model, X, y, run=run)):
+        assert report.causes[0].code == "learned-nothing", str(report)
+        assert "loss-oscillation" not in report.codes, str(report)
+    healthy, X, y, twin = diabetes_minibatch_run(seed, scrambled=False)
+    assert diagnose(healthy, X, y, run=twin).codes == set()
+    assert diagnose(healthy, X, y, history=twin.history(), optimizer=twin.optimizer).codes == set()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_swings_past_what_any_batch_of_the_rows_scatters_are_still_oscillation(seed):
+    """The same model beside synthetic histories around its own loss on X, uncorrelated: at half
+    the swing that batches of one row give (cv of the rows' own losses) they are batch noise; at
+    3x the NOISE_MARGIN past it no batch explains them, and loss-oscillation is named."""
+    model, X, y, _ = diabetes_minibatch_run(seed, scrambled=True)
+    with torch.no_grad():
+        own = ((model(X) - y) ** 2).squeeze(1).numpy()
+    cv, level = own.std() / own.mean(), own.mean()
+    z = np.random.default_rng(seed).standard_normal(720)
+    for swing, named in ((0.5 * cv, False), (3 * NOISE_MARGIN * cv, True)):
+        sigma = np.sqrt(np.log1p(swing ** 2))          # lognormal: positive, std/mean = swing
+        history = level * np.exp(sigma * z - sigma ** 2 / 2)
+        report = diagnose(model, X, y, history=history)
+        assert ("loss-oscillation" in report.codes) is named, (swing, str(report))
 
 
 # ----------------------------------------------------------------- generalization-gap
