@@ -14,7 +14,8 @@ from diagnostics.checks.record import (FAILING, FAILING_RUN, FINITE, STUCK, UNIT
                                        Explains, RuledOut, by_steps_seen_overshooting,
                                        where_steps_tiny)
 from diagnostics.checks.units import saturated_at_the_input, starts_inside
-from diagnostics.checks.weights import first_loss_far, layer_scales, trained, trained_steps
+from diagnostics.checks.weights import (SCALE_LOW, first_loss_far, layer_scales, trained,
+                                        trained_steps)
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -32,6 +33,10 @@ STATIONARY = 1e-3      # |grad| |w| / loss over every parameter: the loss's rela
                         # fit measured 5e-7 to 7e-7 (3 seeds); deep sigmoid stacks stuck at chance
                         # 0.33-1.2 (fresh and trained, 2 seeds): under 1e-3 the model sits at a
                         # minimum it can reach, and small gradients there did not vanish
+HEAD_READ_AT = 3 ** -0.5  # a head under SCALE_LOW is read at torch's default scale (RMS x sqrt(fan
+                         # in) of uniform +-1/sqrt(fan_in)): its own gradient does not pass through
+                         # it, so one step regrows it; trained to output the targets' mean (labels
+                         # drawn anew each step) it shrank to 0.06-0.09
 SIGNAL_SEED = 0         # the fixed random signal sent back through the layers: the same answer twice
 SLOPES = {n: a.slope_of_output for n, a in ACTIVATIONS.items()   # act'(z), read off h
           if a.slope_of_output is not None}
@@ -95,11 +100,18 @@ def row_signal_back(probe: Probe) -> list | None:
         return None
     delta = np.random.default_rng(SIGNAL_SEED).standard_normal(layers[-1].post.shape)
     kept = [rms(delta)]
-    for upper, layer in zip(layers[::-1], layers[-2::-1]):
-        delta = (delta @ upper.weight.astype(np.float64)) * SLOPES[layer.activation](
+    weights = [regrown_head(layers[-1].weight)] + [u.weight for u in layers[-2:0:-1]]
+    for w, layer in zip(weights, layers[-2::-1]):
+        delta = (delta @ w.astype(np.float64)) * SLOPES[layer.activation](
             layer.post.astype(np.float64))
         kept.append(rms(delta))
     return kept
+
+
+def regrown_head(w: np.ndarray) -> np.ndarray:
+    """The output layer's weights, at HEAD_READ_AT where they are under SCALE_LOW."""
+    scale = float(np.sqrt(np.mean(w.astype(np.float64) ** 2) * w.shape[1]))
+    return w * (HEAD_READ_AT / scale) if 0 < scale < SCALE_LOW else w
 
 
 def fades_through_the_stack(probe: Probe) -> tuple | None:

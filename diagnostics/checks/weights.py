@@ -77,10 +77,14 @@ def layer_scales(probe: Probe) -> dict:
 
 
 def scale_off(probe: Probe) -> dict:
-    """layer -> RMS * sqrt(fan_in), for layers far from the fan-in scale."""
+    """layer -> RMS * sqrt(fan_in), for layers far from the fan-in scale. An output layer far
+    under it is not one: a head started near zero trains (its gradient is the hidden units times
+    the error, whatever its weights), and a trained head shrinks so to output the targets' mean
+    when the inputs told it nothing (labels drawn anew each step: 0.07)."""
     free = {la.name for la in probe.layers if not la.feeds_norm}   # a norm divides the scale out
+    head = probe.layers[-1].name if probe.layers else None
     return {n: s for n, s in layer_scales(probe).items()
-            if n in free and not SCALE_LOW <= s <= SCALE_HIGH}
+            if n in free and (s > SCALE_HIGH or (s < SCALE_LOW and n != head))}
 
 
 def history_start(probe: Probe) -> tuple | None:

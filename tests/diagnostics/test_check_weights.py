@@ -13,7 +13,7 @@ from diagnostics import diagnose
 
 from diagnose_helpers import (KINDS, RTOL, SEEDS, adam_digits, as_kind, diagnosed, digits_data,
                               digits_tensors, finding, layer_name, net, relu_net, rms, sin_data,
-                              train, xor_data)
+                              sin2x_tensors, train, xor_data)
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_all_positive_uniform_init_is_bad(kind):
@@ -190,3 +190,39 @@ def test_a_batch_norm_net_whose_weights_grew_is_quiet_on_their_scale(seed):
     assert "bad-initialization" not in report.codes and report.ok, str(report)
     _, default = batch_norm_run(seed, 1.0)
     assert default.ok, str(default)
+
+
+# ----------------------------------------------------------------- a head that shrank to output the mean
+@lru_cache(maxsize=None)
+def labels_drawn_anew_run(seed: int):
+    """A tanh 1-64-64-1 net under Adam 1e-2, full batch, whose loop pairs the rows with targets
+    permuted anew at every step (a bug in how it indexes y): nothing in X tells the target, so
+    the model learns to output the mean, and its head shrinks to do so."""
+    X, y = sin2x_tensors()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
+                          nn.Linear(64, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    g, history = torch.Generator().manual_seed(seed), []
+    for _ in range(500):
+        opt.zero_grad()
+        loss = F.mse_loss(model(X), y[torch.randperm(len(y), generator=g)])
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    return model, X, y, history, opt
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_head_that_shrank_to_output_the_mean_is_not_a_bad_init(seed):
+    """Its head ends at RMS x sqrt(fan_in) 0.06-0.09, under SCALE_LOW (0.1): bad-initialization
+    read it as an init far too small, and vanishing-gradient sent its row signal back through it
+    (0.0023 kept). A head under the fan-in scale regrows in one step (its own gradient does not
+    pass through it), so neither names it: the run learned nothing of X, and learned-nothing
+    leads with "look at the data"."""
+    model, X, y, history, opt = labels_drawn_anew_run(seed)
+    w = model[-1].weight.detach()
+    assert float(w.pow(2).mean().sqrt()) * 8 < 0.1          # RMS x sqrt(64): under SCALE_LOW
+    report = diagnose(model, X, y, history=history, optimizer=opt)
+    assert report.causes[0].code == "learned-nothing", str(report)
+    assert not {"bad-initialization", "vanishing-gradient"} & report.codes, str(report)
