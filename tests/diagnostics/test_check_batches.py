@@ -35,12 +35,14 @@ def test_random_batches_scatter_as_the_rows_do_and_sorted_ones_far_more(seed):
 
 
 def test_the_scatter_weighs_each_batch_by_its_rows():
-    """Two batches of 1 and 3 rows: 1 x 2^2 + 3 x (2/3)^2 around their row-weighted mean."""
+    """Two batches of 1 and 3 rows: 1 x 2^2 + 3 x (2/3)^2 around their row-weighted mean; their
+    harmonic mean rows 2 / (1/1 + 1/3) = 1.5, what the short batch's noise weighs."""
     means = BatchMeans()
     means.add(torch.tensor([[4.0]]))
     means.add(torch.tensor([[0.0], [0.0], [0.0]]))
     assert means.arrays() == {"batch_mean_scatter": pytest.approx(1 * 3 ** 2 + 3 * 1 ** 2),
-                              "batches_measured": 2, "batch_rows": 2.0}
+                              "batches_measured": 2, "batch_rows": 2.0,
+                              "harmonic_batch_rows": pytest.approx(1.5)}
 
 
 def test_batches_folded_in_groups_scatter_as_computed_all_at_once():
@@ -56,7 +58,8 @@ def test_batches_folded_in_groups_scatter_as_computed_all_at_once():
     m = np.stack([x.double().mean(0).numpy() for x in batches])
     direct = w @ ((m - w @ m / w.sum()) ** 2).sum(1) / (len(batches) - 1)
     assert means.arrays() == {"batch_mean_scatter": pytest.approx(direct, rel=1e-9),
-                              "batches_measured": len(batches), "batch_rows": w.mean()}
+                              "batches_measured": len(batches), "batch_rows": w.mean(),
+                              "harmonic_batch_rows": pytest.approx(len(w) / (1 / w).sum())}
 
 
 STEPS = 145     # 5 epochs of 29 batches
