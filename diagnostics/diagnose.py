@@ -284,7 +284,7 @@ def with_recorded_batches(probe: Probe, tl: Timeline | None) -> Probe:
     if tl is None:
         return probe
     return replace(probe, batch_mean_scatter=tl.batch_mean_scatter,
-                   batches_measured=tl.batches_measured, batch_rows=tl.harmonic_batch_rows)
+                   batches_measured=tl.batches_measured, harmonic_batch_rows=tl.harmonic_batch_rows)
 
 
 def with_timeline(findings: list, probe: Probe, tl: Timeline | None) -> list:

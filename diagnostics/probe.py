@@ -93,8 +93,8 @@ class Probe:
                                            # identical calls, over their RMS spread (torch)
     row_losses: Callable[[], np.ndarray | None] | None = None   # lazy: rows' own losses (a batch
                                                                # of one each), up to 256 rows
-    batch_rows: float | None = None           # a watched run's rows a batch (harmonic mean: what
-                                              # the batches' noise scales by)
+    harmonic_batch_rows: float | None = None  # a watched run's rows a batch, their harmonic mean:
+                                              # what the batches' noise scales by
     batch_mean_scatter: float | None = None   # a watched run's sampled batches: how far their
     batches_measured: int = 0                 # mean inputs scatter (Timeline), over how many
     val_loss: float | None = None          # the model's loss on X_val, y_val when given

@@ -57,7 +57,7 @@ class Entries:
         if loss.__class__ is not float:      # a device's loss, read (and checked for finiteness,
             self.unchecked.append(row)       # kept or not) at resolve(); a float is checked now
             self.on_device = True
-        if t < self.dense or (t - self.dense) % self.stride == 0:      # keeps(t)
+        if self.keeps(t):
             self.rows.append(row)
             if len(self.rows) > MAX_KEPT:
                 self.stride *= 2

@@ -14,8 +14,8 @@ from diagnostics.checks.record import (FAILING, FAILING_RUN, FINITE, STUCK, UNIT
                                        Explains, RuledOut, by_steps_seen_overshooting,
                                        where_steps_tiny)
 from diagnostics.checks.units import saturated_at_the_input, starts_inside
-from diagnostics.checks.weights import (SCALE_LOW, first_loss_far, layer_scales, trained,
-                                        trained_steps)
+from diagnostics.checks.weights import (SCALE_LOW, fan_in_scale, first_loss_far, layer_scales,
+                                        trained, trained_steps)
 from diagnostics.probe import Probe
 from diagnostics.report import Finding
 
@@ -100,7 +100,7 @@ def row_signal_back(probe: Probe) -> list | None:
         return None
     delta = np.random.default_rng(SIGNAL_SEED).standard_normal(layers[-1].post.shape)
     kept = [rms(delta)]
-    weights = [regrown_head(layers[-1].weight)] + [u.weight for u in layers[-2:0:-1]]
+    weights = [regrown_head(layers[-1])] + [u.weight for u in layers[-2:0:-1]]
     for w, layer in zip(weights, layers[-2::-1]):
         delta = (delta @ w.astype(np.float64)) * SLOPES[layer.activation](
             layer.post.astype(np.float64))
@@ -108,10 +108,10 @@ def row_signal_back(probe: Probe) -> list | None:
     return kept
 
 
-def regrown_head(w: np.ndarray) -> np.ndarray:
-    """The output layer's weights, at HEAD_READ_AT where they are under SCALE_LOW."""
-    scale = float(np.sqrt(np.mean(w.astype(np.float64) ** 2) * w.shape[1]))
-    return w * (HEAD_READ_AT / scale) if 0 < scale < SCALE_LOW else w
+def regrown_head(head) -> np.ndarray:
+    """The output layer's weights, at HEAD_READ_AT where their fan-in scale is under SCALE_LOW."""
+    scale = fan_in_scale(head)
+    return head.weight * (HEAD_READ_AT / scale) if 0 < scale < SCALE_LOW else head.weight
 
 
 def fades_through_the_stack(probe: Probe) -> tuple | None:

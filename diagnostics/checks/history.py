@@ -90,7 +90,7 @@ def batch_noise(probe: Probe, w: np.ndarray, swing: float, rho: float) -> float 
     own = probe.row_losses()
     if own is None or not own.mean() > 0:
         return None
-    n, b = max(probe.n_rows, len(own)), probe.batch_rows or 1.0
+    n, b = max(probe.n_rows, len(own)), probe.harmonic_batch_rows or 1.0
     expected = float(own.std() / own.mean()) * np.sqrt(max(n - b, 0.0) / ((n - 1) * b))
     return expected if swing <= NOISE_MARGIN * expected else None
 

@@ -70,10 +70,14 @@ def one_sign(probe: Probe):
     return ("positive" if positive >= share else "negative"), w.size, share
 
 
+def fan_in_scale(layer) -> float:
+    """RMS * sqrt(fan_in) of a layer's weights: 0.6-1.4 for fan-in scaled weights."""
+    return float(np.sqrt(np.mean(layer.weight ** 2)) * np.sqrt(layer.fan_in))
+
+
 def layer_scales(probe: Probe) -> dict:
-    """layer -> RMS * sqrt(fan_in): 0.6-1.4 for fan-in scaled weights."""
-    return {la.name: float(np.sqrt(np.mean(la.weight ** 2)) * np.sqrt(la.fan_in))
-            for la in probe.layers if la.weight.size >= 2}
+    """layer -> fan_in_scale."""
+    return {la.name: fan_in_scale(la) for la in probe.layers if la.weight.size >= 2}
 
 
 def scale_off(probe: Probe) -> dict:
