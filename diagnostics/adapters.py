@@ -19,7 +19,7 @@ from diagnostics import activations, losses
 from diagnostics.inputs import check_class_range, check_class_width
 from diagnostics.losses import CLASS_INDEX_LOSSES, REGRESSION_LOSSES, LossSpec
 from diagnostics.probe import Layer, one_column_against_flat
-from diagnostics.sharpness import evenly_spaced, top_eigenvalue
+from diagnostics.sharpness import top_eigenvalue
 
 
 MODE_ROWS = 64      # rows compared in train and eval mode: dropout on 64 rows shows at once
@@ -217,7 +217,7 @@ NOISE_ROWS = 256    # rows whose own losses tell how far batches of them scatter
 def row_losses(out: torch.Tensor, objective) -> np.ndarray | None:
     """Each of up to NOISE_ROWS evenly spaced rows' own loss (a batch of one row), None where the
     loss does not take a single row."""
-    rows = evenly_spaced(len(out), min(NOISE_ROWS, len(out))).tolist()
+    rows = np.unique(np.linspace(0, len(out) - 1, min(NOISE_ROWS, len(out))).astype(int))
     try:
         with torch.no_grad():
             return np.array([float(objective(out[i:i + 1], [i])) for i in rows])
